@@ -1,0 +1,38 @@
+"""l0_monitoring: typed, low-overhead telemetry for L0 LLM token streams.
+
+The public API mirrors ``l0.monitoring`` (ai2070-l0); event types live in
+:mod:`l0_monitoring.events`.
+"""
+
+from ._version import __version__
+from .config import MetricsConfig, MonitoringConfig, SamplingConfig
+from .events import ObservabilityEvent, ObservabilityEventType
+from .monitor import Monitor
+from .telemetry import (
+    AggregateMetrics,
+    DriftInfo,
+    ErrorInfo,
+    GuardrailInfo,
+    Metrics,
+    RetryInfo,
+    Telemetry,
+    TimingInfo,
+)
+
+__all__ = [
+    "AggregateMetrics",
+    "DriftInfo",
+    "ErrorInfo",
+    "GuardrailInfo",
+    "Metrics",
+    "MetricsConfig",
+    "Monitor",
+    "MonitoringConfig",
+    "ObservabilityEvent",
+    "ObservabilityEventType",
+    "RetryInfo",
+    "SamplingConfig",
+    "Telemetry",
+    "TimingInfo",
+    "__version__",
+]

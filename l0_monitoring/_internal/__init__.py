@@ -1,0 +1,1 @@
+"""Private implementation details; nothing here is public API."""

@@ -1,0 +1,134 @@
+"""Aggregates over finished streams: counters, sums and bounded quantile sketches.
+
+Updated once per finished stream (never per token), under the Monitor's lock.
+Memory is constant in the number of streams: DDSketch keeps a bounded number
+of logarithmic bins with 1% relative accuracy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ddsketch import DDSketch
+
+from .state import SKETCH_ACCURACY
+
+
+def percentile_key(q: float) -> str:
+    """Return the key suffix for quantile ``q``: 0.5 -> ``p50``, 0.999 -> ``p99.9``."""
+    text = f"{q * 100:.6f}".rstrip("0").rstrip(".")
+    return f"p{text}"
+
+
+class Aggregates:
+    """Running totals and sketches of the streams finished since the last ``clear()``."""
+
+    __slots__ = (
+        "abandoned",
+        "aborted",
+        "completed",
+        "count",
+        "duration_sketch",
+        "errors",
+        "failed",
+        "total_duration",
+        "total_retries",
+        "total_tokens",
+        "tps_n",
+        "tps_sketch",
+        "tps_sum",
+        "ttft_n",
+        "ttft_sketch",
+        "ttft_sum",
+    )
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_tokens = 0
+        self.total_duration = 0.0
+        self.total_retries = 0
+        self.errors = 0
+        self.failed = 0
+        self.completed = 0
+        self.aborted = 0
+        self.abandoned = 0
+        self.ttft_sum = 0.0
+        self.ttft_n = 0
+        self.tps_sum = 0.0
+        self.tps_n = 0
+        self.ttft_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
+        self.duration_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
+        self.tps_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
+
+    def add(
+        self,
+        tokens: int,
+        duration: float | None,
+        ttft: float | None,
+        tps: float | None,
+        retries: int,
+        error: bool,
+        completed: bool,
+        aborted: bool,
+        abandoned: bool,
+    ) -> None:
+        """Count one finished stream."""
+        self.count += 1
+        self.total_tokens += tokens
+        self.total_retries += retries
+        if duration is not None:
+            self.total_duration += duration
+            self.duration_sketch.add(duration)
+        if ttft is not None:
+            self.ttft_sum += ttft
+            self.ttft_n += 1
+            self.ttft_sketch.add(ttft)
+        if tps is not None:
+            self.tps_sum += tps
+            self.tps_n += 1
+            self.tps_sketch.add(tps)
+        if error:
+            self.errors += 1
+        if completed:
+            self.completed += 1
+        elif aborted:
+            self.aborted += 1
+        else:
+            self.failed += 1
+            if abandoned:
+                self.abandoned += 1
+
+    def snapshot(self, percentiles: list[float]) -> dict[str, Any]:
+        """Return the aggregate metrics dict (zeros for an empty monitor)."""
+        n = self.count
+        out: dict[str, Any] = {
+            "count": n,
+            "total_tokens": self.total_tokens,
+            "total_duration": self.total_duration,
+            "total_retries": self.total_retries,
+            "error_count": self.errors,
+            "error_rate": self.errors / n if n else 0.0,
+            "completed_count": self.completed,
+            "completion_rate": self.completed / n if n else 0.0,
+            "failed_count": self.failed,
+            "failure_rate": self.failed / n if n else 0.0,
+            "aborted_count": self.aborted,
+            "abandoned_count": self.abandoned,
+            "avg_tokens": self.total_tokens / n if n else 0.0,
+            "avg_duration": self.total_duration / n if n else 0.0,
+            "avg_ttft": self.ttft_sum / self.ttft_n if self.ttft_n else None,
+            "avg_tokens_per_sec": self.tps_sum / self.tps_n if self.tps_n else None,
+        }
+        for q in percentiles:
+            key = percentile_key(q)
+            out[f"{key}_ttft"] = _quantile(self.ttft_sketch, q)
+            out[f"{key}_duration"] = _quantile(self.duration_sketch, q)
+            out[f"{key}_tokens_per_sec"] = _quantile(self.tps_sketch, q)
+        return out
+
+
+def _quantile(sketch: Any, q: float) -> float | None:
+    if sketch.count == 0:
+        return None
+    value = sketch.get_quantile_value(q)
+    return None if value is None else max(0.0, float(value))

@@ -1,0 +1,66 @@
+"""Rate-limited reporting of internal errors, so telemetry never hurts the host."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+logger = logging.getLogger("l0_monitoring")
+
+
+class ErrorReporter:
+    """Logs an internal error at most once per ``interval`` seconds per key.
+
+    Suppressed reports are counted and mentioned in the next log line, so a
+    flood of identical failures costs one log line per interval, not one per event.
+    """
+
+    __slots__ = ("_interval", "_last", "_lock", "_suppressed", "count")
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def report(self, key: str, message: str, exc: BaseException | None = None) -> None:
+        """Count one failure and log it unless the key was logged recently.
+
+        Args:
+            key: What failed (e.g. ``"on_complete"``); rate limiting is per key.
+            message: Human-readable description for the log line.
+            exc: The exception, whose type and message are logged (no traceback
+                unless the logger is at DEBUG).
+        """
+        now = time.monotonic()
+        with self._lock:
+            self.count += 1
+            last = self._last.get(key)
+            if last is not None and now - last < self._interval:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return
+            if len(self._last) > 256:  # keys are code-defined; bound anyway
+                self._last.clear()
+            self._last[key] = now
+            suppressed = self._suppressed.pop(key, 0)
+        extra = f" ({suppressed} similar suppressed)" if suppressed else ""
+        try:
+            if exc is None:
+                logger.warning("%s%s", message, extra)
+            else:
+                # The exception's message is not logged: it may carry host data
+                # (URLs with credentials, prompt text). Type and location suffice.
+                logger.warning("%s: %s at %s%s", message, type(exc).__name__, _where(exc), extra)
+        except Exception:  # noqa: S110  # a broken logging handler must not escape
+            pass
+
+
+def _where(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    if tb is None:
+        return "?"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"

@@ -1,0 +1,86 @@
+"""Turning arbitrary host objects into bounded, JSON-safe data without ever raising."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+MAX_STR = 2000
+MAX_ITEMS = 100
+MAX_DEPTH = 6
+
+
+def safe_str(value: object, limit: int = MAX_STR) -> str:
+    """Return ``str(value)`` cut to ``limit`` characters; never raises.
+
+    Objects whose ``__str__`` raises become ``<unprintable TypeName>``.
+    """
+    if isinstance(value, str):
+        s = value
+    elif isinstance(value, Enum):
+        s = safe_str(value.value, limit)
+    else:
+        try:
+            s = str(value)
+        except Exception:
+            s = f"<unprintable {type(value).__name__}>"
+    if len(s) > limit:
+        return s[: limit - 1] + "\u2026"
+    return s
+
+
+def json_safe(value: Any, depth: int = MAX_DEPTH) -> Any:
+    """Convert ``value`` to bounded JSON data (dict/list/str/int/float/bool/None).
+
+    Enums become their value, Pydantic models and dataclass-like objects their
+    fields, exceptions ``"TypeName: message"``, non-finite floats ``None``,
+    anything else its bounded ``str``. Containers are cut at ``MAX_ITEMS`` and
+    nesting at ``MAX_DEPTH``. Never raises.
+    """
+    try:
+        return _json_safe(value, depth)
+    except Exception:  # pragma: no cover - last-resort guard (e.g. RecursionError)
+        return safe_str(value)
+
+
+def _json_safe(value: Any, depth: int) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Enum):
+        return _json_safe(value.value, depth)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return safe_str(value)
+    if depth <= 0:
+        return safe_str(value, 200)
+    if isinstance(value, BaseException):
+        return safe_str(f"{type(value).__name__}: {safe_str(value)}")
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(value.items()):
+            if i >= MAX_ITEMS:
+                break
+            out[safe_str(k, 200)] = _json_safe(v, depth - 1)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        items = (
+            list(value)[:MAX_ITEMS]
+            if not isinstance(value, set | frozenset)
+            else sorted(safe_str(v) for v in list(value)[:MAX_ITEMS])
+        )
+        return [_json_safe(v, depth - 1) for v in items]
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return _json_safe(dump(), depth - 1)
+    fields = getattr(value, "__dict__", None)
+    if isinstance(fields, dict):
+        return _json_safe(fields, depth - 1)
+    slots = getattr(type(value), "__slots__", None)
+    if isinstance(slots, tuple | list) and slots:
+        return _json_safe({s: getattr(value, s, None) for s in slots}, depth - 1)
+    return safe_str(value)

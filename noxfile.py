@@ -1,0 +1,44 @@
+"""Developer sessions: ``nox -s tests lint typecheck bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite with every extra installed."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def tests_minimal(session: nox.Session) -> None:
+    """Run the suite with only the core dependencies (integration tests skip)."""
+    session.install("-e", ".", "pytest", "pytest-asyncio", "hypothesis", "jsonschema")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", "l0_monitoring", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "l0_monitoring", "tests", "benchmarks")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[dev]")
+    session.run("mypy", "--strict", "l0_monitoring")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Side-by-side benchmarks against the reference l0.monitoring (ai2070-l0)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "benchmarks/bench_monitor.py", *session.posargs)

@@ -1,0 +1,38 @@
+"""Shared fixtures: event factories, an environment fixture, log capture."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from l0_monitoring import ObservabilityEvent, ObservabilityEventType
+
+T = ObservabilityEventType
+T0 = 1_700_000_000_000.0
+
+
+def ev(
+    t: ObservabilityEventType | str, ts: float, sid: str = "s1", ctx=None, **meta
+) -> ObservabilityEvent:
+    """Shorthand for one event at ``T0 + ts`` milliseconds."""
+    return ObservabilityEvent(t, T0 + ts, sid, dict(ctx or {}), meta)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Clear every OTEL_/SENTRY_/L0_ variable, then let the test set what it needs."""
+    for key in list(os.environ):
+        if key.startswith(("OTEL_", "SENTRY_", "L0_")):
+            monkeypatch.delenv(key, raising=False)
+    yield monkeypatch
+
+
+@pytest.fixture(autouse=True)
+def _reset_logger_level() -> Iterator[None]:
+    logger = logging.getLogger("l0_monitoring")
+    level = logger.level
+    yield
+    logger.setLevel(level)
