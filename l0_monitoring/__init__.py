@@ -7,6 +7,7 @@ The public API mirrors ``l0.monitoring`` (ai2070-l0); event types live in
 from ._version import __version__
 from .config import MetricsConfig, MonitoringConfig, SamplingConfig
 from .events import ObservabilityEvent, ObservabilityEventType
+from .exporters import TelemetryExporter
 from .monitor import Monitor
 from .telemetry import (
     AggregateMetrics,
@@ -33,6 +34,7 @@ __all__ = [
     "RetryInfo",
     "SamplingConfig",
     "Telemetry",
+    "TelemetryExporter",
     "TimingInfo",
     "__version__",
 ]

@@ -23,7 +23,8 @@ from typing import Any
 
 from ._internal.aggregates import Aggregates
 from ._internal.guard import ErrorReporter
-from ._internal.state import FOLDS, GAP_CHUNK, Fold, StreamState
+from ._internal.series import SeriesSet
+from ._internal.state import FOLDS, GAP_CHUNK, StreamState
 from .config import MonitoringConfig
 from .events import ObservabilityEvent
 from .telemetry import AggregateMetrics, Telemetry
@@ -84,6 +85,7 @@ class Monitor:
         self._itl = cfg.metrics.inter_token_latency and cfg.metrics.collect_timing
         self._collect_tokens = cfg.metrics.collect_tokens
         self._max_in_flight = cfg.max_in_flight
+        self._sampling = cfg.sampling
         self._lock = threading.Lock()
         self._inflight: dict[str, StreamState] = {}
         self._recent: set[str] = set()
@@ -158,10 +160,20 @@ class Monitor:
                     if text.__class__ is str:
                         st.chars += len(text)
                 return
-            st.last_ms = event.ts
+            st.last_ms = ts = event.ts
             fold = _FOLDS_GET(t)
-            if fold is not None:
-                self._fold(st, event, fold)
+            if fold is None:
+                return
+            # Context is merged on folded (lifecycle) events only: the L0 runtime
+            # attaches the same run context to every event of a stream.
+            ctx = event.context
+            if ctx:
+                self._merge_context(st, ctx)
+            meta = event.meta
+            if meta.__class__ is not dict and not isinstance(meta, Mapping):
+                meta = {}
+            if fold(st, meta, ts):
+                self._finish(st, ts)
         except Exception as exc:
             self._internal_error("handle_event", exc)
 
@@ -169,21 +181,14 @@ class Monitor:
 
     # ------------------------------------------------------------------ slow paths
 
-    def _fold(self, st: StreamState, event: Any, fold: Fold) -> None:
-        # Context is merged on folded (lifecycle) events only: the L0 runtime
-        # attaches the same run context to every event of a stream.
-        ctx = event.context
-        if ctx:
-            if st.context is None:
-                st.context = dict(ctx) if isinstance(ctx, Mapping) else None
-            elif isinstance(ctx, Mapping):
-                st.context.update(ctx)
-        meta = event.meta
-        if meta.__class__ is not dict and not isinstance(meta, Mapping):
-            meta = {}
-        ts = event.ts
-        if fold(st, meta, ts):
-            self._finish(st, ts)
+    @staticmethod
+    def _merge_context(st: StreamState, ctx: Any) -> None:
+        if not isinstance(ctx, Mapping):
+            return
+        if st.context is None:
+            st.context = dict(ctx)
+        elif ctx is not st.context:
+            st.context.update(ctx)
 
     def _new_stream_event(self, event: Any) -> None:
         sid = event.stream_id
@@ -281,6 +286,21 @@ class Monitor:
             st.aborted,
             st.abandoned,
         )
+        gaps = st.gaps
+        self._agg.series.observe(
+            st.resolved_model(),
+            st.outcome,
+            st.final_tokens,
+            st.network_retries,
+            st.model_retries,
+            [v.get("severity") for v in st.violations] if st.violations else (),
+            st.err_category or "unknown" if st.err_occurred else None,
+            ttft,
+            duration,
+            tps,
+            [g / 1000.0 for g in gaps] if gaps else (),
+            st.gap_hist,
+        )
         counts = self._counts
         counts["streams_finished"] += 1
         self._last = st
@@ -297,7 +317,9 @@ class Monitor:
         return False
 
     def _keep(self, st: StreamState, duration: float | None) -> bool:
-        s = self.config.sampling
+        s = self._sampling
+        if s.rate >= 1.0 and (duration is None or duration >= s.min_duration):
+            return True  # the default: keep everything
         if (st.err_occurred or st.abandoned) and s.sample_errors:
             return True
         if duration is not None:
@@ -385,6 +407,11 @@ class Monitor:
         """
         with self._lock:
             return self._agg.snapshot(self.config.metrics.percentiles)  # type: ignore[return-value]
+
+    def _series_snapshot(self) -> SeriesSet:
+        """Copy of the per-model Prometheus series (for the exporters)."""
+        with self._lock:
+            return self._agg.series.snapshot()
 
     def stats(self) -> dict[str, int]:
         """Return the Monitor's own health counters.

@@ -7,7 +7,7 @@ taken from the events' own ``ts``, so a replayed log yields the same records.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,10 @@ class _Record(BaseModel):
     # typo in a hand-written record is an error, not silently dropped data.
     model_config = ConfigDict(extra="forbid")
 
+    # Flat column names (CSV) are the leaf field names, prefixed for sections
+    # whose names are generic ("message", "passed"): as L0's own CSV names them.
+    csv_prefix: ClassVar[str] = ""
+
 
 class TimingInfo(_Record):
     """Timing of one stream, from its events' timestamps."""
@@ -39,16 +43,16 @@ class TimingInfo(_Record):
         default=None, description="When the stream's terminal event was emitted."
     )
     duration: float | None = Field(
-        default=None, description="completed_at - started_at, in seconds.", examples=[1.234]
+        default=None,
+        description="completed_at - started_at, in seconds.",
+        examples=[1.234],
+        json_schema_extra={"x-logfmt": {"key": "duration", "order": 2, "unit": "s"}},
     )
     time_to_first_token: float | None = Field(
         default=None,
         description="Seconds from started_at to the first token (across retries); "
         "None when no first-token signal was seen.",
         examples=[0.456],
-    )
-    first_token_at: datetime | None = Field(
-        default=None, description="When the first token arrived."
     )
     inter_token_latencies: list[float] = Field(
         default_factory=list,
@@ -64,7 +68,11 @@ class RetryInfo(_Record):
     max_attempts: int = Field(default=1, description="Maximum attempts configured.")
     model_retries: int = Field(default=0, description="Retries after model (non-network) errors.")
     network_retries: int = Field(default=0, description="Retries after network errors.")
-    total_retries: int = Field(default=0, description="model_retries + network_retries.")
+    total_retries: int = Field(
+        default=0,
+        description="model_retries + network_retries.",
+        json_schema_extra={"x-logfmt": {"key": "retries", "order": 6, "omit": "falsy"}},
+    )
     last_error: str | None = Field(default=None, description="Reason given for the last retry.")
     last_error_category: str | None = Field(
         default=None,
@@ -76,10 +84,15 @@ class RetryInfo(_Record):
 class GuardrailInfo(_Record):
     """Guardrail checks of one stream."""
 
+    csv_prefix: ClassVar[str] = "guardrail_"
+
     rules_checked: int = Field(default=0, description="Number of guardrail rule runs started.")
     violations: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Distinct violations (rule, message, severity, ...), at most 100.",
+        json_schema_extra={
+            "x-logfmt": {"key": "violations", "order": 7, "omit": "falsy", "format": "count"}
+        },
     )
     passed: bool = Field(default=True, description="False when any violation was reported.")
 
@@ -87,9 +100,13 @@ class GuardrailInfo(_Record):
 class ErrorInfo(_Record):
     """The (last) error of one stream."""
 
+    csv_prefix: ClassVar[str] = "error_"
+
     occurred: bool = Field(default=False, description="Whether any ERROR event was seen.")
     message: str | None = Field(
-        default=None, description="Error message (truncated to 2000 chars)."
+        default=None,
+        description="Error message (truncated to 2000 chars).",
+        json_schema_extra={"x-logfmt": {"key": "error", "order": 8, "omit": "none"}},
     )
     category: str | None = Field(
         default=None,
@@ -108,6 +125,8 @@ class ErrorInfo(_Record):
 class DriftInfo(_Record):
     """Drift detection results of one stream."""
 
+    csv_prefix: ClassVar[str] = "drift_"
+
     detected: bool = Field(default=False, description="Whether any drift check detected drift.")
     types: list[str] = Field(default_factory=list, description="Drift types detected.")
     score: float | None = Field(default=None, description="Highest drift score reported.")
@@ -116,14 +135,23 @@ class DriftInfo(_Record):
 class Metrics(_Record):
     """Derived per-stream metrics."""
 
-    token_count: int = Field(default=0, description="Tokens of the final attempt.")
+    token_count: int = Field(
+        default=0,
+        description="Tokens of the final attempt.",
+        json_schema_extra={"x-logfmt": {"key": "tokens", "order": 4}},
+    )
     tokens_per_second: float | None = Field(
         default=None,
         description="token_count / (duration - time_to_first_token): the generation rate once "
         "tokens flow; token_count / duration when no first token was seen.",
+        json_schema_extra={
+            "x-logfmt": {"key": "tokens_per_sec", "order": 5, "precision": 1, "omit": "none"}
+        },
     )
     time_to_first_token: float | None = Field(
-        default=None, description="Same as timing.time_to_first_token, in seconds."
+        default=None,
+        description="Same as timing.time_to_first_token, in seconds.",
+        json_schema_extra={"x-logfmt": {"key": "ttft", "order": 3, "unit": "s"}},
     )
     avg_inter_token_latency: float | None = Field(
         default=None, description="Mean gap between TOKEN events, seconds."
@@ -142,9 +170,16 @@ class Metrics(_Record):
 class Telemetry(_Record):
     """Complete telemetry of one stream (one ``l0.run`` call, retries included)."""
 
-    stream_id: str = Field(description="Stream identifier shared by all events of the run.")
+    stream_id: str = Field(
+        description="Stream identifier shared by all events of the run.",
+        json_schema_extra={"x-logfmt": {"key": "stream_id", "order": 0}},
+    )
     session_id: str | None = Field(default=None, description="Session identifier, if grouped.")
-    model: str | None = Field(default=None, description="Model name, from meta or context.")
+    model: str | None = Field(
+        default=None,
+        description="Model name, from meta or context.",
+        json_schema_extra={"x-logfmt": {"key": "model", "order": 1, "omit": "none"}},
+    )
     timing: TimingInfo = Field(default_factory=TimingInfo, description="Timing information.")
     retries: RetryInfo = Field(default_factory=RetryInfo, description="Retry information.")
     guardrails: GuardrailInfo = Field(
@@ -157,8 +192,16 @@ class Telemetry(_Record):
         default_factory=dict, description="The events' context merged, plus user metadata."
     )
     content_length: int = Field(default=0, description="Characters of generated content.")
-    completed: bool = Field(default=False, description="Stream reached COMPLETE.")
-    aborted: bool = Field(default=False, description="Stream was aborted (ABORT_COMPLETED).")
+    completed: bool = Field(
+        default=False,
+        description="Stream reached COMPLETE.",
+        json_schema_extra={"x-logfmt": {"key": "completed", "order": 9}},
+    )
+    aborted: bool = Field(
+        default=False,
+        description="Stream was aborted (ABORT_COMPLETED).",
+        json_schema_extra={"x-logfmt": {"key": "aborted", "order": 10, "omit": "falsy"}},
+    )
     abandoned: bool = Field(
         default=False,
         description="Stream went silent and was finalized by eviction or close(), not by an event.",

@@ -11,6 +11,7 @@ from typing import Any
 
 from ddsketch import DDSketch
 
+from .series import SeriesSet
 from .state import SKETCH_ACCURACY
 
 
@@ -31,6 +32,7 @@ class Aggregates:
         "duration_sketch",
         "errors",
         "failed",
+        "series",
         "total_duration",
         "total_retries",
         "total_tokens",
@@ -59,6 +61,7 @@ class Aggregates:
         self.ttft_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
         self.duration_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
         self.tps_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
+        self.series = SeriesSet()
 
     def add(
         self,

@@ -26,6 +26,7 @@ from ..telemetry import (
     TimingInfo,
 )
 from .safe import MAX_ITEMS, json_safe, safe_str
+from .series import ITL_BUCKETS, Histogram
 
 GAP_CHUNK = 4096  # gaps kept exactly per stream before folding into a sketch
 GAPS_SHOWN = 1024  # gaps listed in TimingInfo.inter_token_latencies
@@ -60,6 +61,7 @@ class StreamState:
     content_length: int | None = None
     gaps_shown: list[float] | None = None
     gap_sketch: Any = None
+    gap_hist: Histogram | None = None  # gaps already folded, for the Prometheus histogram
     gap_sum = 0.0
     gap_count = 0
     attempt = 1
@@ -116,10 +118,14 @@ class StreamState:
             self.gaps_shown = gaps[:GAPS_SHOWN]
         if self.gap_sketch is None:
             self.gap_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
+        if self.gap_hist is None:
+            self.gap_hist = Histogram(ITL_BUCKETS)
         add = self.gap_sketch.add
+        observe = self.gap_hist.observe
         for g in gaps:
             if g >= 0.0:  # also drops NaN
                 add(g)
+                observe(g / 1000.0)
                 self.gap_sum += g
                 self.gap_count += 1
         gaps.clear()
@@ -141,6 +147,24 @@ class StreamState:
         if ft is None or not (math.isfinite(start) and math.isfinite(ft)) or ft < start:
             return None
         return (ft - start) / 1000.0
+
+    def resolved_model(self) -> str | None:
+        """The model from meta, else from the merged context."""
+        if self.model is not None or not self.context:
+            return self.model
+        ctx_model = self.context.get("model")
+        return None if ctx_model is None else safe_str(ctx_model, 200)
+
+    @property
+    def outcome(self) -> str:
+        """completed, aborted, abandoned (silent, no error) or failed."""
+        if self.completed:
+            return "completed"
+        if self.aborted:
+            return "aborted"
+        if self.abandoned and not self.err_occurred:
+            return "abandoned"
+        return "failed"
 
     @property
     def final_tokens(self) -> int:
@@ -196,11 +220,7 @@ class StreamState:
         token_count = self.final_tokens if cfg.collect_tokens else 0
         tps = self.tokens_per_second() if cfg.collect_tokens else None
         metadata = json_safe(self.context) if self.context else {}
-        model = self.model
-        if model is None and self.context:
-            ctx_model = self.context.get("model")
-            if ctx_model is not None:
-                model = safe_str(ctx_model, 200)
+        model = self.resolved_model()
         return Telemetry.model_construct(
             stream_id=self.stream_id,
             session_id=self.session_id,
@@ -210,7 +230,6 @@ class StreamState:
                 completed_at=_dt(self.end_ms) if final else None,
                 duration=duration,
                 time_to_first_token=ttft,
-                first_token_at=_dt(self.first_token_ms) if ttft is not None else None,
                 inter_token_latencies=gaps_shown,
             ),
             retries=RetryInfo.model_construct(
@@ -355,7 +374,9 @@ def _model_and_session(st: StreamState, meta: Mapping[str, Any]) -> None:
     model = meta.get("model")
     if model is not None:
         st.model = safe_str(model, 200)
-    session = _get(meta, "sessionId", "session_id")
+    session = meta.get("sessionId")
+    if session is None:
+        session = meta.get("session_id")
     if session is not None:
         st.session_id = safe_str(session, 200)
 
@@ -363,10 +384,11 @@ def _model_and_session(st: StreamState, meta: Mapping[str, Any]) -> None:
 def _session_start(st: StreamState, meta: Mapping[str, Any], ts: float) -> bool:
     if ts == ts:  # not NaN
         st.start_ms = ts
-    attempt = _int(meta.get("attempt"))
-    if attempt:
+    attempt = meta.get("attempt")
+    if attempt.__class__ is int and attempt > 0:
         st.attempt = attempt
-    _model_and_session(st, meta)
+    if meta:
+        _model_and_session(st, meta)
     return False
 
 
@@ -530,12 +552,20 @@ def _error(st: StreamState, meta: Mapping[str, Any], ts: float) -> bool:
 
 
 def _finish(st: StreamState, meta: Mapping[str, Any]) -> None:
-    count = _int(_get(meta, "tokenCount", "token_count"))
+    count = meta.get("tokenCount")
+    if count is None:
+        count = meta.get("token_count")
     if count is not None:
-        st.token_count = count
-    length = _int(_get(meta, "contentLength", "content_length"))
+        count = _int(count)
+        if count is not None:
+            st.token_count = count
+    length = meta.get("contentLength")
+    if length is None:
+        length = meta.get("content_length")
     if length is not None:
-        st.content_length = length
+        length = _int(length)
+        if length is not None:
+            st.content_length = length
 
 
 def _complete(st: StreamState, meta: Mapping[str, Any], ts: float) -> bool:
