@@ -38,7 +38,15 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def schemas(session: nox.Session) -> None:
+    """Regenerate the committed JSON Schemas in schemas/ from the models."""
+    session.install("-e", ".")
+    session.run("python", "-m", "l0_monitoring.schemas", "--out", "schemas")
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Side-by-side benchmarks against the reference l0.monitoring (ai2070-l0)."""
     session.install("-e", ".[dev]")
     session.run("python", "benchmarks/bench_monitor.py", *session.posargs)
+    session.run("python", "benchmarks/bench_exporters.py")

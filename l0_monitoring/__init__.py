@@ -9,6 +9,7 @@ from .config import MetricsConfig, MonitoringConfig, SamplingConfig
 from .events import ObservabilityEvent, ObservabilityEventType
 from .exporters import TelemetryExporter
 from .monitor import Monitor
+from .settings import OpenTelemetryExporterConfig, SentryExporterConfig
 from .telemetry import (
     AggregateMetrics,
     DriftInfo,
@@ -31,8 +32,10 @@ __all__ = [
     "MonitoringConfig",
     "ObservabilityEvent",
     "ObservabilityEventType",
+    "OpenTelemetryExporterConfig",
     "RetryInfo",
     "SamplingConfig",
+    "SentryExporterConfig",
     "Telemetry",
     "TelemetryExporter",
     "TimingInfo",

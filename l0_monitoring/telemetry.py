@@ -7,9 +7,10 @@ taken from the events' own ``ts``, so a replayed log yields the same records.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, TypedDict
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 __all__ = [
     "AggregateMetrics",
@@ -226,17 +227,25 @@ class AggregateMetrics(TypedDict, total=False):
     are present for each configured percentile q (0.5 -> ``p50``, 0.999 -> ``p99.9``).
     """
 
-    count: int
-    total_tokens: int
-    total_duration: float
-    total_retries: int
-    error_count: int
-    error_rate: float
-    completed_count: int
-    completion_rate: float
-    aborted_count: int
-    abandoned_count: int
-    avg_tokens: float
-    avg_duration: float
-    avg_ttft: float | None
-    avg_tokens_per_sec: float | None
+    count: Annotated[int, Field(description="Streams finished since clear().")]
+    total_tokens: Annotated[int, Field(description="Sum of token_count.")]
+    total_duration: Annotated[float, Field(description="Sum of durations, seconds.")]
+    total_retries: Annotated[int, Field(description="Sum of total_retries.")]
+    error_count: Annotated[int, Field(description="Streams that saw any ERROR.")]
+    error_rate: Annotated[float, Field(description="error_count / count (0 when empty).")]
+    completed_count: Annotated[int, Field(description="Streams that reached COMPLETE.")]
+    completion_rate: Annotated[float, Field(description="completed_count / count.")]
+    failed_count: Annotated[
+        int, Field(description="Streams that ended neither completed nor aborted.")
+    ]
+    failure_rate: Annotated[float, Field(description="failed_count / count.")]
+    aborted_count: Annotated[int, Field(description="Streams aborted.")]
+    abandoned_count: Annotated[
+        int, Field(description="Streams finalized silent (evicted or closed).")
+    ]
+    avg_tokens: Annotated[float, Field(description="total_tokens / count.")]
+    avg_duration: Annotated[float, Field(description="total_duration / count, seconds.")]
+    avg_ttft: Annotated[float | None, Field(description="Mean TTFT of streams with one, seconds.")]
+    avg_tokens_per_sec: Annotated[
+        float | None, Field(description="Mean tokens_per_second of streams with one.")
+    ]

@@ -21,6 +21,13 @@ def ev(
     return ObservabilityEvent(t, T0 + ts, sid, dict(ctx or {}), meta)
 
 
+def missing_tool(reason: str) -> None:
+    """Skip for lack of an external tool; in CI (L0_MONITORING_REQUIRE_TOOLS=1) fail instead."""
+    if os.environ.get("L0_MONITORING_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"required tool missing in CI: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Clear every OTEL_/SENTRY_/L0_ variable, then let the test set what it needs."""

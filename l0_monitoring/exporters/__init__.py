@@ -166,7 +166,9 @@ class TelemetryExporter:
         Raises:
             ValueError: Naming the line number and the field when a line is invalid.
         """
-        source = lines.splitlines() if isinstance(lines, str) else lines
+        # Split on "\n" only: str.splitlines() also splits on U+0085 and U+2028,
+        # which JSON leaves unescaped inside strings.
+        source = lines.split("\n") if isinstance(lines, str) else lines
         out: list[Telemetry] = []
         for number, line in enumerate(source, start=1):
             if not line.strip():
@@ -205,7 +207,9 @@ class TelemetryExporter:
         if not records:
             return ""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        # RFC 4180 line ends; with "\r\n" as terminator the writer also quotes
+        # any cell holding a lone "\r", so every record stays one CSV row.
+        writer = csv.writer(out)
         writer.writerow([c.name for c in CSV_COLUMNS])
         get_row = _CSV_ROW
         str_idx, dt_idx, json_idx = _CSV_STR, _CSV_DT, _CSV_JSON
@@ -253,7 +257,7 @@ class TelemetryExporter:
         Raises:
             ValueError: Naming the row and the column when a cell is invalid.
         """
-        source = io.StringIO(text) if isinstance(text, str) else text
+        source = io.StringIO(text, newline="") if isinstance(text, str) else text
         reader = csv.reader(source)
         header = next(reader, None)
         if header is None:

@@ -1,0 +1,355 @@
+"""Published JSON Schemas: fresh, valid, compatible, and consumed by real Node tools."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from l0_monitoring import (
+    Monitor,
+    MonitoringConfig,
+    ObservabilityEvent,
+    Telemetry,
+    TelemetryExporter,
+)
+from l0_monitoring.schemas import (
+    SCHEMA_VERSION,
+    breaking_changes,
+    check_schemas,
+    generate_schemas,
+    schema_id,
+)
+from l0_monitoring.testing import make_stream_events
+
+from .conftest import missing_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "schemas"
+BASELINE = Path(__file__).resolve().parent / "schema_baseline"
+CONSUMERS = Path(__file__).resolve().parent / "consumers"
+NODE_MODULES = CONSUMERS / "node_modules"
+
+EXPECTED = {
+    "Telemetry", "TimingInfo", "Metrics", "RetryInfo", "GuardrailInfo", "ErrorInfo", "DriftInfo",
+    "AggregateMetrics", "ObservabilityEvent", "MonitoringConfig", "SamplingConfig",
+    "MetricsConfig", "OpenTelemetryExporterConfig", "SentryExporterConfig",
+}  # fmt: skip
+
+
+def load(name: str) -> dict:
+    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+
+
+def sample_records() -> tuple[Monitor, list[Telemetry]]:
+    m = Monitor(MonitoringConfig.development())
+    hostile = {"note": '=HYPERLINK("x")', "nested": {"deep": [1, {"a": None}]}, "weird": "a\nb"}
+    for i, kw in enumerate(
+        [
+            {},
+            {"network_retries": 2},
+            {"outcome": "halt", "context": hostile},
+            {
+                "outcome": "abort",
+                "violations": [{"rule": "pii", "message": "m", "severity": "error"}],
+            },
+            {"outcome": "give_up", "model": None},
+            {"outcome": "none"},
+        ]
+    ):
+        for e in make_stream_events(f"s{i}", **kw):
+            m.handle_event(e)
+    m.close()
+    return m, m.get_all_telemetry()
+
+
+# -- freshness and shape -------------------------------------------------------------
+
+
+def test_committed_schemas_are_up_to_date():
+    assert check_schemas(SCHEMAS) == [], "run: python -m l0_monitoring.schemas --out schemas"
+
+
+def test_stale_or_missing_files_are_reported(tmp_path):
+    files = generate_schemas()
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert check_schemas(tmp_path) == []
+    (tmp_path / "Telemetry.schema.json").write_text("{}")
+    (tmp_path / "Metrics.schema.json").unlink()
+    (tmp_path / "Old.schema.json").write_text("{}")
+    assert sorted(check_schemas(tmp_path)) == [
+        "Metrics.schema.json: missing",
+        "Old.schema.json: unexpected",
+        "Telemetry.schema.json: stale",
+    ]
+
+
+def test_one_schema_per_published_model_with_title_id_and_version():
+    index = json.loads((SCHEMAS / "index.json").read_text())
+    assert index["schema_version"] == SCHEMA_VERSION
+    titles = {entry["title"] for entry in index["schemas"]}
+    assert titles >= EXPECTED
+    for title in titles:
+        schema = load(title)
+        assert schema["title"] == title
+        assert schema["$id"] == schema_id(title)
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert SCHEMA_VERSION in schema["$comment"]
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_descriptions_units_and_examples_are_published():
+    t = load("Telemetry")
+    timing = t["$defs"]["TimingInfo"]["properties"]
+    assert "seconds" in timing["duration"]["description"]
+    assert timing["duration"]["examples"] == [1.234]
+    event = load("ObservabilityEvent")["properties"]
+    assert "Milliseconds" in event["ts"]["description"]
+    for name in EXPECTED - {"AggregateMetrics"}:
+        schema = load(name)
+        props = schema.get("properties", {})
+        assert all(p.get("description") for p in props.values()), name
+    assert "x-logfmt" not in json.dumps(t)
+
+
+def test_secrets_are_write_only_without_defaults():
+    dsn = load("SentryExporterConfig")["properties"]["dsn"]
+    headers = load("OpenTelemetryExporterConfig")["properties"]["headers"]
+    for prop in (dsn, headers):
+        assert prop["writeOnly"] is True and "default" not in prop
+
+
+# -- Python validation of real output ----------------------------------------------------
+
+
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        load(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def test_python_jsonschema_accepts_real_output_and_rejects_bad_records():
+    m, records = sample_records()
+    v = validator("Telemetry")
+    for t in records:
+        v.validate(json.loads(TelemetryExporter.to_json(t)))
+    validator("AggregateMetrics").validate(m.get_aggregate_metrics())
+    validator("MonitoringConfig").validate(MonitoringConfig.production().model_dump(mode="json"))
+    for e in make_stream_events("x"):
+        validator("ObservabilityEvent").validate(e.to_dict())
+    bad = json.loads(TelemetryExporter.to_json(records[0]))
+    bad["metrics"]["token_count"] = "many"
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate(bad)
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate({**json.loads(TelemetryExporter.to_json(records[0])), "surprise": 1})
+    with pytest.raises(jsonschema.ValidationError):
+        validator("AggregateMetrics").validate({"count": 1, "p50_latency": 2})
+
+
+# -- compatibility with the last published version ---------------------------------------
+
+
+def test_no_breaking_change_since_the_last_published_version():
+    index = json.loads((BASELINE / "index.json").read_text())
+    same_major = index["schema_version"].split(".")[0] == SCHEMA_VERSION.split(".")[0]
+    problems = []
+    for entry in index["schemas"]:
+        old = json.loads((BASELINE / entry["file"]).read_text())
+        new_path = SCHEMAS / entry["file"]
+        if not new_path.exists():
+            problems.append(f"{entry['title']}: schema removed")
+            continue
+        problems += [
+            f"{entry['title']} {p}" for p in breaking_changes(old, json.loads(new_path.read_text()))
+        ]
+    if same_major:
+        assert problems == [], "breaking changes need a new major SCHEMA_VERSION"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda s: s["properties"].pop("completed"), "$.completed: property removed"),
+        (
+            lambda s: (
+                s["properties"].__setitem__("completed", s["properties"].pop("completed"))
+                or s["properties"].__setitem__("done", s["properties"].pop("completed"))
+            ),
+            "$.completed: property removed",
+        ),
+        (
+            lambda s: s["properties"]["content_length"].__setitem__("type", "string"),
+            "$.content_length: type narrowed",
+        ),
+        (lambda s: s.setdefault("required", []).append("model"), "newly required ['model']"),
+        (
+            lambda s: s["$defs"]["Metrics"]["properties"]["tokens_per_second"].__setitem__(
+                "anyOf", [{"type": "number"}]
+            ),
+            "$.metrics.tokens_per_second: type narrowed",
+        ),
+    ],
+)
+def test_breaking_changes_are_detected(mutate, expected):
+    old = load("Telemetry")
+    new = copy.deepcopy(old)
+    mutate(new)
+    assert any(expected in p for p in breaking_changes(old, new)), breaking_changes(old, new)
+
+
+def test_additions_are_not_breaking():
+    old = load("Telemetry")
+    new = copy.deepcopy(old)
+    new["properties"]["extra_info"] = {"type": "string", "description": "new"}
+    new["properties"]["content_length"] = {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+    assert breaking_changes(old, new) == []
+
+
+# -- real Node consumers ------------------------------------------------------------------
+
+
+def node_tool() -> str:
+    node = shutil.which("node")
+    if node is None or not NODE_MODULES.exists():
+        missing_tool("node and tests/consumers/node_modules (npm ci --prefix tests/consumers)")
+    return node
+
+
+def run_node(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [node_tool(), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=CONSUMERS,
+        check=False,
+    )
+
+
+def test_ajv_validates_real_exporter_output(tmp_path):
+    m, records = sample_records()
+    files = {
+        "Telemetry": [tmp_path / f"t{i}.json" for i in range(len(records))],
+    }
+    for path, t in zip(files["Telemetry"], records, strict=True):
+        path.write_text(TelemetryExporter.to_json(t))
+    (tmp_path / "all.jsonl").write_text(TelemetryExporter.to_jsonl(records))
+    (tmp_path / "agg.json").write_text(json.dumps(m.get_aggregate_metrics()))
+    (tmp_path / "config.json").write_text(MonitoringConfig.development().model_dump_json())
+    (tmp_path / "events.jsonl").write_text(
+        "".join(json.dumps(e.to_dict()) + "\n" for e in make_stream_events("e1", network_retries=1))
+    )
+    checks = [("Telemetry", p) for p in files["Telemetry"]] + [
+        ("Telemetry", tmp_path / "all.jsonl"),
+        ("AggregateMetrics", tmp_path / "agg.json"),
+        ("MonitoringConfig", tmp_path / "config.json"),
+        ("ObservabilityEvent", tmp_path / "events.jsonl"),
+    ]
+    for title, path in checks:
+        result = run_node("validate.mjs", str(SCHEMAS), title, str(path))
+        assert result.returncode == 0, (title, path.name, result.stdout, result.stderr)
+    lines = TelemetryExporter.to_jsonl(records).count("\n")
+    result = run_node("validate.mjs", str(SCHEMAS), "Telemetry", str(tmp_path / "all.jsonl"))
+    assert f"{lines} valid, 0 invalid" in result.stdout
+
+
+def test_ajv_rejects_an_invalid_record(tmp_path):
+    _, records = sample_records()
+    bad = json.loads(TelemetryExporter.to_json(records[0]))
+    bad["timing"]["started_at"] = "yesterday"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = run_node("validate.mjs", str(SCHEMAS), "Telemetry", str(path))
+    assert result.returncode == 1 and "date-time" in result.stdout
+
+
+def test_typescript_types_from_the_schema_compile_a_consumer(tmp_path):
+    work = tmp_path / "ts"
+    work.mkdir()
+    gen = run_node(
+        "gen-types.mjs", str(SCHEMAS / "Telemetry.schema.json"), str(work / "telemetry.d.ts")
+    )
+    assert gen.returncode == 0, gen.stderr
+    declarations = (work / "telemetry.d.ts").read_text()
+    assert "export interface Telemetry" in declarations
+    shutil.copy(CONSUMERS / "consumer.ts", work / "consumer.ts")
+    config = json.loads((CONSUMERS / "tsconfig.json").read_text())
+    config["compilerOptions"]["typeRoots"] = [str(NODE_MODULES / "@types")]
+    config["files"] = ["consumer.ts", "telemetry.d.ts"]
+    (work / "tsconfig.json").write_text(json.dumps(config))
+    tsc = NODE_MODULES / "typescript" / "bin" / "tsc"
+    ok = subprocess.run(
+        [node_tool(), str(tsc), "-p", str(work)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # The types are real: a consumer with a misspelt field does not compile.
+    (work / "consumer.ts").write_text(
+        (CONSUMERS / "consumer.ts")
+        .read_text()
+        .replace("record.retries?.total_retries", "record.retries?.total_retry")
+    )
+    bad = subprocess.run(
+        [node_tool(), str(tsc), "-p", str(work)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert bad.returncode != 0 and "total_retry" in bad.stdout
+
+
+def test_events_schema_matches_from_dict():
+    v = validator("ObservabilityEvent")
+    ok = {"type": "TOKEN", "ts": 1.0, "stream_id": "s", "meta": {"token": "x"}}
+    v.validate(ok)
+    assert ObservabilityEvent.from_dict(ok).meta == {"token": "x"}
+    for bad in (
+        {"type": "TOKEN", "ts": 1.0, "stream_id": ""},
+        {"type": "TOKEN", "ts": 1.0, "stream_id": "s", "extra": 1},
+        {"type": "TOKEN", "stream_id": "s"},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            v.validate(bad)
+        with pytest.raises(ValueError):
+            ObservabilityEvent.from_dict(bad)
+
+
+def test_the_built_wheel_carries_fresh_schemas(tmp_path):
+    import sys
+    import zipfile
+
+    pytest.importorskip("hatchling")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        for name, text in generate_schemas().items():
+            assert z.read(f"l0_monitoring/_schemas/{name}").decode() == text
