@@ -8,7 +8,9 @@ from ._version import __version__
 from .config import MetricsConfig, MonitoringConfig, SamplingConfig
 from .events import ObservabilityEvent, ObservabilityEventType
 from .exporters import TelemetryExporter
+from .handlers import BatchHandler, DebouncedHandler, EventHandler, Monitoring
 from .monitor import Monitor
+from .recording import EventRecorder, ReplayResult, iter_events, replay
 from .settings import OpenTelemetryExporterConfig, SentryExporterConfig
 from .telemetry import (
     AggregateMetrics,
@@ -23,16 +25,22 @@ from .telemetry import (
 
 __all__ = [
     "AggregateMetrics",
+    "BatchHandler",
+    "DebouncedHandler",
     "DriftInfo",
     "ErrorInfo",
+    "EventHandler",
+    "EventRecorder",
     "GuardrailInfo",
     "Metrics",
     "MetricsConfig",
     "Monitor",
+    "Monitoring",
     "MonitoringConfig",
     "ObservabilityEvent",
     "ObservabilityEventType",
     "OpenTelemetryExporterConfig",
+    "ReplayResult",
     "RetryInfo",
     "SamplingConfig",
     "SentryExporterConfig",
@@ -40,4 +48,6 @@ __all__ = [
     "TelemetryExporter",
     "TimingInfo",
     "__version__",
+    "iter_events",
+    "replay",
 ]

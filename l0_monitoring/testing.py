@@ -10,10 +10,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from ._internal.workers import ManualClock
 from .events import ObservabilityEvent
 from .events import ObservabilityEventType as T
 
-__all__ = ["CaptureSink", "make_runtime_events", "make_stream_events"]
+__all__ = ["CaptureSink", "ManualClock", "make_runtime_events", "make_stream_events"]
 
 Outcome = Literal["complete", "abort", "halt", "give_up", "none"]
 

@@ -1,0 +1,500 @@
+"""Event handler utilities: ``Monitoring.combine``, ``filter``, ``exclude`` and the rest.
+
+``combine``, ``filter``, ``exclude``, ``debounce``, ``batch``, ``sample``, ``tap``
+and ``record`` run inside the host's stream (the L0 runtime calls ``on_event``
+synchronously in its event loop), so every handler here is cheap, never raises
+into the caller and never blocks it: a failing inner handler is logged
+(rate-limited, never printed) and counted; timed deliveries (debounce, batch)
+and file writes (record) happen on background daemon threads; every buffer is
+bounded and counts what it drops.
+"""
+
+from __future__ import annotations
+
+import atexit
+import random
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import IO, Any
+
+from ._internal.guard import ErrorReporter
+from ._internal.workers import REAL_CLOCK, Clock, TimerHandle, register_fork_aware
+from .events import event_type_value
+
+__all__ = [
+    "BatchHandler",
+    "DebouncedHandler",
+    "EventHandler",
+    "HandlerStats",
+    "Monitoring",
+]
+
+EventHandler = Callable[[Any], Any]
+"""Anything called with one observability event."""
+
+_errors = ErrorReporter()
+
+
+def _type_set(types: Iterable[object]) -> frozenset[str]:
+    # Str-valued enums hash and compare like their value, so a set of plain
+    # strings matches our enum, L0's enum and strings alike.
+    try:
+        return frozenset(event_type_value(t) for t in types)
+    except ValueError as exc:
+        raise ValueError(f"types: {exc}") from None
+
+
+def _check_handler(handler: object, name: str = "handler") -> None:
+    if not callable(handler):
+        raise TypeError(f"{name} must be callable, got {type(handler).__name__}")
+
+
+class HandlerStats:
+    """Counters of a stateful handler (``stats()`` returns a plain dict of them)."""
+
+    __slots__ = ("delivered", "dropped", "errors", "received")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.delivered = 0
+        self.dropped = 0
+        self.errors = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the counters as a dict."""
+        return {
+            "received": self.received,
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "errors": self.errors,
+        }
+
+
+def _call(handler: EventHandler, item: Any, where: str) -> bool:
+    try:
+        handler(item)
+        return True
+    except Exception as exc:
+        _errors.report(where, f"l0_monitoring: {where} handler failed", exc)
+        return False
+
+
+class _Combined:
+    __slots__ = ("handlers",)
+
+    def __init__(self, handlers: tuple[EventHandler, ...]) -> None:
+        self.handlers = handlers
+
+    def __call__(self, event: Any) -> None:
+        for handler in self.handlers:
+            try:
+                handler(event)
+            except Exception as exc:
+                _errors.report("combine", "l0_monitoring: combined handler failed", exc)
+
+    def flush(self) -> None:
+        """Flush every combined handler that can be flushed."""
+        self._each("flush")
+
+    def close(self) -> None:
+        """Close every combined handler that can be closed (Monitors, batchers, recorders)."""
+        self._each("close")
+
+    def _each(self, method: str) -> None:
+        for handler in self.handlers:
+            target = getattr(handler, "__self__", handler)  # a bound handle_event: its Monitor
+            action = getattr(target, method, None)
+            if callable(action):
+                try:
+                    action()
+                except Exception as exc:
+                    _errors.report(f"combine.{method}", f"l0_monitoring: {method} failed", exc)
+
+
+class DebouncedHandler:
+    """Trailing-edge debounce: the latest event of a burst, once events pause.
+
+    Use :meth:`Monitoring.debounce` to create one.
+    """
+
+    def __init__(self, seconds: float, handler: EventHandler, *, _clock: Clock | None = None):
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds!r}")
+        _check_handler(handler)
+        self._seconds = float(seconds)
+        self._handler = handler
+        self._clock = _clock or REAL_CLOCK
+        self._lock = threading.Lock()
+        self._latest: Any = None
+        self._has_latest = False
+        self._deadline = 0.0
+        self._timer: TimerHandle | None = None
+        self._closed = False
+        self._stats = HandlerStats()
+        self.superseded = 0
+        register_fork_aware(self)
+        _register_exit(self)
+
+    def __call__(self, event: Any) -> None:
+        """Remember ``event`` as the latest and push the delivery deadline back."""
+        clock = self._clock
+        with self._lock:
+            self._stats.received += 1
+            if self._closed:
+                self._stats.dropped += 1
+                return
+            if self._has_latest:
+                self.superseded += 1
+            self._latest = event
+            self._has_latest = True
+            self._deadline = clock.now() + self._seconds
+            if self._timer is None:
+                self._timer = clock.call_at(self._deadline, self._fire)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            if not self._has_latest:
+                return
+            if self._clock.now() < self._deadline:  # more events came: wait for the pause
+                self._timer = self._clock.call_at(self._deadline, self._fire)
+                return
+            event = self._take()
+        self._deliver(event)
+
+    def _take(self) -> Any:
+        event = self._latest
+        self._latest = None
+        self._has_latest = False
+        return event
+
+    def _deliver(self, event: Any) -> None:
+        if _call(self._handler, event, "debounce"):
+            self._stats.delivered += 1
+        else:
+            self._stats.errors += 1
+
+    def flush(self) -> None:
+        """Deliver the pending event now, if any."""
+        with self._lock:
+            if not self._has_latest:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            event = self._take()
+        self._deliver(event)
+
+    def close(self) -> None:
+        """Deliver the pending event and stop; later events are dropped and counted."""
+        self.flush()
+        with self._lock:
+            self._closed = True
+
+    def stats(self) -> dict[str, int]:
+        """Counters: received, delivered, dropped (after close), errors, superseded."""
+        with self._lock:
+            return {**self._stats.as_dict(), "superseded": self.superseded}
+
+    def _after_fork_in_child(self) -> None:
+        # The parent still holds (and will deliver) what was pending at the fork.
+        self._lock = threading.Lock()
+        self._timer = None
+        self._latest = None
+        self._has_latest = False
+
+
+class BatchHandler:
+    """Delivers lists of events once ``size`` is reached or ``max_wait_seconds`` passed.
+
+    Whichever comes first, counted from the first event of a batch, even if no
+    other event arrives. Use :meth:`Monitoring.batch` to create one. Batches are delivered on the
+    shared timer thread, never in the caller's thread. At most
+    ``max_pending_batches`` full batches wait for delivery; beyond that the oldest
+    waiting batch is dropped and its events counted in ``dropped``.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        max_wait_seconds: float,
+        handler: Callable[[list[Any]], Any],
+        *,
+        max_pending_batches: int = 1000,
+        _clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"size must be a positive integer, got {size!r}")
+        if not max_wait_seconds > 0:
+            raise ValueError(f"max_wait_seconds must be > 0, got {max_wait_seconds!r}")
+        if max_pending_batches < 1:
+            raise ValueError(f"max_pending_batches must be >= 1, got {max_pending_batches!r}")
+        _check_handler(handler)
+        self._size = size
+        self._max_wait = float(max_wait_seconds)
+        self._handler = handler
+        self._clock = _clock or REAL_CLOCK
+        self._max_pending = max_pending_batches
+        self._lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+        self._current: list[Any] = []
+        self._ready: deque[list[Any]] = deque()
+        self._timer: TimerHandle | None = None
+        self._delivery_scheduled = False
+        self._closed = False
+        self._stats = HandlerStats()
+        register_fork_aware(self)
+        _register_exit(self)
+
+    def __call__(self, event: Any) -> None:
+        """Add ``event`` to the current batch."""
+        with self._lock:
+            self._stats.received += 1
+            if self._closed:
+                self._stats.dropped += 1
+                return
+            current = self._current
+            current.append(event)
+            if len(current) == 1:
+                self._timer = self._clock.call_at(self._clock.now() + self._max_wait, self._due)
+            if len(current) >= self._size:
+                self._seal_locked()
+
+    def _seal_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._current:
+            return
+        if len(self._ready) >= self._max_pending:
+            self._stats.dropped += len(self._ready.popleft())
+        self._ready.append(self._current)
+        self._current = []
+        if not self._delivery_scheduled:
+            self._delivery_scheduled = True
+            self._clock.call_at(self._clock.now(), self._deliver_ready)
+
+    def _due(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._seal_locked()
+
+    def _deliver_ready(self) -> None:
+        with self._lock:
+            self._delivery_scheduled = False
+        self._drain()
+
+    def _drain(self) -> None:
+        # One deliverer at a time keeps batches in order; each batch is popped
+        # under the lock, so it is delivered exactly once.
+        with self._deliver_lock:
+            while True:
+                with self._lock:
+                    if not self._ready:
+                        return
+                    batch = self._ready.popleft()
+                if _call(self._handler, batch, "batch"):
+                    self._stats.delivered += len(batch)
+                else:
+                    self._stats.errors += 1
+
+    def flush(self) -> None:
+        """Deliver every pending event now, in the caller's thread."""
+        with self._lock:
+            self._seal_locked()
+        self._drain()
+
+    def close(self) -> None:
+        """Deliver what is pending and stop; later events are dropped and counted."""
+        with self._lock:
+            self._closed = True
+        self.flush()
+
+    def stats(self) -> dict[str, int]:
+        """Counters: received, delivered (events), dropped (events), errors (batches), pending."""
+        with self._lock:
+            pending = len(self._current) + sum(len(b) for b in self._ready)
+            return {**self._stats.as_dict(), "pending": pending}
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+        self._current = []
+        self._ready = deque()
+        self._timer = None
+        self._delivery_scheduled = False
+
+
+def _register_exit(worker: DebouncedHandler | BatchHandler) -> None:
+    ref = weakref.ref(worker)
+
+    def close() -> None:
+        target = ref()
+        if target is not None:
+            target.close()
+
+    atexit.register(close)
+
+
+class Monitoring:
+    """Handler utilities; every method returns a handler for ``l0.run(on_event=...)``.
+
+    Example:
+        >>> from l0_monitoring import Monitor, Monitoring
+        >>> from l0_monitoring.events import ObservabilityEventType as T
+        >>> monitor = Monitor()
+        >>> errors = []
+        >>> on_event = Monitoring.combine(
+        ...     monitor.handle_event,
+        ...     Monitoring.filter([T.ERROR, "RETRY_GIVE_UP"], errors.append),
+        ... )
+    """
+
+    @staticmethod
+    def combine(*handlers: EventHandler | None) -> EventHandler:
+        """Call each handler in order; one handler's exception never stops the others.
+
+        Args:
+            *handlers: Handlers; ``None`` entries are skipped.
+
+        Returns:
+            A handler with ``flush()`` and ``close()`` that reach the combined
+            handlers which have them.
+
+        Raises:
+            TypeError: If an entry is neither callable nor None.
+        """
+        valid = tuple(h for h in handlers if h is not None)
+        for h in valid:
+            _check_handler(h)
+        return _Combined(valid)
+
+    @staticmethod
+    def filter(types: Iterable[object], handler: EventHandler) -> EventHandler:
+        """Pass only events whose type is in ``types`` (enum members or their names).
+
+        Raises:
+            ValueError: If a type is not a string or string enum.
+        """
+        wanted = _type_set(types)
+        _check_handler(handler)
+
+        def filtered(event: Any) -> None:
+            try:
+                if event.type in wanted:
+                    handler(event)
+            except Exception as exc:
+                _errors.report("filter", "l0_monitoring: filtered handler failed", exc)
+
+        return filtered
+
+    @staticmethod
+    def exclude(types: Iterable[object], handler: EventHandler) -> EventHandler:
+        """Pass every event except those whose type is in ``types``.
+
+        Raises:
+            ValueError: If a type is not a string or string enum.
+        """
+        unwanted = _type_set(types)
+        _check_handler(handler)
+
+        def excluded(event: Any) -> None:
+            try:
+                if event.type not in unwanted:
+                    handler(event)
+            except Exception as exc:
+                _errors.report("exclude", "l0_monitoring: handler failed", exc)
+
+        return excluded
+
+    @staticmethod
+    def debounce(
+        seconds: float, handler: EventHandler, *, _clock: Clock | None = None
+    ) -> DebouncedHandler:
+        """Deliver the latest event of a burst once events pause for ``seconds``.
+
+        Delivery happens on the shared timer thread; ``flush()`` delivers now,
+        ``close()`` (also run at interpreter exit) delivers and stops.
+
+        Raises:
+            ValueError: If ``seconds`` is not positive.
+        """
+        return DebouncedHandler(seconds, handler, _clock=_clock)
+
+    @staticmethod
+    def batch(
+        size: int,
+        max_wait_seconds: float,
+        handler: Callable[[list[Any]], Any],
+        *,
+        max_pending_batches: int = 1000,
+        _clock: Clock | None = None,
+    ) -> BatchHandler:
+        """Deliver lists of up to ``size`` events, at most ``max_wait_seconds`` late.
+
+        Raises:
+            ValueError: On a non-positive size or wait.
+        """
+        return BatchHandler(
+            size, max_wait_seconds, handler, max_pending_batches=max_pending_batches,
+            _clock=_clock,
+        )  # fmt: skip
+
+    @staticmethod
+    def sample(rate: float, handler: EventHandler) -> EventHandler:
+        """Pass each event with probability ``rate`` (0.0 to 1.0).
+
+        Raises:
+            ValueError: If ``rate`` is outside [0, 1].
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be between 0 and 1, got {rate!r}")
+        _check_handler(handler)
+        draw = random.random
+
+        def sampled(event: Any) -> None:
+            if draw() < rate:
+                try:
+                    handler(event)
+                except Exception as exc:
+                    _errors.report("sample", "l0_monitoring: sampled handler failed", exc)
+
+        return sampled
+
+    @staticmethod
+    def tap(handler: EventHandler) -> EventHandler:
+        """Observe events; the observer's errors never affect the flow."""
+        _check_handler(handler)
+
+        def tapped(event: Any) -> None:
+            try:
+                handler(event)
+            except Exception as exc:
+                _errors.report("tap", "l0_monitoring: tap handler failed", exc)
+
+        return tapped
+
+    @staticmethod
+    def record(
+        target: str | Any | IO[str],
+        *,
+        max_bytes: int | None = None,
+        backup_count: int = 3,
+        max_queue: int = 100_000,
+        record_token_content: bool = False,
+    ) -> Any:
+        """Append every event as one JSON line (the ObservabilityEvent schema).
+
+        See :class:`l0_monitoring.recording.EventRecorder`.
+        """
+        from .recording import EventRecorder
+
+        return EventRecorder(
+            target,
+            max_bytes=max_bytes,
+            backup_count=backup_count,
+            max_queue=max_queue,
+            record_token_content=record_token_content,
+        )
