@@ -20,7 +20,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import unquote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -128,6 +128,8 @@ _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("l0_monitoring_envir
 class _Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", validate_default=True)
 
+    _ENV_NAMES: ClassVar[dict[str, str]] = {}
+
     @classmethod
     def _read_env(cls, environ: Mapping[str, str]) -> dict[str, Any]:
         raise NotImplementedError
@@ -145,14 +147,31 @@ class _Settings(BaseSettings):
         return init_settings, _EnvSource(settings_cls, cls._read_env)
 
     @classmethod
-    def _from(cls, environ: Mapping[str, str] | None, **overrides: Any) -> Any:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """Build the config from the environment (``os.environ`` by default).
+
+        Args:
+            environ: A mapping to read instead of ``os.environ``.
+            **overrides: Explicit values, which win over the environment.
+
+        Returns:
+            The validated config.
+
+        Raises:
+            ValueError: Naming the variable (or the field, for an override)
+                when a value is malformed.
+        """
+        return cls._from(environ, **overrides)
+
+    @classmethod
+    def _from(cls, environ: Mapping[str, str] | None, **overrides: Any) -> Self:
         token = _ENVIRON.set(environ)
         try:
             return cls(**overrides)
         except ValidationError as exc:
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err.get("loc") else "?"
-            where = field if field in overrides else cls._ENV_NAMES.get(field, field)  # type: ignore[attr-defined]
+            where = field if field in overrides else cls._ENV_NAMES.get(field, field)
             raise ValueError(f"{where}: {err['msg']}") from None
         finally:
             _ENVIRON.reset(token)
@@ -289,24 +308,6 @@ class OpenTelemetryExporterConfig(_Settings):
             out["enabled"] = not _bool(*found)
         return out
 
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> OpenTelemetryExporterConfig:
-        """Build the config from the environment (``os.environ`` by default).
-
-        Args:
-            environ: A mapping to read instead of ``os.environ``.
-            **overrides: Explicit values, which win over the environment.
-
-        Returns:
-            The validated config.
-
-        Raises:
-            ValueError: Naming the variable when a value is malformed.
-        """
-        return cls._from(environ, **overrides)  # type: ignore[no-any-return]
-
     def signal_endpoint(self, signal: Literal["traces", "metrics"]) -> str | None:
         """The endpoint for one signal: its own variable wins over the shared one."""
         own = self.traces_endpoint if signal == "traces" else self.metrics_endpoint
@@ -372,21 +373,3 @@ class SentryExporterConfig(_Settings):
         if found:
             out["debug"] = _bool(*found)
         return out
-
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> SentryExporterConfig:
-        """Build the config from the environment (``os.environ`` by default).
-
-        Args:
-            environ: A mapping to read instead of ``os.environ``.
-            **overrides: Explicit values, which win over the environment.
-
-        Returns:
-            The validated config.
-
-        Raises:
-            ValueError: Naming the variable when a value is malformed.
-        """
-        return cls._from(environ, **overrides)  # type: ignore[no-any-return]

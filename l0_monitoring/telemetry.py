@@ -211,13 +211,18 @@ class Telemetry(_Record):
     @property
     def outcome(self) -> str:
         """One word for how the stream ended: completed, aborted, failed or abandoned."""
-        if self.completed:
-            return "completed"
-        if self.aborted:
-            return "aborted"
-        if self.abandoned and not self.error.occurred:
-            return "abandoned"
-        return "failed"
+        return outcome_of(self.completed, self.aborted, self.abandoned, self.error.occurred)
+
+
+def outcome_of(completed: bool, aborted: bool, abandoned: bool, error: bool) -> str:
+    """How a stream ended: completed, aborted, abandoned (silent, no error) or failed."""
+    if completed:
+        return "completed"
+    if aborted:
+        return "aborted"
+    if abandoned and not error:
+        return "abandoned"
+    return "failed"
 
 
 class AggregateMetrics(TypedDict, total=False):

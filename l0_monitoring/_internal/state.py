@@ -24,6 +24,7 @@ from ..telemetry import (
     RetryInfo,
     Telemetry,
     TimingInfo,
+    outcome_of,
 )
 from .safe import MAX_ITEMS, json_safe, safe_str
 from .series import ITL_BUCKETS, Histogram
@@ -158,13 +159,7 @@ class StreamState:
     @property
     def outcome(self) -> str:
         """completed, aborted, abandoned (silent, no error) or failed."""
-        if self.completed:
-            return "completed"
-        if self.aborted:
-            return "aborted"
-        if self.abandoned and not self.err_occurred:
-            return "abandoned"
-        return "failed"
+        return outcome_of(self.completed, self.aborted, self.abandoned, self.err_occurred)
 
     @property
     def final_tokens(self) -> int:
