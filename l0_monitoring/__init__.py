@@ -9,6 +9,16 @@ from .config import MetricsConfig, MonitoringConfig, SamplingConfig
 from .events import ObservabilityEvent, ObservabilityEventType
 from .exporters import TelemetryExporter
 from .handlers import BatchHandler, DebouncedHandler, EventHandler, Monitoring
+from .integrations.otel import (
+    NoOpSpan,
+    OpenTelemetry,
+    OpenTelemetryConfig,
+    OpenTelemetryExporter,
+    OpenTelemetryHandler,
+    SemanticAttributes,
+    create_opentelemetry_handler,
+    with_opentelemetry,
+)
 from .monitor import Monitor
 from .recording import EventRecorder, ReplayResult, iter_events, replay
 from .settings import OpenTelemetryExporterConfig, SentryExporterConfig
@@ -37,17 +47,25 @@ __all__ = [
     "Monitor",
     "Monitoring",
     "MonitoringConfig",
+    "NoOpSpan",
     "ObservabilityEvent",
     "ObservabilityEventType",
+    "OpenTelemetry",
+    "OpenTelemetryConfig",
+    "OpenTelemetryExporter",
     "OpenTelemetryExporterConfig",
+    "OpenTelemetryHandler",
     "ReplayResult",
     "RetryInfo",
     "SamplingConfig",
+    "SemanticAttributes",
     "SentryExporterConfig",
     "Telemetry",
     "TelemetryExporter",
     "TimingInfo",
     "__version__",
+    "create_opentelemetry_handler",
     "iter_events",
     "replay",
+    "with_opentelemetry",
 ]

@@ -477,6 +477,35 @@ class Monitoring:
         return tapped
 
     @staticmethod
+    def opentelemetry(
+        tracer: Any = None,
+        meter: Any = None,
+        *,
+        service_name: str = "l0",
+        trace_tokens: bool = False,
+        record_token_content: bool = False,
+        record_guardrail_violations: bool = True,
+        default_attributes: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """OpenTelemetry handler: one span per stream plus GenAI metrics.
+
+        See :func:`l0_monitoring.create_opentelemetry_handler`; ``options`` are
+        further :class:`~l0_monitoring.OpenTelemetryConfig` fields.
+        """
+        from .integrations.otel import OpenTelemetryConfig, create_opentelemetry_handler
+
+        config = OpenTelemetryConfig(
+            service_name=service_name,
+            trace_tokens=trace_tokens,
+            record_token_content=record_token_content,
+            record_guardrail_violations=record_guardrail_violations,
+            default_attributes=default_attributes or {},
+            **options,
+        )
+        return create_opentelemetry_handler(tracer, meter, config)
+
+    @staticmethod
     def record(
         target: str | Any | IO[str],
         *,

@@ -1,0 +1,1 @@
+"""Integrations with OpenTelemetry and Sentry; their SDKs are imported lazily."""
