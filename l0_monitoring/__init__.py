@@ -7,6 +7,7 @@ The public API mirrors ``l0.monitoring`` (ai2070-l0); event types live in
 from ._version import __version__
 from .config import MetricsConfig, MonitoringConfig, SamplingConfig
 from .events import ObservabilityEvent, ObservabilityEventType
+from .exceptions import L0ExecutionError, L0NetworkError
 from .exporters import TelemetryExporter
 from .handlers import BatchHandler, DebouncedHandler, EventHandler, Monitoring
 from .integrations.otel import (
@@ -18,6 +19,14 @@ from .integrations.otel import (
     SemanticAttributes,
     create_opentelemetry_handler,
     with_opentelemetry,
+)
+from .integrations.sentry import (
+    Sentry,
+    SentryConfig,
+    SentryExporter,
+    SentryHandler,
+    create_sentry_handler,
+    with_sentry,
 )
 from .monitor import Monitor
 from .recording import EventRecorder, ReplayResult, iter_events, replay
@@ -42,6 +51,8 @@ __all__ = [
     "EventHandler",
     "EventRecorder",
     "GuardrailInfo",
+    "L0ExecutionError",
+    "L0NetworkError",
     "Metrics",
     "MetricsConfig",
     "Monitor",
@@ -59,13 +70,19 @@ __all__ = [
     "RetryInfo",
     "SamplingConfig",
     "SemanticAttributes",
+    "Sentry",
+    "SentryConfig",
+    "SentryExporter",
     "SentryExporterConfig",
+    "SentryHandler",
     "Telemetry",
     "TelemetryExporter",
     "TimingInfo",
     "__version__",
     "create_opentelemetry_handler",
+    "create_sentry_handler",
     "iter_events",
     "replay",
     "with_opentelemetry",
+    "with_sentry",
 ]

@@ -506,6 +506,38 @@ class Monitoring:
         return create_opentelemetry_handler(tracer, meter, config)
 
     @staticmethod
+    def sentry(
+        sentry_sdk: Any,
+        *,
+        capture_network_errors: bool = True,
+        capture_guardrail_violations: bool = True,
+        min_guardrail_severity: str = "error",
+        breadcrumbs_for_tokens: bool = False,
+        enable_tracing: bool = True,
+        tags: dict[str, str] | None = None,
+        environment: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """Sentry handler: breadcrumbs, captured failures, a transaction per stream.
+
+        See :func:`l0_monitoring.create_sentry_handler`; ``options`` are further
+        :class:`~l0_monitoring.SentryConfig` fields.
+        """
+        from .integrations.sentry import SentryConfig, create_sentry_handler
+
+        config = SentryConfig(
+            capture_network_errors=capture_network_errors,
+            capture_guardrail_violations=capture_guardrail_violations,
+            min_guardrail_severity=min_guardrail_severity,
+            breadcrumbs_for_tokens=breadcrumbs_for_tokens,
+            enable_tracing=enable_tracing,
+            tags=tags or {},
+            environment=environment,
+            **options,
+        )
+        return create_sentry_handler(sentry_sdk, config)
+
+    @staticmethod
     def record(
         target: str | Any | IO[str],
         *,
