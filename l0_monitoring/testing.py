@@ -14,7 +14,13 @@ from ._internal.workers import ManualClock
 from .events import ObservabilityEvent
 from .events import ObservabilityEventType as T
 
-__all__ = ["CaptureSink", "ManualClock", "make_runtime_events", "make_stream_events"]
+__all__ = [
+    "CaptureSink",
+    "ManualClock",
+    "example_events",
+    "make_runtime_events",
+    "make_stream_events",
+]
 
 Outcome = Literal["complete", "abort", "halt", "give_up", "none"]
 
@@ -240,6 +246,25 @@ def make_runtime_events(
         )
     )
     return out
+
+
+def example_events() -> list[ObservabilityEvent]:
+    """A small mixed workload: a clean stream, a network retry, a failure, a violation."""
+    return [
+        *make_stream_events("example-ok", start_ms=1_700_000_000_000.0),
+        *make_stream_events("example-retry", start_ms=1_700_000_001_000.0, network_retries=1),
+        *make_stream_events(
+            "example-failed",
+            start_ms=1_700_000_002_000.0,
+            outcome="halt",
+            model="claude-3-5-sonnet",
+        ),
+        *make_stream_events(
+            "example-violation",
+            start_ms=1_700_000_003_000.0,
+            violations=[{"rule": "pii", "message": "email address", "severity": "error"}],
+        ),
+    ]
 
 
 class CaptureSink:

@@ -1,0 +1,513 @@
+"""The ``l0-monitoring`` command: demo, replay, schemas, validate, report.
+
+Every subcommand has ``--help`` with examples. Bad arguments and unreadable
+files print one line (``l0-monitoring: error: ...``) and exit with code 2;
+invalid data given to ``validate`` exits with code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, NoReturn, TextIO
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from ._version import __version__
+from .config import MonitoringConfig
+from .exporters import TelemetryExporter
+from .handlers import Monitoring
+from .monitor import Monitor
+from .recording import iter_events
+from .report import TABLE_HEADER, SummaryBuilder, format_table, render_html, text_histogram
+from .telemetry import AggregateMetrics, Telemetry
+
+PRESETS: dict[str, Callable[[], MonitoringConfig]] = {
+    "default": MonitoringConfig.default,
+    "production": MonitoringConfig.production,
+    "development": MonitoringConfig.development,
+    "minimal": MonitoringConfig.minimal,
+}
+
+
+SIMULATED_EPOCH_MS = 1_767_225_600_000.0  # 2026-01-01T00:00:00Z
+
+
+class UsageError(Exception):
+    """A bad argument or an unreadable file: one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+# -- record sinks shared by demo and replay -------------------------------------------
+
+
+class RecordWriter:
+    """Writes each finished record as it arrives (constant memory), in one format."""
+
+    def __init__(self, out: IO[str], fmt: str) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.count = 0
+
+    def __call__(self, t: Telemetry) -> None:
+        """Write one record."""
+        E = TelemetryExporter  # noqa: N806
+        if self.fmt == "jsonl":
+            self.out.write(E.to_jsonl([t]))
+        elif self.fmt == "csv":
+            text = E.to_csv([t])
+            self.out.write(text if self.count == 0 else text.split("\r\n", 1)[1])
+        elif self.fmt == "json":
+            self.out.write(("[\n" if self.count == 0 else ",\n") + E.to_json(t, indent=None))
+        elif self.fmt == "log":
+            self.out.write(E.to_log_format(t) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the document (closes the JSON array)."""
+        if self.fmt == "json":
+            self.out.write("[]\n" if self.count == 0 else "\n]\n")
+
+
+def _config(name: str) -> MonitoringConfig:
+    return PRESETS[name]()
+
+
+def _print_summary(builder: SummaryBuilder, out: TextIO) -> None:
+    summaries = builder.summaries()
+    if not summaries:
+        out.write("no finished streams\n")
+        return
+    out.write(format_table([s.row() for s in summaries], TABLE_HEADER) + "\n\n")
+    out.write("Time to first token, all models:\n")
+    out.write(text_histogram(builder.all.ttft, bins=8, width=36) + "\n")
+
+
+class _Progress:
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.tty:
+            filled = int(30 * self.done / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] "
+                              f"{self.done}/{self.total} streams")  # fmt: skip
+            if self.done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run simulated traffic and write events, telemetry, metrics and a report."""
+    from .demo import make_scenarios, run_simulated, run_with_l0
+
+    if args.streams < 1 or args.concurrency < 1 or args.speed <= 0:
+        raise UsageError("--streams, --concurrency and --speed must be positive")
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out_dir}: {exc.strerror}") from None
+    config = _config(args.config)
+    config = config.model_copy(update={"buffer_size": max(config.buffer_size, args.streams),
+                                       "flush_interval": 0.0})  # fmt: skip
+    exporters = _env_exporters()
+    builder = SummaryBuilder()
+    records: list[Telemetry] = []
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        jsonl = RecordWriter(stack.enter_context(_open(out_dir / "telemetry.jsonl")), "jsonl")
+        csv_w = RecordWriter(stack.enter_context(_open(out_dir / "telemetry.csv")), "csv")
+
+        def on_complete(t: Telemetry) -> None:
+            jsonl(t)
+            csv_w(t)
+            builder.add(t)
+            records.append(t)
+            for export in exporters.values():
+                export(t)
+
+        monitor = Monitor(config, on_complete=on_complete)
+        events_path = out_dir / "events.jsonl"
+        events_path.write_text("")  # a fresh log per run (the recorder appends)
+        recorder = Monitoring.record(events_path, max_queue=10**7)
+        on_event = Monitoring.combine(monitor.handle_event, recorder)
+        scenarios = make_scenarios(args.streams, args.seed)
+        progress = _Progress(args.streams, sys.stderr)
+        use_l0 = not args.simulate and _has_l0()
+        if use_l0:
+            asyncio.run(run_with_l0(scenarios, on_event, concurrency=args.concurrency,
+                                    speed=args.speed, progress=progress))  # fmt: skip
+        else:
+            # A fixed epoch: the same seed gives byte-identical output files.
+            run_simulated(scenarios, on_event, start_ms=SIMULATED_EPOCH_MS, progress=progress)
+        monitor.close()
+        recorder.close()
+        jsonl.close()
+        csv_w.close()
+    (out_dir / "metrics.prom").write_text(TelemetryExporter.to_prometheus(monitor))
+    (out_dir / "report.html").write_text(render_html(records, "l0-monitoring demo"))
+    elapsed = time.monotonic() - started
+    print(f"l0-monitoring demo: {args.streams} streams through "
+          f"{'the real L0 runtime (l0.run)' if use_l0 else 'the built-in event simulator'} "
+          f"in {elapsed:.1f}s (seed {args.seed}, config {args.config})\n")  # fmt: skip
+    _print_summary(builder, sys.stdout)
+    agg = monitor.get_aggregate_metrics()
+    print(f"\nall streams: {agg['count']}, error rate {agg['error_rate']:.1%}, "
+          f"completion rate {agg['completion_rate']:.1%}, retries {agg['total_retries']}; "
+          f"records kept by sampling: {len(records)}")  # fmt: skip
+    print(
+        f"\nwrote {out_dir}/: events.jsonl telemetry.jsonl telemetry.csv metrics.prom report.html"
+    )
+    print(f"replay: l0-monitoring replay {out_dir}/events.jsonl --format jsonl")
+    for name in ("otel", "sentry"):
+        closer = exporters.get(f"{name}_close")
+        if closer is not None:
+            closer(None)  # type: ignore[arg-type]
+    if "otel" not in exporters:
+        print(
+            "OpenTelemetry: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_SERVICE_NAME, "
+            "OTEL_EXPORTER_OTLP_HEADERS) to also export spans and metrics over OTLP."
+        )
+    if "sentry" not in exporters:
+        print("Sentry: set SENTRY_DSN (and SENTRY_ENVIRONMENT) to also capture failed streams.")
+    return 0
+
+
+def _has_l0() -> bool:
+    try:
+        import l0  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _env_exporters() -> dict[str, Callable[[Telemetry], Any]]:
+    """OTLP / Sentry exporters configured from the environment, when it asks for them."""
+    out: dict[str, Callable[[Telemetry], Any]] = {}
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    ):
+        from .integrations.otel import OpenTelemetryExporter
+        from .settings import OpenTelemetryExporterConfig
+
+        otel = OpenTelemetryExporter(OpenTelemetryExporterConfig.from_env())
+        out["otel"] = otel.export
+        out["otel_close"] = lambda _: otel.shutdown()
+        print(f"OpenTelemetry: exporting to {otel.config.signal_endpoint('traces')}")
+    if os.environ.get("SENTRY_DSN"):
+        from .integrations.sentry import SentryExporter
+        from .settings import SentryExporterConfig
+
+        sentry = SentryExporter(SentryExporterConfig.from_env())
+        sentry.init()
+        out["sentry"] = sentry.capture_telemetry_error
+        out["sentry_close"] = lambda _: sentry.close()
+        print("Sentry: capturing failed streams (DSN from SENTRY_DSN)")
+    return out
+
+
+@contextlib.contextmanager
+def _open(path: Path, mode: str = "w") -> Iterator[IO[str]]:
+    try:
+        f = path.open(mode, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"cannot open {path}: {exc.strerror}") from None
+    with f:
+        yield f
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Feed a recorded event log through a Monitor and print the result."""
+    path = Path(args.events)
+    _readable(path)
+    config = _config(args.config).model_copy(update={"flush_interval": 0.0})
+    builder = SummaryBuilder()
+    writer = RecordWriter(sys.stdout, args.format) if args.format in (
+        "json", "jsonl", "csv", "log") else None  # fmt: skip
+
+    def on_complete(t: Telemetry) -> None:
+        builder.add(t)
+        if writer is not None:
+            writer(t)
+
+    monitor = Monitor(config, on_complete=on_complete)
+    skipped = 0
+    from .recording import ReplayResult
+
+    result = ReplayResult()
+    for event in iter_events(path, result=result):
+        monitor.handle_event(event)
+    skipped = result.skipped
+    monitor.close()
+    if writer is not None:
+        writer.close()
+    elif args.format == "prometheus":
+        sys.stdout.write(TelemetryExporter.to_prometheus(monitor))
+    else:
+        _print_summary(builder, sys.stdout)
+    if skipped:
+        first = result.errors[0][1] if result.errors else ""
+        print(f"l0-monitoring: skipped {skipped} malformed line(s); first: {first}",
+              file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    """Write the JSON Schemas, or check that a folder is up to date."""
+    from .schemas import check_schemas, write_schemas
+
+    if args.check:
+        problems = check_schemas(args.out)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            print(f"schemas in {args.out} are stale: run l0-monitoring schemas --out {args.out}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        print(f"schemas in {args.out} are up to date")
+        return 0
+    try:
+        paths = write_schemas(args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror}") from None
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+def _validators() -> dict[str, Callable[[Any], object]]:
+    """One validating callable per published schema name."""
+    import l0_monitoring as pkg
+
+    from . import settings
+    from .schemas import ObservabilityEventSchema, published_models
+
+    def settings_validator(cls: Any) -> Callable[[Any], object]:
+        def check(data: Any) -> object:
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            return cls.from_env({}, **data)  # the file alone, not this process's environment
+
+        return check
+
+    out: dict[str, Callable[[Any], object]] = {}
+    for name in published_models():
+        if name == "ObservabilityEvent":
+            out[name] = ObservabilityEventSchema.model_validate
+        elif name == "AggregateMetrics":
+            out[name] = TypeAdapter(AggregateMetrics).validate_python
+        elif name in settings.PUBLISHED:
+            out[name] = settings_validator(getattr(settings, name))
+        else:
+            model: type[BaseModel] = getattr(pkg, name)
+            out[name] = model.model_validate
+    return out
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(document)"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"{loc}: {err.get('msg')}{more}"
+    return str(exc)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate a JSON or JSON Lines file against a published model."""
+    path = Path(args.file)
+    _readable(path)
+    validators = _validators()
+    check = validators.get(args.schema)
+    if check is None:
+        raise UsageError(f"unknown schema {args.schema!r}; one of: {', '.join(sorted(validators))}")
+    docs: list[tuple[int, str]] = []
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl" or (path.suffix != ".json" and "\n{" in text.strip()):
+        docs = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    else:
+        docs = [(1, text)]
+    bad = 0
+    checked = 0
+    for number, raw in docs:
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            bad += 1
+            print(f"line {number}: invalid JSON: {exc}")
+            continue
+        items = data if (isinstance(data, list) and len(docs) == 1) else [data]
+        for k, item in enumerate(items):
+            checked += 1
+            try:
+                check(item)
+            except (ValidationError, ValueError) as exc:
+                bad += 1
+                where = f"line {number}" + (f", item {k}" if len(items) > 1 else "")
+                if bad <= 50:
+                    print(f"{where}: {_describe(exc)}")
+    print(f"{path}: {checked - bad} valid, {bad} invalid ({args.schema})")
+    return 1 if bad else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render an HTML report from telemetry JSON Lines."""
+    path = Path(args.telemetry)
+    _readable(path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            records = TelemetryExporter.from_jsonl(f)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    out = Path(args.html)
+    try:
+        out.write_text(render_html(records, f"l0-monitoring report: {path.name}"),
+                       encoding="utf-8")  # fmt: skip
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+    print(f"wrote {out} ({len(records)} streams)")
+    return 0
+
+
+def _readable(path: Path) -> None:
+    if not path.is_file():
+        raise UsageError(f"cannot read {path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read {path}: permission denied")
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``l0-monitoring``."""
+    parser = _Parser(
+        prog="l0-monitoring", formatter_class=_formatter,
+        description="Telemetry for L0 LLM streams: demo, replay, schemas, validate, report.",
+        epilog="examples:\n  l0-monitoring demo\n  l0-monitoring replay l0-telemetry/events.jsonl"
+        "\n  l0-monitoring schemas --check\n  l0-monitoring validate telemetry.jsonl\n"
+        "  l0-monitoring report l0-telemetry/telemetry.jsonl --html report.html",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = sub.add_parser(
+        "demo", formatter_class=_formatter, help="run simulated LLM traffic end to end",
+        description="Run simulated LLM traffic (several models, retries, failures, guardrail "
+        "violations, aborts) through the real L0 runtime when installed, else the built-in "
+        "simulator, and write events.jsonl, telemetry.jsonl, telemetry.csv, metrics.prom and "
+        "report.html. With OTEL_EXPORTER_OTLP_ENDPOINT or SENTRY_DSN set, also exports there.",
+        epilog="examples:\n  l0-monitoring demo\n  l0-monitoring demo --streams 1000 "
+        "--concurrency 32 --seed 1 --out /tmp/l0\n  l0-monitoring demo --config production",
+    )  # fmt: skip
+    demo.add_argument("--streams", type=int, default=200, help="streams to run (default 200)")
+    demo.add_argument("--concurrency", type=int, default=16, help="streams at once (default 16)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--out", default="l0-telemetry", help="output folder (default l0-telemetry)")
+    demo.add_argument("--config", choices=sorted(PRESETS), default="default",
+                      help="MonitoringConfig preset (default: default)")  # fmt: skip
+    demo.add_argument(
+        "--speed",
+        type=float,
+        default=10.0,
+        help="real-runtime time compression; timestamps are dilated back (10)",
+    )
+    demo.add_argument("--simulate", action="store_true",
+                      help="use the built-in simulator even when l0 is installed "
+                      "(fully deterministic, no sleeping)")  # fmt: skip
+    demo.set_defaults(func=cmd_demo)
+
+    replay = sub.add_parser(
+        "replay", formatter_class=_formatter, help="replay a recorded event log",
+        description="Stream a recorded event log (JSON Lines) through a Monitor; memory stays "
+        "flat. The telemetry equals the live run's for the same --config.",
+        epilog="examples:\n  l0-monitoring replay events.jsonl\n  l0-monitoring replay "
+        "events.jsonl --format prometheus\n  l0-monitoring replay events.jsonl --format csv > "
+        "t.csv",
+    )  # fmt: skip
+    replay.add_argument("events", help="the event log (.jsonl)")
+    replay.add_argument("--format", choices=["table", "json", "jsonl", "csv", "prometheus", "log"],
+                        default="table", help="output format (default table)")  # fmt: skip
+    replay.add_argument("--config", choices=sorted(PRESETS), default="default",
+                        help="MonitoringConfig preset (default: default)")  # fmt: skip
+    replay.set_defaults(func=cmd_replay)
+
+    schemas = sub.add_parser(
+        "schemas", formatter_class=_formatter, help="write or check the JSON Schemas",
+        description="Write one JSON Schema (draft 2020-12) per published model plus index.json.",
+        epilog="examples:\n  l0-monitoring schemas --out schemas\n  l0-monitoring schemas "
+        "--check   # exit 1 when the committed schemas are stale",
+    )  # fmt: skip
+    schemas.add_argument("--out", default="schemas", help="folder (default schemas)")
+    schemas.add_argument("--check", action="store_true", help="exit 1 if the folder is stale")
+    schemas.set_defaults(func=cmd_schemas)
+
+    validate = sub.add_parser(
+        "validate", formatter_class=_formatter, help="validate JSON / JSON Lines data",
+        description="Validate a JSON or JSON Lines file against a published model; each "
+        "error names the line and the field. Exit 1 when anything is invalid.",
+        epilog="examples:\n  l0-monitoring validate l0-telemetry/telemetry.jsonl\n  "
+        "l0-monitoring validate l0-telemetry/events.jsonl --schema ObservabilityEvent\n  "
+        "l0-monitoring validate config.json --schema MonitoringConfig",
+    )  # fmt: skip
+    validate.add_argument("file", help="a .json or .jsonl file")
+    validate.add_argument("--schema", default="Telemetry", help="model name (default Telemetry)")
+    validate.set_defaults(func=cmd_validate)
+
+    report = sub.add_parser(
+        "report", formatter_class=_formatter, help="render an HTML report",
+        description="Render a self-contained HTML page (inline SVG) from telemetry JSON Lines: "
+        "per-model table, TTFT and duration distributions, tokens per second, errors by "
+        "category, retries over time.",
+        epilog="example:\n  l0-monitoring report l0-telemetry/telemetry.jsonl --html report.html",
+    )  # fmt: skip
+    report.add_argument("telemetry", help="telemetry .jsonl")
+    report.add_argument("--html", required=True, help="output .html path")
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``l0-monitoring`` console script."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"l0-monitoring: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("l0-monitoring: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"l0-monitoring: error: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
