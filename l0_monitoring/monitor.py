@@ -231,10 +231,10 @@ class Monitor:
         )
 
     def _malformed(self, exc: ValueError) -> None:
+        # Bad input is expected and handled: counted and logged, never raised
+        # (raise_internal_errors is for this package's own bugs).
         with self._lock:
             self._counts["malformed_events"] += 1
-        if self._raise:
-            raise exc
         self._errors.report("malformed_event", f"l0_monitoring ignored a malformed event ({exc})")
 
     def _internal_error(self, where: str, exc: Exception) -> None:

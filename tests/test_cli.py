@@ -20,8 +20,15 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: f
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith(("OTEL_", "SENTRY_"))}  # fmt: skip
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "l0_monitoring", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env=environ, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "l0_monitoring", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=environ,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +71,9 @@ def test_replaying_the_event_log_reproduces_the_telemetry(demo_dir):
     for fmt in ("json", "csv", "log", "prometheus"):
         r = cli("replay", str(out / "events.jsonl"), "--format", fmt)
         assert r.returncode == 0 and r.stdout, fmt
-    assert len(json.loads(cli("replay", str(out / "events.jsonl"), "--format", "json").stdout)) \
-        == 60
+    assert (
+        len(json.loads(cli("replay", str(out / "events.jsonl"), "--format", "json").stdout)) == 60
+    )
 
 
 def test_simulated_demo_is_deterministic_per_seed(tmp_path):
@@ -104,8 +112,14 @@ def test_report_is_self_contained_with_every_section(demo_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     parser = _Collect()
     parser.feed(html_path.read_text())
-    assert parser.sections == ["models", "ttft", "duration", "tokens-per-second", "errors",
-                               "retries"]
+    assert parser.sections == [
+        "models",
+        "ttft",
+        "duration",
+        "tokens-per-second",
+        "errors",
+        "retries",
+    ]
     assert parser.svgs >= 5 and parser.external == []
     text = html_path.read_text()
     assert "gpt-4o" in text and "<rect" in text
@@ -179,8 +193,10 @@ def test_unreadable_or_malformed_inputs_never_traceback(tmp_path):
     r = cli("report", str(garbage), "--html", str(tmp_path / "r.html"))
     assert r.returncode == 2 and "line 1" in r.stderr and "Traceback" not in r.stderr
     events = tmp_path / "e.jsonl"
-    events.write_text('{"type": "SESSION_START", "ts": 1, "stream_id": "s"}\nnot json\n'
-                      '{"type": "COMPLETE", "ts": 5, "stream_id": "s"}\n')
+    events.write_text(
+        '{"type": "SESSION_START", "ts": 1, "stream_id": "s"}\nnot json\n'
+        '{"type": "COMPLETE", "ts": 5, "stream_id": "s"}\n'
+    )
     r = cli("replay", str(events), "--format", "jsonl")
     assert r.returncode == 0 and "skipped 1 malformed line" in r.stderr
     (t,) = TelemetryExporter.from_jsonl(r.stdout)
