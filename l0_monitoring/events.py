@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from ._internal.safe import safe_repr
+
 __all__ = ["ObservabilityEvent", "ObservabilityEventType", "event_type_value"]
 
 
@@ -139,7 +141,9 @@ def event_type_value(value: object) -> str:
     inner = getattr(value, "value", None)
     if isinstance(inner, str):
         return inner
-    raise ValueError(f"event type must be a string or an ObservabilityEventType, got {value!r}")
+    raise ValueError(
+        f"event type must be a string or an ObservabilityEventType, got {safe_repr(value)}"
+    )
 
 
 def _known_type(value: str) -> ObservabilityEventType | str:
@@ -199,12 +203,14 @@ class ObservabilityEvent:
             raise ValueError("event.ts: field required (milliseconds since the epoch)")
         ts = data["ts"]
         if isinstance(ts, bool) or not isinstance(ts, int | float):
-            raise ValueError(f"event.ts: must be a number of milliseconds, got {ts!r:.80}")
+            raise ValueError(f"event.ts: must be a number of milliseconds, got {safe_repr(ts)}")
         if not math.isfinite(ts):
-            raise ValueError(f"event.ts: must be finite, got {ts!r}")
+            raise ValueError(f"event.ts: must be finite, got {safe_repr(ts)}")
         stream_id = data.get("stream_id")
         if not isinstance(stream_id, str) or not stream_id:
-            raise ValueError(f"event.stream_id: must be a non-empty string, got {stream_id!r:.80}")
+            raise ValueError(
+                f"event.stream_id: must be a non-empty string, got {safe_repr(stream_id)}"
+            )
         context = data.get("context")
         if context is None:
             context = {}

@@ -23,6 +23,7 @@ from typing import Any
 
 from ._internal.aggregates import Aggregates
 from ._internal.guard import ErrorReporter
+from ._internal.safe import safe_repr
 from ._internal.series import SeriesSet
 from ._internal.state import FOLDS, GAP_CHUNK, StreamState
 from .config import MonitoringConfig
@@ -193,12 +194,16 @@ class Monitor:
     def _new_stream_event(self, event: Any) -> None:
         sid = event.stream_id
         if not isinstance(sid, str) or not sid:
-            self._malformed(ValueError(f"event.stream_id must be a non-empty string: {sid!r:.80}"))
+            self._malformed(
+                ValueError(f"event.stream_id must be a non-empty string: {safe_repr(sid)}")
+            )
             return
         t = event.type
         ts = event.ts
         if isinstance(ts, bool) or not isinstance(ts, int | float):
-            self._malformed(ValueError(f"event.ts must be a number of milliseconds: {ts!r:.80}"))
+            self._malformed(
+                ValueError(f"event.ts must be a number of milliseconds: {safe_repr(ts)}")
+            )
             return
         evicted: list[StreamState] = []
         with self._lock:
@@ -298,7 +303,7 @@ class Monitor:
             ttft,
             duration,
             tps,
-            [g / 1000.0 for g in gaps] if gaps else (),
+            [g / 1000.0 for g in gaps if 0.0 <= g < math.inf] if gaps else (),
             st.gap_hist,
         )
         counts = self._counts

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar, Literal, Self
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -40,6 +41,9 @@ def _secret_schema(schema: dict[str, Any]) -> None:
 
 
 # -- parsing helpers: each names the variable it read ------------------------------
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 
 
 def _bool(var: str, raw: str) -> bool:
@@ -126,7 +130,10 @@ _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("l0_monitoring_envir
 
 
 class _Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+    # hide_input_in_errors: a rejected value may be a secret (a DSN, a header token).
+    model_config = SettingsConfigDict(
+        extra="forbid", validate_default=True, hide_input_in_errors=True
+    )
 
     _ENV_NAMES: ClassVar[dict[str, str]] = {}
 
@@ -249,6 +256,26 @@ class OpenTelemetryExporterConfig(_Settings):
         "enabled": "OTEL_SDK_DISABLED",
     }
 
+    @field_validator("endpoint", "traces_endpoint", "metrics_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value if "://" in value else f"http://{value}")
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.hostname
+            or any(c.isspace() for c in value)
+        ):
+            raise ValueError(
+                f"expected a URL like http://localhost:4317 (or host:port), got {value!r:.80}"
+            )
+        try:
+            parsed.port  # noqa: B018  # raises on a non-numeric port
+        except ValueError:
+            raise ValueError(f"expected a numeric port in {value!r:.80}") from None
+        return value
+
     @field_validator("headers", mode="before")
     @classmethod
     def _lower_header_names(cls, value: Any) -> Any:
@@ -290,7 +317,14 @@ class OpenTelemetryExporterConfig(_Settings):
             out["protocol"] = value
         found = _env(environ, "OTEL_EXPORTER_OTLP_HEADERS")
         if found:
-            out["headers"] = _pairs(*found)
+            headers = _pairs(*found)
+            for name in headers:
+                if not _HEADER_NAME.fullmatch(name):
+                    raise ValueError(
+                        f"{found[0]}: expected header names made of letters, digits and "
+                        f"!#$%&'*+.^_`|~-, got {name!r:.60}"
+                    )
+            out["headers"] = headers
         found = _env(environ, "OTEL_EXPORTER_OTLP_INSECURE")
         if found:
             out["insecure"] = _bool(*found)
@@ -347,6 +381,23 @@ class SentryExporterConfig(_Settings):
     tags: dict[str, str] = Field(
         default_factory=dict, description="Tags on events captured by this exporter."
     )
+
+    @field_validator("dsn")
+    @classmethod
+    def _check_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        # Parse without echoing the value: a DSN may carry a secret.
+        parsed = urlsplit(value.get_secret_value())
+        project = parsed.path.strip("/")
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.hostname
+            or not parsed.username
+            or not project
+        ):
+            raise ValueError("expected a DSN like https://<public key>@<host>/<project id>")
+        return value
 
     _ENV_NAMES: ClassVar[dict[str, str]] = {
         "dsn": "SENTRY_DSN",

@@ -45,7 +45,7 @@ def readme_env(env, tmp_path, monkeypatch):
     receiver.stop()
     import sentry_sdk
 
-    sentry_sdk.init()
+    sentry_sdk.init(default_integrations=False)
 
 
 @pytest.mark.parametrize("index", range(len(PYTHON)))

@@ -27,6 +27,8 @@ from .sentry_ingest import Ingest, MemoryTransport  # noqa: E402
 @pytest.fixture
 def sentry():
     MemoryTransport.envelopes = []
+    sentry_sdk.get_isolation_scope().clear()  # breadcrumbs left by other tests
+    sentry_sdk.get_current_scope().clear()
     sentry_sdk.init(
         dsn="http://public@127.0.0.1:9/1",
         transport=MemoryTransport,
@@ -35,7 +37,7 @@ def sentry():
     )
     yield MemoryTransport
     sentry_sdk.get_client().close(timeout=1)
-    sentry_sdk.init()  # back to a disabled client
+    sentry_sdk.init(default_integrations=False)  # back to a disabled client
     sentry_sdk.get_isolation_scope().clear()
     sentry_sdk.get_current_scope().clear()
 

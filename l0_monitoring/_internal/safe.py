@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
@@ -10,6 +11,11 @@ from typing import Any
 MAX_STR = 2000
 MAX_ITEMS = 100
 MAX_DEPTH = 6
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 10
+_REPR.maxstring = _REPR.maxother = 200
 
 
 def safe_str(value: object, limit: int = MAX_STR) -> str:
@@ -21,6 +27,12 @@ def safe_str(value: object, limit: int = MAX_STR) -> str:
         s = value
     elif isinstance(value, Enum):
         s = safe_str(value.value, limit)
+    elif isinstance(value, dict | list | tuple | set | frozenset):
+        # str() of a container that shares nested parts is exponential: bound it.
+        try:
+            s = _REPR.repr(value)
+        except Exception:
+            s = f"<unprintable {type(value).__name__}>"
     else:
         try:
             s = str(value)
@@ -29,6 +41,15 @@ def safe_str(value: object, limit: int = MAX_STR) -> str:
     if len(s) > limit:
         return s[: limit - 1] + "\u2026"
     return s
+
+
+def safe_repr(value: object, limit: int = 80) -> str:
+    """A bounded ``repr`` for error messages about host-supplied values; never raises."""
+    try:
+        text = _REPR.repr(value) if isinstance(value, dict | list | tuple | set) else repr(value)
+    except Exception:
+        text = f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def json_safe(value: Any, depth: int = MAX_DEPTH) -> Any:

@@ -9,6 +9,7 @@ Label values are bounded: at most ``MAX_MODELS`` models (others become
 from __future__ import annotations
 
 import copy
+import math
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Histogram:
 
     def observe(self, value: float) -> None:
         """Count one observation (NaN and negative values are ignored)."""
-        if not value >= 0.0:
+        if not 0.0 <= value < math.inf:
             return
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
@@ -139,17 +140,17 @@ class SeriesSet:
             label = error_category if error_category in KNOWN_CATEGORIES else OTHER
             s.errors[label] = s.errors.get(label, 0) + 1
         # Inlined Histogram.observe: this runs once per finished stream.
-        if ttft is not None and ttft >= 0.0:
+        if ttft is not None and 0.0 <= ttft < math.inf:
             h = s.ttft
             h.counts[bisect_left(h.bounds, ttft)] += 1
             h.total += ttft
             h.count += 1
-        if duration is not None and duration >= 0.0:
+        if duration is not None and 0.0 <= duration < math.inf:
             h = s.duration
             h.counts[bisect_left(h.bounds, duration)] += 1
             h.total += duration
             h.count += 1
-        if tps is not None and tps >= 0.0:
+        if tps is not None and 0.0 <= tps < math.inf:
             h = s.tps
             h.counts[bisect_left(h.bounds, tps)] += 1
             h.total += tps

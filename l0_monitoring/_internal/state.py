@@ -124,7 +124,7 @@ class StreamState:
         add = self.gap_sketch.add
         observe = self.gap_hist.observe
         for g in gaps:
-            if g >= 0.0:  # also drops NaN
+            if 0.0 <= g < math.inf:  # drops NaN and infinities
                 add(g)
                 observe(g / 1000.0)
                 self.gap_sum += g
@@ -287,7 +287,7 @@ class StreamState:
         self,
     ) -> tuple[float | None, float | None, float | None, float | None, list[float]]:
         if self.gap_sketch is None:
-            gaps = sorted(g for g in (self.gaps or ()) if g >= 0.0)
+            gaps = sorted(g for g in (self.gaps or ()) if 0.0 <= g < math.inf)
             if not gaps:
                 return None, None, None, None, []
             n = len(gaps)
@@ -295,7 +295,7 @@ class StreamState:
             def rank(q: float) -> float:
                 return gaps[max(0, math.ceil(q * n) - 1)]
 
-            shown = [g / 1000.0 for g in (self.gaps or ()) if g >= 0.0][:GAPS_SHOWN]
+            shown = [g / 1000.0 for g in (self.gaps or ()) if 0.0 <= g < math.inf][:GAPS_SHOWN]
             return (
                 sum(gaps) / n / 1000.0,
                 rank(0.5) / 1000.0,
@@ -312,7 +312,7 @@ class StreamState:
             _seconds(sk.get_quantile_value(0.5)),
             _seconds(sk.get_quantile_value(0.9)),
             _seconds(sk.get_quantile_value(0.99)),
-            [g / 1000.0 for g in self.gaps_shown or () if g >= 0.0],
+            [g / 1000.0 for g in self.gaps_shown or () if 0.0 <= g < math.inf],
         )
 
 

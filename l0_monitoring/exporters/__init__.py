@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from .._internal.safe import safe_str
+from .._internal.safe import safe_repr, safe_str
 from .._internal.series import SeriesSet
 from ..telemetry import Telemetry
 from . import prometheus_text
@@ -267,7 +267,7 @@ class TelemetryExporter:
         for name in header:
             column = by_name.get(name)
             if column is None:
-                raise ValueError(f"CSV header: unknown column {name!r}")
+                raise ValueError(f"CSV header: unknown column {safe_repr(name)}")
             columns.append(column)
         out: list[Telemetry] = []
         for number, row in enumerate(reader, start=2):

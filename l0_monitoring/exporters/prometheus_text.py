@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from .._internal.safe import safe_repr
 from .._internal.series import Histogram, ModelSeries, SeriesSet
 
 _NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -38,7 +39,7 @@ _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 def check_metric_name(name: str) -> str:
     """Return ``name`` if it is a valid Prometheus metric name, else raise ValueError."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(f"invalid Prometheus metric name or prefix: {name!r}")
+        raise ValueError(f"invalid Prometheus metric name or prefix: {safe_repr(name)}")
     return name
 
 
@@ -47,7 +48,7 @@ def check_labels(labels: Mapping[str, object] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in (labels or {}).items():
         if not isinstance(key, str) or not _LABEL_RE.match(key) or key.startswith("__"):
-            raise ValueError(f"invalid Prometheus label name: {key!r}")
+            raise ValueError(f"invalid Prometheus label name: {safe_repr(key)}")
         out[key] = str(value)
     return out
 

@@ -22,6 +22,7 @@ is therefore opt-in: ``record_chunk_timing=True``.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import threading
@@ -647,7 +648,7 @@ class OpenTelemetryHandler:
             model=st.model, provider=st.provider, error_type=error_type, outcome=outcome,
             duration=duration, ttft=ttft, tokens=tokens,
             retries_network=st.retries_network, retries_model=st.retries_model,
-            gaps=[g / 1000.0 for g in st.gaps if g >= 0] if st.gaps else None,
+            gaps=[g / 1000.0 for g in st.gaps if 0 <= g < math.inf] if st.gaps else None,
         )  # fmt: skip
 
     def flush(self, timeout: float = 5.0) -> bool:

@@ -575,6 +575,7 @@ class SentryExporter:
         self._client: Any = None
         self._transport = _transport
         self._user: dict[str, Any] | None = None
+        self._stats = {"captured": 0, "not_sent": 0, "errors": 0}
         self._breadcrumbs: deque[dict[str, Any]] = deque(maxlen=max(self.config.max_breadcrumbs, 1))
 
     @property
@@ -631,8 +632,13 @@ class SentryExporter:
                 for crumb in self._breadcrumbs:
                     scope.add_breadcrumb(**crumb)
                 result = build(sentry_sdk, scope)
-            return result if isinstance(result, str) else None
+            if isinstance(result, str):
+                self._stats["captured"] += 1
+                return result
+            self._stats["not_sent"] += 1  # sampled out or refused by the SDK
+            return None
         except Exception as exc:
+            self._stats["errors"] += 1
             _errors.report("sentry.capture", "l0_monitoring: Sentry capture failed", exc)
             return None
 
@@ -692,6 +698,15 @@ class SentryExporter:
             if ip_address:
                 user["ip_address"] = ip_address
         self._user = user or None
+
+    def stats(self) -> dict[str, int]:
+        """Return the exporter's counters.
+
+        Keys: captured (handed to sentry-sdk with an event id), not_sent (sampled
+        out or refused by the SDK), errors (capture raised). Delivery failures after
+        hand-over (HTTP 429/5xx) are accounted by sentry-sdk's own client reports.
+        """
+        return dict(self._stats)
 
     def flush(self, timeout: float = 2.0) -> None:
         """Send what is queued, waiting at most ``timeout`` seconds."""
