@@ -303,8 +303,9 @@ class Monitor:
             ttft,
             duration,
             tps,
-            [g / 1000.0 for g in gaps if 0.0 <= g < math.inf] if gaps else (),
+            gaps or (),  # milliseconds, scaled to seconds by the histogram
             st.gap_hist,
+            0.001,
         )
         counts = self._counts
         counts["streams_finished"] += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -57,6 +57,24 @@ class Histogram:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
         self.count += 1
+
+    def observe_many(self, values: Iterable[float], scale: float = 1.0) -> None:
+        """Count many observations at once (``value * scale`` each).
+
+        One C-level sort and one bisect per bucket bound, instead of a bisect
+        per value: this runs for every gap of a finished stream.
+        """
+        ordered = sorted(v for v in values if 0.0 <= v < math.inf)
+        if not ordered:
+            return
+        previous = 0
+        for i, bound in enumerate(self.bounds):
+            upto = bisect_right(ordered, bound / scale)
+            self.counts[i] += upto - previous
+            previous = upto
+        self.counts[-1] += len(ordered) - previous
+        self.total += sum(ordered) * scale
+        self.count += len(ordered)
 
     def merge(self, other: Histogram) -> None:
         """Add another histogram with the same bounds into this one."""
@@ -124,6 +142,7 @@ class SeriesSet:
         tps: float | None,
         gaps_s: Iterable[float] = (),
         gap_hist: Histogram | None = None,
+        gaps_scale: float = 1.0,
     ) -> None:
         """Count one finished stream."""
         s = self._series(model)
@@ -156,8 +175,8 @@ class SeriesSet:
             h.total += tps
             h.count += 1
         itl = s.itl
-        for gap in gaps_s:
-            itl.observe(gap)
+        if gaps_s:
+            itl.observe_many(gaps_s, gaps_scale)
         if gap_hist is not None:
             itl.merge(gap_hist)
 
