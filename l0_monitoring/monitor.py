@@ -23,6 +23,7 @@ from typing import Any
 
 from ._internal.aggregates import Aggregates
 from ._internal.guard import ErrorReporter
+from ._internal.recent import RecentIds
 from ._internal.safe import safe_repr
 from ._internal.series import SeriesSet
 from ._internal.state import FOLDS, GAP_CHUNK, StreamState
@@ -89,8 +90,7 @@ class Monitor:
         self._sampling = cfg.sampling
         self._lock = threading.Lock()
         self._inflight: dict[str, StreamState] = {}
-        self._recent: set[str] = set()
-        self._recent_order: deque[str] = deque()
+        self._recent = RecentIds(_RECENT_FINISHED)
         self._buffer: deque[StreamState] = deque(maxlen=cfg.buffer_size)
         self._unflushed: deque[StreamState] = deque()
         self._unflushed_cap = max(cfg.buffer_size, 10_000)
@@ -273,10 +273,6 @@ class Monitor:
             return False
         st.end_ms = end_ms if end_ms == end_ms else st.last_ms
         self._recent.add(st.stream_id)
-        order = self._recent_order
-        order.append(st.stream_id)
-        if len(order) > _RECENT_FINISHED:
-            self._recent.discard(order.popleft())
         if st.gaps is not None and st.gap_sketch is not None:
             st.flush_gaps()
         duration, ttft, tps = st.timings()
@@ -442,7 +438,6 @@ class Monitor:
         with self._lock:
             self._inflight.clear()
             self._recent.clear()
-            self._recent_order.clear()
             self._buffer.clear()
             self._unflushed.clear()
             self._last = None

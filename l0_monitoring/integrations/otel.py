@@ -27,13 +27,13 @@ import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._internal.guard import ErrorReporter
+from .._internal.recent import RecentIds
 from .._internal.safe import safe_str
 from ..settings import OpenTelemetryExporterConfig
 from ..telemetry import Telemetry
@@ -504,8 +504,7 @@ class OpenTelemetryHandler:
         self.otel = otel
         self._config = otel.config
         self._streams: dict[str, _Stream] = {}
-        self._recent: set[str] = set()
-        self._recent_order: deque[str] = deque()
+        self._recent = RecentIds(_RECENT_FINISHED)
         self._lock = threading.Lock()
         self._parent = parent_context
         self._trace_tokens = self._config.trace_tokens
@@ -601,9 +600,6 @@ class OpenTelemetryHandler:
             if self._streams.pop(event.stream_id, None) is None:
                 return
             self._recent.add(event.stream_id)
-            self._recent_order.append(event.stream_id)
-            if len(self._recent_order) > _RECENT_FINISHED:
-                self._recent.discard(self._recent_order.popleft())
         self._end(st, event.ts, outcome=outcome, error_type=error_type)
 
     def _end(self, st: _Stream, end_ms: float, *, outcome: str, error_type: str | None) -> None:

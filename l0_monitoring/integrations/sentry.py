@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._internal.guard import ErrorReporter
+from .._internal.recent import RecentIds
 from .._internal.safe import json_safe, safe_str
 from ..config import MonitoringConfig
 from ..exceptions import L0ExecutionError, L0NetworkError
@@ -307,8 +308,7 @@ class SentryHandler:
         self._config = sentry.config
         self._monitor = Monitor(MonitoringConfig(buffer_size=1, max_in_flight=max_streams))
         self._streams: dict[str, _StreamState] = {}
-        self._recent: set[str] = set()
-        self._recent_order: deque[str] = deque()
+        self._recent = RecentIds(_RECENT_FINISHED)
         self._lock = threading.Lock()
         self._max = max_streams
 
@@ -359,9 +359,6 @@ class SentryHandler:
         with self._lock:
             self._streams.pop(event.stream_id, None)
             self._recent.add(event.stream_id)
-            self._recent_order.append(event.stream_id)
-            if len(self._recent_order) > _RECENT_FINISHED:
-                self._recent.discard(self._recent_order.popleft())
         telemetry = self._monitor.get_telemetry(event.stream_id)
         if st.transaction is not None:
             if telemetry is not None:
