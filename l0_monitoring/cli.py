@@ -146,8 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             csv_w(t)
             builder.add(t)
             records.append(t)
-            for export in exporters.values():
-                export(t)
+            exporters(t)
 
         monitor = Monitor(config, on_complete=on_complete)
         events_path = out_dir / "events.jsonl"
@@ -182,16 +181,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\nwrote {out_dir}/: events.jsonl telemetry.jsonl telemetry.csv metrics.prom report.html"
     )
     print(f"replay: l0-monitoring replay {out_dir}/events.jsonl --format jsonl")
-    for name in ("otel", "sentry"):
-        closer = exporters.get(f"{name}_close")
-        if closer is not None:
-            closer(None)  # type: ignore[arg-type]
-    if "otel" not in exporters:
+    exporters.close()
+    if "otel" not in exporters.exports:
         print(
             "OpenTelemetry: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_SERVICE_NAME, "
             "OTEL_EXPORTER_OTLP_HEADERS) to also export spans and metrics over OTLP."
         )
-    if "sentry" not in exporters:
+    if "sentry" not in exporters.exports:
         print("Sentry: set SENTRY_DSN (and SENTRY_ENVIRONMENT) to also capture failed streams.")
     return 0
 
@@ -204,9 +200,25 @@ def _has_l0() -> bool:
     return True
 
 
-def _env_exporters() -> dict[str, Callable[[Telemetry], Any]]:
+class _EnvExporters:
     """OTLP / Sentry exporters configured from the environment, when it asks for them."""
-    out: dict[str, Callable[[Telemetry], Any]] = {}
+
+    def __init__(self) -> None:
+        self.exports: dict[str, Callable[[Telemetry], Any]] = {}
+        self.closers: list[Callable[[], Any]] = []
+
+    def __call__(self, t: Telemetry) -> None:
+        for export in self.exports.values():
+            export(t)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def _env_exporters() -> _EnvExporters:
+    """Build the exporters the environment asks for (OTLP endpoint, Sentry DSN)."""
+    out = _EnvExporters()
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     ):
@@ -214,8 +226,8 @@ def _env_exporters() -> dict[str, Callable[[Telemetry], Any]]:
         from .settings import OpenTelemetryExporterConfig
 
         otel = OpenTelemetryExporter(OpenTelemetryExporterConfig.from_env())
-        out["otel"] = otel.export
-        out["otel_close"] = lambda _: otel.shutdown()
+        out.exports["otel"] = otel.export
+        out.closers.append(otel.shutdown)
         print(f"OpenTelemetry: exporting to {otel.config.signal_endpoint('traces')}")
     if os.environ.get("SENTRY_DSN"):
         from .integrations.sentry import SentryExporter
@@ -223,8 +235,8 @@ def _env_exporters() -> dict[str, Callable[[Telemetry], Any]]:
 
         sentry = SentryExporter(SentryExporterConfig.from_env())
         sentry.init()
-        out["sentry"] = sentry.capture_telemetry_error
-        out["sentry_close"] = lambda _: sentry.close()
+        out.exports["sentry"] = sentry.capture_telemetry_error
+        out.closers.append(sentry.close)
         print("Sentry: capturing failed streams (DSN from SENTRY_DSN)")
     return out
 

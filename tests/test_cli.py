@@ -201,3 +201,28 @@ def test_unreadable_or_malformed_inputs_never_traceback(tmp_path):
     assert r.returncode == 0 and "skipped 1 malformed line" in r.stderr
     (t,) = TelemetryExporter.from_jsonl(r.stdout)
     assert isinstance(t, Telemetry) and t.completed
+
+
+def test_demo_exports_to_otlp_and_sentry_when_the_environment_says_so(tmp_path):
+    from .otlp_receiver import Receiver
+    from .sentry_ingest import Ingest
+
+    receiver = Receiver().start()
+    ingest = Ingest().start()
+    try:
+        r = cli("demo", "--simulate", "--streams", "30", "--out", str(tmp_path / "out"), env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_SERVICE_NAME": "demo-test",
+            "SENTRY_DSN": ingest.dsn(),
+        })  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert "OpenTelemetry: exporting to" in r.stdout and "Sentry: capturing" in r.stdout
+        assert "set OTEL_EXPORTER_OTLP_ENDPOINT" not in r.stdout
+        assert receiver.wait_for(lambda: len(receiver.spans()) == 30)
+        failed = sum(1 for t in TelemetryExporter.from_jsonl(
+            (tmp_path / "out" / "telemetry.jsonl").read_text()) if t.error.occurred)  # fmt: skip
+        assert failed and ingest.wait_for(failed)
+    finally:
+        receiver.stop()
+        ingest.stop()
