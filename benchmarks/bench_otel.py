@@ -11,13 +11,11 @@ Run: ``python benchmarks/bench_otel.py``
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
-from bench_monitor import runtime_streams, token_streams
+from bench_monitor import runtime_streams, time_per_event, token_streams
 from l0.monitoring import Monitoring as RefMonitoring
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -43,16 +41,9 @@ def pipeline() -> tuple[Any, Any, Callable[[], None]]:
 
 def per_event(make: Callable[[Any, Any], Callable[[Any], None]], events: list[Any]) -> float:
     tracer, meter, done = pipeline()
-    handle = make(tracer, meter)
-    gc.collect()
-    gc.disable()
     try:
-        t = time.perf_counter()
-        for e in events:
-            handle(e)
-        return (time.perf_counter() - t) / len(events)
+        return time_per_event(lambda: make(tracer, meter), events)
     finally:
-        gc.enable()
         done()
 
 
