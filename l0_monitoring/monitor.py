@@ -29,7 +29,7 @@ from ._internal.series import SeriesSet
 from ._internal.state import FOLDS, GAP_CHUNK, StreamState
 from .config import MonitoringConfig
 from .events import ObservabilityEvent
-from .telemetry import AggregateMetrics, Telemetry
+from .telemetry import AggregateMetrics, Telemetry, outcome_of
 
 __all__ = ["Monitor"]
 
@@ -51,6 +51,8 @@ class Monitor:
 
     Args:
         config: Monitoring configuration (defaults to ``MonitoringConfig.default()``).
+            It is read once, here: changing it afterwards does not reconfigure
+            the Monitor (build a new one).
         on_complete: Called with each *kept* record once, when its stream finishes.
             Metadata it sets on the record is kept. Its exceptions are logged
             (rate-limited) and counted, never raised.
@@ -88,6 +90,8 @@ class Monitor:
         self._collect_tokens = cfg.metrics.collect_tokens
         self._max_in_flight = cfg.max_in_flight
         self._sampling = cfg.sampling
+        # Durations are never negative, so this keeps everything (the default).
+        self._keep_all = cfg.sampling.rate >= 1.0 and cfg.sampling.min_duration <= 0.0
         self._lock = threading.Lock()
         self._inflight: dict[str, StreamState] = {}
         self._recent = RecentIds(_RECENT_FINISHED)
@@ -133,8 +137,9 @@ class Monitor:
                 self._handle_mapping(event)
                 return
             if st is None:
-                self._new_stream_event(event)
-                return
+                st = self._open(event)
+                if st is None:
+                    return
             t = event.type
             if t == _TOKEN:
                 ts = event.ts
@@ -191,36 +196,38 @@ class Monitor:
         elif ctx is not st.context:
             st.context.update(ctx)
 
-    def _new_stream_event(self, event: Any) -> None:
+    def _open(self, event: Any) -> StreamState | None:
+        """Start tracking the event's stream; None when the event is to be ignored."""
         sid = event.stream_id
         if not isinstance(sid, str) or not sid:
             self._malformed(
                 ValueError(f"event.stream_id must be a non-empty string: {safe_repr(sid)}")
             )
-            return
-        t = event.type
+            return None
         ts = event.ts
         if isinstance(ts, bool) or not isinstance(ts, int | float):
             self._malformed(
                 ValueError(f"event.ts must be a number of milliseconds: {safe_repr(ts)}")
             )
-            return
-        evicted: list[StreamState] = []
+            return None
+        evicted: StreamState | None = None
         with self._lock:
             st = self._inflight.get(sid)
             if st is None:
-                if sid in self._recent and t != "SESSION_START":
-                    self._counts["late_events"] += 1
-                    return
-                self._recent.discard(sid)
+                recent = self._recent.ids
+                if sid in recent:
+                    if event.type != "SESSION_START":
+                        self._counts["late_events"] += 1
+                        return None
+                    recent.discard(sid)  # a new lifetime of the same id
                 if len(self._inflight) >= self._max_in_flight:
-                    evicted.append(self._evict_locked())
+                    evicted = self._evict_locked()
                 st = StreamState(sid, float(ts))
                 self._inflight[sid] = st
                 self._counts["streams_started"] += 1
-        for old in evicted:
-            self._deliver(old)
-        self.handle_event(event)
+        if evicted is not None:
+            self._deliver(evicted)
+        return st
 
     def _handle_mapping(self, event: Any) -> None:
         if isinstance(event, Mapping):
@@ -247,7 +254,7 @@ class Monitor:
             raise exc
         self._errors.report(where, f"l0_monitoring internal error in {where}", exc)
 
-    def _evict_locked(self) -> StreamState:
+    def _evict_locked(self) -> StreamState | None:
         candidates = []
         for i, st in enumerate(self._inflight.values()):
             if i >= _EVICTION_SCAN:
@@ -255,9 +262,9 @@ class Monitor:
             candidates.append(st)
         idlest = min(candidates, key=lambda s: s.last_ms if s.last_ms == s.last_ms else -math.inf)
         idlest.abandoned = True
-        self._finish_locked(idlest, idlest.last_ms)
+        kept = self._finish_locked(idlest, idlest.last_ms)
         self._counts["streams_abandoned"] += 1
-        return idlest
+        return idlest if kept else None
 
     # ------------------------------------------------------------------ finalization
 
@@ -265,7 +272,8 @@ class Monitor:
         with self._lock:
             if not self._finish_locked(st, end_ms):
                 return
-        self._deliver(st)
+        if self._on_complete is not None or self._on_flush is not None:
+            self._deliver(st)
 
     def _finish_locked(self, st: StreamState, end_ms: float) -> bool:
         """Finalize exactly once; returns False when the stream was already finalized."""
@@ -276,37 +284,40 @@ class Monitor:
         if st.gaps is not None and st.gap_sketch is not None:
             st.flush_gaps()
         duration, ttft, tps = st.timings()
-        self._agg.add(
-            st.final_tokens,
+        tokens = st.token_count if st.token_count is not None else st.tokens
+        err = st.err_occurred
+        agg = self._agg
+        agg.add(
+            tokens,
             duration,
             ttft,
             tps,
             st.model_retries + st.network_retries,
-            st.err_occurred,
+            err,
             st.completed,
             st.aborted,
             st.abandoned,
         )
-        gaps = st.gaps
-        self._agg.series.observe(
-            st.resolved_model(),
-            st.outcome,
-            st.final_tokens,
+        violations = st.violations
+        agg.series.observe(
+            st.model if st.model is not None or not st.context else st.resolved_model(),
+            outcome_of(st.completed, st.aborted, st.abandoned, err),
+            tokens,
             st.network_retries,
             st.model_retries,
-            [v.get("severity") for v in st.violations] if st.violations else (),
-            st.err_category or "unknown" if st.err_occurred else None,
+            [v.get("severity") for v in violations] if violations else (),
+            st.err_category or "unknown" if err else None,
             ttft,
             duration,
             tps,
-            gaps or (),  # milliseconds, scaled to seconds by the histogram
+            st.gaps or (),  # milliseconds, scaled to seconds by the histogram
             st.gap_hist,
             0.001,
         )
         counts = self._counts
         counts["streams_finished"] += 1
         self._last = st
-        if self._keep(st, duration):
+        if self._keep_all or self._keep(st, duration):
             counts["records_kept"] += 1
             self._buffer.append(st)
             if self._on_flush is not None:

@@ -464,6 +464,20 @@ def test_aggregate_percentiles_within_one_percent():
     assert agg["avg_ttft"] == pytest.approx(0.5005)
 
 
+def test_aggregate_percentiles_include_every_stream_between_reads():
+    # Sketch values are buffered and bucketed in batches: every read sees them all.
+    m = strict()
+    for i in range(1, 301):
+        feed(m, make_stream_events(f"a{i}", ttft_ms=100.0, tokens=["a"]))
+    assert m.get_aggregate_metrics()["p50_ttft"] == pytest.approx(0.1, rel=0.011)
+    for i in range(1, 1001):  # crosses the 512-value batch twice
+        feed(m, make_stream_events(f"b{i}", ttft_ms=900.0, tokens=["a"]))
+    agg = m.get_aggregate_metrics()
+    assert agg["count"] == 1300
+    assert agg["p50_ttft"] == pytest.approx(0.9, rel=0.011)
+    assert agg["p95_ttft"] == pytest.approx(0.9, rel=0.011)
+
+
 def test_collect_flags_blank_their_sections():
     m = strict(MonitoringConfig.minimal().model_copy(update={"sampling": SamplingConfig(rate=1.0)}))
     feed(m, make_stream_events("s1", network_retries=1, violations=[{"rule": "r"}]))

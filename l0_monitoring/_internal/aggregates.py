@@ -2,17 +2,19 @@
 
 Updated once per finished stream (never per token), under the Monitor's lock.
 Memory is constant in the number of streams: DDSketch keeps a bounded number
-of logarithmic bins with 1% relative accuracy.
+of logarithmic bins with 1% relative accuracy. Values for the sketches are
+buffered (at most ``SKETCH_BATCH`` each) and bucketed in bulk; every read drains
+the buffers first, so snapshots always include every finished stream.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ddsketch import DDSketch
-
 from .series import SeriesSet
-from .state import SKETCH_ACCURACY
+from .sketch import BulkSketch
+
+SKETCH_BATCH = 512  # values buffered per sketch before they are bucketed in bulk
 
 
 def percentile_key(q: float) -> str:
@@ -29,6 +31,7 @@ class Aggregates:
         "aborted",
         "completed",
         "count",
+        "duration_pending",
         "duration_sketch",
         "errors",
         "failed",
@@ -37,9 +40,11 @@ class Aggregates:
         "total_retries",
         "total_tokens",
         "tps_n",
+        "tps_pending",
         "tps_sketch",
         "tps_sum",
         "ttft_n",
+        "ttft_pending",
         "ttft_sketch",
         "ttft_sum",
     )
@@ -58,9 +63,12 @@ class Aggregates:
         self.ttft_n = 0
         self.tps_sum = 0.0
         self.tps_n = 0
-        self.ttft_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
-        self.duration_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
-        self.tps_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
+        self.ttft_sketch = BulkSketch()
+        self.duration_sketch = BulkSketch()
+        self.tps_sketch = BulkSketch()
+        self.ttft_pending: list[float] = []
+        self.duration_pending: list[float] = []
+        self.tps_pending: list[float] = []
         self.series = SeriesSet()
 
     def add(
@@ -81,15 +89,24 @@ class Aggregates:
         self.total_retries += retries
         if duration is not None:
             self.total_duration += duration
-            self.duration_sketch.add(duration)
+            pending = self.duration_pending
+            pending.append(duration)
+            if len(pending) >= SKETCH_BATCH:
+                self.drain()
         if ttft is not None:
             self.ttft_sum += ttft
             self.ttft_n += 1
-            self.ttft_sketch.add(ttft)
+            pending = self.ttft_pending
+            pending.append(ttft)
+            if len(pending) >= SKETCH_BATCH:
+                self.drain()
         if tps is not None:
             self.tps_sum += tps
             self.tps_n += 1
-            self.tps_sketch.add(tps)
+            pending = self.tps_pending
+            pending.append(tps)
+            if len(pending) >= SKETCH_BATCH:
+                self.drain()
         if error:
             self.errors += 1
         if completed:
@@ -101,8 +118,20 @@ class Aggregates:
             if abandoned:
                 self.abandoned += 1
 
+    def drain(self) -> None:
+        """Bucket the buffered values into the sketches."""
+        for sketch, pending in (
+            (self.duration_sketch, self.duration_pending),
+            (self.ttft_sketch, self.ttft_pending),
+            (self.tps_sketch, self.tps_pending),
+        ):
+            if pending:
+                sketch.extend(pending)
+                pending.clear()
+
     def snapshot(self, percentiles: list[float]) -> dict[str, Any]:
         """Return the aggregate metrics dict (zeros for an empty monitor)."""
+        self.drain()
         n = self.count
         out: dict[str, Any] = {
             "count": n,
@@ -130,8 +159,6 @@ class Aggregates:
         return out
 
 
-def _quantile(sketch: Any, q: float) -> float | None:
-    if sketch.count == 0:
-        return None
-    value = sketch.get_quantile_value(q)
+def _quantile(sketch: BulkSketch, q: float) -> float | None:
+    value = sketch.quantile(q)
     return None if value is None else max(0.0, float(value))

@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ddsketch import DDSketch
-
 from ..config import MetricsConfig
 from ..telemetry import (
     DriftInfo,
@@ -28,10 +26,10 @@ from ..telemetry import (
 )
 from .safe import MAX_ITEMS, json_safe, safe_str
 from .series import ITL_BUCKETS, Histogram
+from .sketch import BulkSketch
 
 GAP_CHUNK = 4096  # gaps kept exactly per stream before folding into a sketch
 GAPS_SHOWN = 1024  # gaps listed in TimingInfo.inter_token_latencies
-SKETCH_ACCURACY = 0.01
 
 TOKEN_TEXT_KEYS = ("token", "text", "content")
 
@@ -61,7 +59,7 @@ class StreamState:
     token_count: int | None = None  # the runtime's own final count
     content_length: int | None = None
     gaps_shown: list[float] | None = None
-    gap_sketch: Any = None
+    gap_sketch: BulkSketch | None = None
     gap_hist: Histogram | None = None  # gaps already folded, for the Prometheus histogram
     gap_sum = 0.0
     gap_count = 0
@@ -118,17 +116,14 @@ class StreamState:
         if self.gaps_shown is None:
             self.gaps_shown = gaps[:GAPS_SHOWN]
         if self.gap_sketch is None:
-            self.gap_sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
+            self.gap_sketch = BulkSketch()
         if self.gap_hist is None:
             self.gap_hist = Histogram(ITL_BUCKETS)
-        add = self.gap_sketch.add
-        observe = self.gap_hist.observe
-        for g in gaps:
-            if 0.0 <= g < math.inf:  # drops NaN and infinities
-                add(g)
-                observe(g / 1000.0)
-                self.gap_sum += g
-                self.gap_count += 1
+        valid = [g for g in gaps if 0.0 <= g < math.inf]  # drops NaN and infinities
+        self.gap_sketch.extend(valid)
+        self.gap_hist.observe_many(valid, 0.001)
+        self.gap_sum += sum(valid)
+        self.gap_count += len(valid)
         gaps.clear()
 
     @property
@@ -309,9 +304,9 @@ class StreamState:
             return None, None, None, None, []
         return (
             self.gap_sum / self.gap_count / 1000.0,
-            _seconds(sk.get_quantile_value(0.5)),
-            _seconds(sk.get_quantile_value(0.9)),
-            _seconds(sk.get_quantile_value(0.99)),
+            _seconds(sk.quantile(0.5)),
+            _seconds(sk.quantile(0.9)),
+            _seconds(sk.quantile(0.99)),
             [g / 1000.0 for g in self.gaps_shown or () if 0.0 <= g < math.inf],
         )
 
