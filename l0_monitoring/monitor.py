@@ -214,12 +214,11 @@ class Monitor:
         with self._lock:
             st = self._inflight.get(sid)
             if st is None:
-                recent = self._recent.ids
-                if sid in recent:
+                if sid in self._recent.ids:
                     if event.type != "SESSION_START":
                         self._counts["late_events"] += 1
                         return None
-                    recent.discard(sid)  # a new lifetime of the same id
+                    self._recent.discard(sid)  # a new lifetime of the same id
                 if len(self._inflight) >= self._max_in_flight:
                     evicted = self._evict_locked()
                 st = StreamState(sid, float(ts))

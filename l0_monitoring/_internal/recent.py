@@ -8,9 +8,11 @@ from collections import deque
 class RecentIds:
     """Remembers the last ``limit`` ids added (FIFO eviction); O(1) add and lookup.
 
-    Not thread-safe on its own: callers hold their lock around ``add``. ``ids``
-    is the underlying set, for hot paths that test membership without a call
-    (an id discarded from it directly is still forgotten in FIFO order).
+    Not thread-safe on its own: callers hold their lock around ``add`` and
+    ``discard``. ``ids`` is the underlying set, for hot paths that test
+    membership without a call. Each id appears once in the FIFO order, so an id
+    that is discarded and added again is remembered for a full window from its
+    new ``add`` (re-adding is rare: it costs a scan of the window).
     """
 
     __slots__ = ("_limit", "_order", "ids")
@@ -23,8 +25,13 @@ class RecentIds:
     def __contains__(self, stream_id: object) -> bool:
         return stream_id in self.ids
 
+    def __len__(self) -> int:
+        return len(self.ids)
+
     def add(self, stream_id: str) -> None:
         """Remember ``stream_id``, forgetting the oldest past the limit."""
+        if stream_id in self.ids:
+            self._order.remove(stream_id)
         self.ids.add(stream_id)
         self._order.append(stream_id)
         if len(self._order) > self._limit:
@@ -32,7 +39,9 @@ class RecentIds:
 
     def discard(self, stream_id: str) -> None:
         """Forget ``stream_id`` (a new lifetime of the same id started)."""
-        self.ids.discard(stream_id)
+        if stream_id in self.ids:
+            self.ids.discard(stream_id)
+            self._order.remove(stream_id)
 
     def clear(self) -> None:
         """Forget everything."""
