@@ -505,6 +505,16 @@ def test_in_flight_table_is_bounded_and_evicts_the_idlest_as_abandoned():
     assert seen[0].stream_id == "s0" and seen[0].abandoned and seen[0].outcome == "abandoned"
 
 
+def test_evicted_streams_that_are_sampled_out_skip_on_complete():
+    seen: list[Telemetry] = []
+    cfg = MonitoringConfig(max_in_flight=2, sampling=SamplingConfig(rate=0.0, sample_errors=False))
+    m = strict(cfg, on_complete=seen.append)
+    for i in range(5):
+        m.handle_event(ev(T.SESSION_START, i, sid=f"s{i}"))
+    assert m.stats()["streams_abandoned"] == 3 and m.stats()["records_sampled_out"] == 3
+    assert seen == []
+
+
 def test_finished_streams_leave_memory():
     m = Monitor()
     events = [e for i in range(3000) for e in make_runtime_events(f"r{i}")]
