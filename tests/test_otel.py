@@ -271,6 +271,91 @@ def test_chunk_timing_is_recorded_when_asked(sdk):
     assert point.count == 4 and point.sum == pytest.approx(0.08)
 
 
+def test_histograms_leave_the_stream_thread_and_join_the_next_collection(sdk):
+    h = handler(sdk)
+    for i in range(50):
+        for e in make_stream_events(f"s{i}", report_counts=True):
+            h(e)
+    # Queued, not yet in the SDK: recording costs ~10 us per value in the Python SDK.
+    assert h.stats()["metrics_pending"] == 150  # duration, ttft, token usage per stream
+    m = sdk.metrics()  # a plain collection, as a periodic reader does it
+    assert h.stats()["metrics_pending"] == 0
+    for name in (
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.operation.time_to_first_chunk",
+        "gen_ai.client.token.usage",
+    ):
+        assert sum(p.count for p in m[name].data.data_points) == 50, name
+    (usage,) = m["gen_ai.client.token.usage"].data.data_points
+    assert usage.sum == 250
+    assert sum(p.value for p in m["l0.streams"].data.data_points) == 50
+
+
+def test_the_histogram_backlog_is_bounded_and_loses_nothing(sdk, monkeypatch):
+    from l0_monitoring.integrations import otel as otel_module
+
+    monkeypatch.setattr(otel_module, "_MAX_PENDING", 40)
+    h = handler(sdk, record_chunk_timing=True)
+    for i in range(30):
+        for e in make_stream_events(f"s{i}", tokens=["a"] * 6, report_counts=True):
+            h(e)
+        assert h.stats()["metrics_pending"] <= 40  # overflow recorded at once, oldest first
+    m = sdk.metrics()
+    assert sum(p.count for p in m["gen_ai.client.operation.duration"].data.data_points) == 30
+    chunks = m["gen_ai.client.operation.time_per_output_chunk"].data.data_points
+    assert sum(p.count for p in chunks) == 30 * 5
+
+
+def test_handler_flush_records_the_backlog_into_any_meter():
+    recorded: list[tuple[str, float]] = []
+
+    class Histogram:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def record(self, value: float, attributes: object = None) -> None:
+            if value == 0.5:
+                raise RuntimeError("broken instrument")
+            recorded.append((self.name, value))
+
+    class Meter:  # a meter that never collects (no SDK reader calls back)
+        def create_histogram(self, name: str, **kwargs: object) -> Histogram:
+            return Histogram(name)
+
+        def create_observable_counter(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    h = create_opentelemetry_handler(None, Meter(), OpenTelemetryConfig())
+    for e in make_stream_events("a", ttft_ms=500, tokens=["x"]):
+        h(e)
+    for e in make_stream_events("b", ttft_ms=200, tokens=["x"]):
+        h(e)
+    assert recorded == [] and h.stats()["metrics_pending"] == 6  # duration, ttft, tokens
+    assert h.flush() is True  # the raising value is reported, the rest recorded
+    assert h.stats()["metrics_pending"] == 0
+    assert ("gen_ai.client.operation.time_to_first_chunk", 0.2) in recorded
+    assert ("gen_ai.client.operation.time_to_first_chunk", 0.5) not in recorded
+    assert len(recorded) == 5
+
+
+def test_spans_start_lazily_at_the_stream_start(sdk):
+    h = handler(sdk)
+    h(ev(T.SESSION_START, 0, sid="quiet"))
+    h(ev(T.STREAM_INIT, 5, sid="quiet"))
+    assert sdk.finished() == []
+    for e in make_stream_events("talky", network_retries=1, start_ms=T0 + 100):
+        h(e)
+    h(ev(T.COMPLETE, 40, sid="quiet"))
+    spans = {s.attributes["l0.outcome"] + ":" + s.name: s for s in sdk.finished()}
+    quiet = next(s for s in sdk.finished() if s.end_time == int((T0 + 40) * 1e6))
+    assert quiet.start_time == int(T0 * 1e6) and quiet.kind is SpanKind.CLIENT
+    assert quiet.attributes["l0.service_name"] and quiet.attributes["gen_ai.request.stream"]
+    talky = next(s for s in sdk.finished() if s is not quiet)
+    assert talky.start_time == int((T0 + 100) * 1e6)
+    assert "l0.retry" in [e.name for e in talky.events]
+    assert len(spans) == 2
+
+
 def test_latest_semantic_conventions_on_opt_in(sdk, monkeypatch):
     monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
     h = handler(sdk, provider_name="openai")

@@ -27,6 +27,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
@@ -60,6 +61,7 @@ TOKEN_BUCKETS = [
 ]  # fmt: skip
 MAX_CHUNK_GAPS = 4096
 _MAX_SERIES = 1000  # attribute sets per counter; beyond, new ones are not tallied
+_MAX_PENDING = 16_384  # histogram values waiting for the next metric collection
 _RECENT_FINISHED = 4096  # ended stream ids remembered, so late events open no new span
 
 
@@ -206,14 +208,16 @@ class _Stream:
         "retries_network",
         "session_id",
         "span",
+        "span_model",
         "start_ms",
         "token_count",
         "tokens",
         "violations",
     )
 
-    def __init__(self, span: Any, start_ms: float) -> None:
-        self.span = span
+    def __init__(self, start_ms: float) -> None:
+        self.span: Any = None  # started when first needed (OpenTelemetryHandler._span)
+        self.span_model: str | None = None  # the model in the span's name
         self.start_ms = start_ms
         self.last_ms = start_ms
         self.first_token_ms: float | None = None
@@ -233,7 +237,16 @@ class _Stream:
 
 
 class _Instruments:
-    """The metric instruments, created once per meter."""
+    """The metric instruments, created once per meter.
+
+    Histogram measurements are not recorded on the stream's thread: ``record``
+    appends them to a bounded backlog that is recorded into the SDK when the
+    meter collects (our observable counters' callbacks run first in every
+    collection, on the reader's thread), on ``drain()`` (handler flush/close) or,
+    past ``_MAX_PENDING`` values, oldest first by the stream that overflows it.
+    Nothing is dropped; the SDK's per-measurement work (~10 us each in the
+    Python SDK) leaves the stream's path.
+    """
 
     def __init__(self, meter: Any) -> None:
         self.duration = meter.create_histogram(
@@ -260,6 +273,10 @@ class _Instruments:
             "retries": {}, "violations": {}, "streams": {},
         }  # fmt: skip
         self.lock = threading.Lock()
+        self.pending: deque[tuple[Any, Any, Mapping[str, Any]]] = deque()
+        self.pending_values = 0  # values in the backlog (an entry may hold a list)
+        self.pending_lock = threading.Lock()
+        self.drain_lock = threading.Lock()  # one drainer at a time keeps the order
         for name, key, unit, description in (
             ("l0.retries", "retries", "{retry}", "Retries, by kind (network, model)."),
             ("l0.guardrail.violations", "violations", "{violation}",
@@ -270,10 +287,48 @@ class _Instruments:
                 name, callbacks=[self._observer(key)], unit=unit, description=description
             )
 
+    def record(self, histogram: Any, value: Any, attributes: Mapping[str, Any]) -> None:
+        """Queue ``value`` (a number, or a list of numbers) for ``histogram``."""
+        n = len(value) if value.__class__ is list else 1
+        with self.pending_lock:
+            self.pending.append((histogram, value, attributes))
+            self.pending_values += n
+            over = self.pending_values > _MAX_PENDING
+        if over:  # no collection for a while: record the overflow now, oldest first
+            self.drain(_MAX_PENDING)
+
+    def drain(self, keep: int = 0) -> int:
+        """Record queued values into the SDK until at most ``keep`` remain; never raises.
+
+        Returns:
+            How many values were recorded.
+        """
+        done = 0
+        pending = self.pending
+        lock = self.pending_lock
+        with self.drain_lock:
+            while True:
+                with lock:
+                    if self.pending_values <= keep or not pending:
+                        break
+                    histogram, value, attributes = pending.popleft()
+                    values = value if value.__class__ is list else (value,)
+                    self.pending_values -= len(values)
+                try:
+                    for v in values:
+                        histogram.record(v, attributes)
+                except Exception as exc:
+                    _errors.report("otel.metrics", "l0_monitoring: recording a metric failed", exc)
+                done += len(values)
+        return done
+
     def count(self, key: str, attributes: Mapping[str, Any], n: int = 1) -> None:
         """Add ``n`` to the tally of ``key`` under ``attributes`` (bounded: low cardinality)."""
+        self.tally(key, frozenset(attributes.items()), n)
+
+    def tally(self, key: str, frozen: frozenset[tuple[str, Any]], n: int) -> None:
+        """Add ``n`` to the tally of ``key`` under the frozen attribute set ``frozen``."""
         tally = self.tallies[key]
-        frozen = frozenset(attributes.items())
         with self.lock:
             if frozen in tally or len(tally) < _MAX_SERIES:
                 tally[frozen] = tally.get(frozen, 0) + n
@@ -282,6 +337,7 @@ class _Instruments:
         def observe(options: Any) -> list[Any]:
             from opentelemetry.metrics import Observation
 
+            self.drain()  # queued histogram values join this collection
             with self.lock:
                 items = list(self.tallies[key].items())
             return [Observation(value, dict(attrs)) for attrs, value in items]
@@ -305,6 +361,10 @@ class OpenTelemetry:
         self._meter = meter
         self.config = config or OpenTelemetryConfig()
         self._instruments = _Instruments(meter) if meter is not None else None
+        self._attribute_sets: dict[
+            tuple[str | None, str | None, str | None, str],
+            tuple[dict[str, Any], dict[str, Any], dict[str, Any], frozenset[tuple[str, Any]]],
+        ] = {}
         self._latest = latest_semconv()
         self._base_attributes: dict[str, Any] = {
             **self.config.default_attributes,
@@ -359,6 +419,18 @@ class OpenTelemetry:
             attributes={**self._base_attributes, **(attributes or {})},
             start_time=start_time,
         )
+
+    def flush_metrics(self) -> int:
+        """Record the queued histogram values into the meter now (never raises).
+
+        Histogram values are queued (bounded) and recorded when the meter
+        collects; call this before reading a meter that is not collected by
+        an SDK reader.
+
+        Returns:
+            How many values were recorded.
+        """
+        return self._instruments.drain() if self._instruments is not None else 0
 
     async def trace_stream(
         self, name: str, fn: Callable[[Any], Awaitable[Any]],
@@ -437,24 +509,37 @@ class OpenTelemetry:
         inst = self._instruments
         if inst is None:
             return
-        attrs = self._metric_attributes(model, provider, error_type)
+        key = (model, provider, error_type, outcome)
+        cached = self._attribute_sets.get(key)
+        if cached is None:
+            cached = self._attribute_set(model, provider, error_type, outcome)
+            if len(self._attribute_sets) < _MAX_SERIES:
+                self._attribute_sets[key] = cached
+        attrs, token_attrs, base, streams_key = cached
         if duration is not None:
-            inst.duration.record(duration, attrs)
+            inst.record(inst.duration, duration, attrs)
         if ttft is not None:
-            inst.ttfc.record(ttft, attrs)
+            inst.record(inst.ttfc, ttft, attrs)
         if tokens is not None:
-            inst.tokens.record(tokens, {**attrs, A.GEN_AI_TOKEN_TYPE: "output"})
+            inst.record(inst.tokens, tokens, token_attrs)
         if gaps:
-            for gap in gaps:
-                inst.tpoc.record(gap, attrs)
-        base = {A.GEN_AI_OPERATION_NAME: self.config.operation_name}
-        if model:
-            base[A.LLM_REQUEST_MODEL] = model
+            inst.record(inst.tpoc, gaps, attrs)
         if retries_network:
             inst.count("retries", {**base, "l0.retry.kind": "network"}, retries_network)
         if retries_model:
             inst.count("retries", {**base, "l0.retry.kind": "model"}, retries_model)
-        inst.count("streams", {**base, A.L0_OUTCOME: outcome})
+        inst.tally("streams", streams_key, 1)
+
+    def _attribute_set(
+        self, model: str | None, provider: str | None, error_type: str | None, outcome: str
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], frozenset[tuple[str, Any]]]:
+        """Metric attributes of one (model, provider, error type, outcome); never mutated."""
+        attrs = self._metric_attributes(model, provider, error_type)
+        base = {A.GEN_AI_OPERATION_NAME: self.config.operation_name}
+        if model:
+            base[A.LLM_REQUEST_MODEL] = model
+        streams = frozenset({**base, A.L0_OUTCOME: outcome}.items())
+        return attrs, {**attrs, A.GEN_AI_TOKEN_TYPE: "output"}, base, streams
 
     def _count(self, key: str, attributes: Mapping[str, Any]) -> None:
         if self._instruments is not None:
@@ -542,7 +627,9 @@ class OpenTelemetryHandler:
             fold = _FOLDS.get(t)
             st.last_ms = event.ts
             if fold is not None:
-                meta = event.meta if isinstance(event.meta, Mapping) else {}
+                meta = event.meta
+                if meta.__class__ is not dict and not isinstance(meta, Mapping):
+                    meta = {}
                 fold(self, st, event, meta)
         except Exception as exc:
             _errors.report("otel.handler", "l0_monitoring: OpenTelemetry handler failed", exc)
@@ -554,16 +641,14 @@ class OpenTelemetryHandler:
         if sid in self._recent and event.type != "SESSION_START":
             return None  # a late event (e.g. RETRY_GIVE_UP after a halt): span already ended
         ts = event.ts if isinstance(event.ts, int | float) else time.time() * 1000
-        ctx = event.context if isinstance(event.context, Mapping) else {}
-        meta = event.meta if isinstance(event.meta, Mapping) else {}
+        ctx = event.context
+        if ctx.__class__ is not dict and not isinstance(ctx, Mapping):
+            ctx = {}
+        meta = event.meta
+        if meta.__class__ is not dict and not isinstance(meta, Mapping):
+            meta = {}
         model = meta.get("model") or ctx.get("model")
-        span = self.otel.create_span(
-            self.otel.span_name(safe_str(model, 200) if model else None),
-            {A.GEN_AI_REQUEST_STREAM: True, A.GEN_AI_OPERATION_NAME: self._config.operation_name},
-            start_time=ms_to_ns(ts),
-            context=self._parent,
-        )
-        st = _Stream(span, ts)
+        st = _Stream(ts)
         if model:
             st.model = safe_str(model, 200)
         provider = meta.get("provider") or ctx.get("provider")
@@ -579,10 +664,37 @@ class OpenTelemetryHandler:
             self._end(old, old.last_ms, outcome="abandoned", error_type=None)
         return st
 
+    def _span(self, st: _Stream, attributes: Mapping[str, Any] | None = None) -> Any:
+        """The stream's span, started (at the stream's start) when first needed.
+
+        A stream's span is created at its first span event or at its end, with
+        ``start_time`` = the stream's first event: the SDK work of a span that
+        needs no events is then one ``start_span`` with every attribute, and a
+        span can never be left open by a stream that goes silent.
+        """
+        span = st.span
+        if span is None:
+            attrs = {
+                A.GEN_AI_REQUEST_STREAM: True,
+                A.GEN_AI_OPERATION_NAME: self._config.operation_name,
+            }
+            if attributes:
+                attrs.update(attributes)
+            span = st.span = self.otel.create_span(
+                self.otel.span_name(st.model),
+                attrs,
+                start_time=ms_to_ns(st.start_ms),
+                context=self._parent,
+            )
+            st.span_model = st.model
+        elif attributes:
+            span.set_attributes(attributes)
+        return span
+
     def _first_token(self, st: _Stream, ts: float) -> None:
         st.first_token_ms = ts
         ttft_s = max(0.0, (ts - st.start_ms) / 1000.0)
-        st.span.add_event(
+        self._span(st).add_event(
             "l0.first_token", {A.L0_TIME_TO_FIRST_TOKEN: ttft_s * 1000.0}, timestamp=ms_to_ns(ts)
         )
 
@@ -593,7 +705,7 @@ class OpenTelemetryHandler:
             text = meta.get("token") or meta.get("text") or meta.get("content")
             if isinstance(text, str):
                 attrs["l0.token.content"] = text
-        st.span.add_event("l0.token", attrs, timestamp=ms_to_ns(event.ts))
+        self._span(st).add_event("l0.token", attrs, timestamp=ms_to_ns(event.ts))
 
     def _finish(self, st: _Stream, event: Any, outcome: str, error_type: str | None) -> None:
         with self._lock:
@@ -605,7 +717,6 @@ class OpenTelemetryHandler:
     def _end(self, st: _Stream, end_ms: float, *, outcome: str, error_type: str | None) -> None:
         if outcome == "abandoned":
             self.abandoned += 1
-        span = st.span
         duration = (end_ms - st.start_ms) / 1000.0 if end_ms >= st.start_ms else None
         ttft = None
         if st.first_token_ms is not None and st.first_token_ms >= st.start_ms:
@@ -621,7 +732,6 @@ class OpenTelemetryHandler:
         }
         if st.model:
             attrs[A.LLM_REQUEST_MODEL] = st.model
-            span.update_name(self.otel.span_name(st.model))
         provider = st.provider or self._config.provider_name
         if provider:
             attrs[self.otel._provider_key()] = provider
@@ -636,7 +746,9 @@ class OpenTelemetryHandler:
                 attrs[A.L0_TOKENS_PER_SECOND] = tokens / (duration - ttft)
         elif tokens and duration:
             attrs[A.L0_TOKENS_PER_SECOND] = tokens / duration
-        span.set_attributes(attrs)
+        span = self._span(st, attrs)
+        if st.span_model != st.model:
+            span.update_name(self.otel.span_name(st.model))
         if error_type is not None:
             _set_error(span, error_type, None)
         span.end(end_time=ms_to_ns(end_ms))
@@ -648,14 +760,18 @@ class OpenTelemetryHandler:
         )  # fmt: skip
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Return True: nothing is buffered here.
+        """Record the queued histogram values into the meter now.
 
-        Spans go to the tracer's processors and metrics are recorded when each
-        stream ends; present so ``Monitoring.combine(...).flush()`` reaches it.
+        Spans go to the tracer's processors when each stream ends; histogram
+        values wait for the meter's next collection, which also records them.
+
+        Args:
+            timeout: Unused (recording is in-process); kept for a uniform signature.
 
         Returns:
             Always True.
         """
+        self.otel.flush_metrics()
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -671,15 +787,21 @@ class OpenTelemetryHandler:
         self.flush(timeout)
 
     def stats(self) -> dict[str, int]:
-        """Counters: open_streams, abandoned (ended by close() or eviction)."""
+        """Counters: open_streams, abandoned (ended by close() or eviction), metrics_pending.
+
+        ``metrics_pending`` is the number of histogram values waiting for the
+        meter's next collection (bounded; see :meth:`flush`).
+        """
+        inst = self.otel._instruments
         return {
             "open_streams": len(self._streams),
             "abandoned": self.abandoned,
+            "metrics_pending": inst.pending_values if inst is not None else 0,
         }
 
     @property
     def open_streams(self) -> int:
-        """Spans currently open."""
+        """Streams in flight (a stream's span starts at its first span event or its end)."""
         return len(self._streams)
 
 
@@ -721,7 +843,7 @@ def _f_retry(h: OpenTelemetryHandler, st: _Stream, event: Any, meta: Mapping[str
     st.tokens = 0
     st.last_token_ms = None
     reason = meta.get("reason") or meta.get("error")
-    st.span.add_event(
+    h._span(st).add_event(
         "l0.retry",
         {
             "l0.retry.attempt": int(meta.get("attempt") or 0)
@@ -737,7 +859,7 @@ def _f_network_error(
     h: OpenTelemetryHandler, st: _Stream, event: Any, meta: Mapping[str, Any]
 ) -> None:
     st.network_errors += 1
-    st.span.add_event(
+    h._span(st).add_event(
         "l0.network_error",
         {
             "l0.network.error_type": low_cardinality(meta.get("code") or "unknown"),
@@ -758,7 +880,7 @@ def _f_rule_result(
         attrs = _violation_attributes(v)
         h.otel._count("violations", attrs)
         if h._config.record_guardrail_violations:
-            st.span.add_event(
+            h._span(st).add_event(
                 "l0.guardrail_violation",
                 {**attrs, "l0.guardrail.message": safe_str(v.get("message"), 500)},
                 timestamp=ms_to_ns(event.ts),
@@ -776,7 +898,7 @@ def _f_drift(h: OpenTelemetryHandler, st: _Stream, event: Any, meta: Mapping[str
     attrs: dict[str, Any] = {"l0.drift.types": ",".join(types)[:200]}
     if isinstance(score, int | float) and not isinstance(score, bool):
         attrs["l0.drift.score"] = float(score)
-    st.span.add_event("l0.drift", attrs, timestamp=ms_to_ns(event.ts))
+    h._span(st).add_event("l0.drift", attrs, timestamp=ms_to_ns(event.ts))
 
 
 def _f_error(h: OpenTelemetryHandler, st: _Stream, event: Any, meta: Mapping[str, Any]) -> None:
