@@ -121,3 +121,52 @@ def test_memory_returns_to_baseline_after_clear():
     tracemalloc.stop()
     assert grown > 1_000_000  # 10,000 streams were in flight
     assert after < 150_000, after  # back to baseline (fresh sketches only)
+
+
+def test_queued_histogram_values_survive_threads_and_concurrent_collections(monkeypatch):
+    # Streams end on 6 threads while a reader collects in a loop; the backlog is
+    # kept small so overflow drains race the collector's drains. Nothing is lost
+    # or counted twice.
+    from l0_monitoring.integrations import otel as otel_module
+
+    monkeypatch.setattr(otel_module, "_MAX_PENDING", 64)
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    handler = Monitoring.opentelemetry(meter=mp.get_meter("load"))
+    per_thread, threads_n = 800, 6
+    done = threading.Event()
+    points: dict[str, int] = {}
+
+    def collect_loop():
+        while not done.is_set():
+            reader.get_metrics_data()
+
+    def work(k):
+        for i in range(per_thread):
+            for e in make_stream_events(f"t{k}-{i}", tokens=TOKENS, report_counts=True):
+                handler(e)
+
+    collector = threading.Thread(target=collect_loop)
+    collector.start()
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads_n)]
+    for th in workers:
+        th.start()
+    for th in workers:
+        th.join()
+    done.set()
+    collector.join()
+    assert handler.stats()["metrics_pending"] <= 64
+    data = reader.get_metrics_data()  # cumulative temporality: totals since start
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                points[m.name] = sum(
+                    getattr(p, "count", None) or getattr(p, "value", 0) for p in m.data.data_points
+                )
+    total = per_thread * threads_n
+    assert handler.stats()["metrics_pending"] == 0
+    assert points["gen_ai.client.operation.duration"] == total
+    assert points["gen_ai.client.operation.time_to_first_chunk"] == total
+    assert points["gen_ai.client.token.usage"] == total
+    assert points["l0.streams"] == total
+    mp.shutdown()
