@@ -275,7 +275,6 @@ class _Instruments:
         self.lock = threading.Lock()
         self.pending: deque[tuple[Any, Any, Mapping[str, Any]]] = deque()
         self.pending_values = 0  # values in the backlog (an entry may hold a list)
-        self.pending_lock = threading.Lock()
         self.drain_lock = threading.Lock()  # one drainer at a time keeps the order
         for name, key, unit, description in (
             ("l0.retries", "retries", "{retry}", "Retries, by kind (network, model)."),
@@ -287,13 +286,25 @@ class _Instruments:
                 name, callbacks=[self._observer(key)], unit=unit, description=description
             )
 
-    def record(self, histogram: Any, value: Any, attributes: Mapping[str, Any]) -> None:
-        """Queue ``value`` (a number, or a list of numbers) for ``histogram``."""
-        n = len(value) if value.__class__ is list else 1
-        with self.pending_lock:
-            self.pending.append((histogram, value, attributes))
-            self.pending_values += n
+    def finish_stream(
+        self,
+        entries: list[tuple[Any, Any, Mapping[str, Any]]],
+        values: int,
+        streams_key: frozenset[tuple[str, Any]] | None,
+    ) -> None:
+        """Queue a finished stream's histogram values and count the stream.
+
+        ``entries`` hold ``values`` numbers in all; ``streams_key`` is the stream's
+        ``l0.streams`` attribute set. One lock for both.
+        """
+        with self.lock:
+            self.pending.extend(entries)
+            self.pending_values += values
             over = self.pending_values > _MAX_PENDING
+            if streams_key is not None:
+                tally = self.tallies["streams"]
+                if streams_key in tally or len(tally) < _MAX_SERIES:
+                    tally[streams_key] = tally.get(streams_key, 0) + 1
         if over:  # no collection for a while: record the overflow now, oldest first
             self.drain(_MAX_PENDING)
 
@@ -305,7 +316,7 @@ class _Instruments:
         """
         done = 0
         pending = self.pending
-        lock = self.pending_lock
+        lock = self.lock
         with self.drain_lock:
             while True:
                 with lock:
@@ -516,19 +527,25 @@ class OpenTelemetry:
             if len(self._attribute_sets) < _MAX_SERIES:
                 self._attribute_sets[key] = cached
         attrs, token_attrs, base, streams_key = cached
+        entries: list[tuple[Any, Any, Mapping[str, Any]]] = []
+        values = 0
         if duration is not None:
-            inst.record(inst.duration, duration, attrs)
+            entries.append((inst.duration, duration, attrs))
+            values += 1
         if ttft is not None:
-            inst.record(inst.ttfc, ttft, attrs)
+            entries.append((inst.ttfc, ttft, attrs))
+            values += 1
         if tokens is not None:
-            inst.record(inst.tokens, tokens, token_attrs)
+            entries.append((inst.tokens, tokens, token_attrs))
+            values += 1
         if gaps:
-            inst.record(inst.tpoc, gaps, attrs)
+            entries.append((inst.tpoc, gaps, attrs))
+            values += len(gaps)
+        inst.finish_stream(entries, values, streams_key)
         if retries_network:
             inst.count("retries", {**base, "l0.retry.kind": "network"}, retries_network)
         if retries_model:
             inst.count("retries", {**base, "l0.retry.kind": "model"}, retries_model)
-        inst.tally("streams", streams_key, 1)
 
     def _attribute_set(
         self, model: str | None, provider: str | None, error_type: str | None, outcome: str
@@ -573,6 +590,11 @@ def _set_error(span: Any, error_type: str, exc: BaseException | None) -> None:
         pass
 
 
+def _ns(ms: float) -> int | None:
+    """Epoch ms to ns; None (the SDK then uses now) when not a finite, non-negative number."""
+    return int(ms * 1_000_000) if 0 <= ms < math.inf else None
+
+
 # -- the event handler --------------------------------------------------------------
 
 
@@ -596,6 +618,17 @@ class OpenTelemetryHandler:
         self._content = self._config.record_token_content
         self._chunks = self._config.record_chunk_timing
         self.abandoned = 0
+        # Precomputed for the span of every stream.
+        self._operation = self._config.operation_name
+        self._span_base: dict[str, Any] = {
+            **otel._base_attributes,
+            A.GEN_AI_REQUEST_STREAM: True,
+            A.GEN_AI_OPERATION_NAME: self._operation,
+        }
+        self._provider_key = otel._provider_key()
+        self._provider_default = self._config.provider_name
+        self._max_streams = self._config.max_streams
+        self._kind = _otel_trace().SpanKind.CLIENT if otel._tracer is not None else None
 
     def __call__(self, event: Any) -> None:
         """Handle one event (never raises)."""
@@ -624,7 +657,7 @@ class OpenTelemetryHandler:
                 if self._trace_tokens:
                     self._token_event(st, event)
                 return
-            fold = _FOLDS.get(t)
+            fold = _FOLDS_GET(t)
             st.last_ms = event.ts
             if fold is not None:
                 meta = event.meta
@@ -638,9 +671,11 @@ class OpenTelemetryHandler:
         sid = event.stream_id
         if not isinstance(sid, str):
             return None
-        if sid in self._recent and event.type != "SESSION_START":
+        if sid in self._recent.ids and event.type != "SESSION_START":
             return None  # a late event (e.g. RETRY_GIVE_UP after a halt): span already ended
-        ts = event.ts if isinstance(event.ts, int | float) else time.time() * 1000
+        ts = event.ts
+        if ts.__class__ is not float and not isinstance(ts, int | float):
+            ts = time.time() * 1000
         ctx = event.context
         if ctx.__class__ is not dict and not isinstance(ctx, Mapping):
             ctx = {}
@@ -654,14 +689,13 @@ class OpenTelemetryHandler:
         provider = meta.get("provider") or ctx.get("provider")
         if provider:
             st.provider = safe_str(provider, 100)
-        evicted: list[_Stream] = []
+        evicted: _Stream | None = None
         with self._lock:
-            if len(self._streams) >= self._config.max_streams:
-                oldest_id = next(iter(self._streams))
-                evicted.append(self._streams.pop(oldest_id))
+            if len(self._streams) >= self._max_streams:
+                evicted = self._streams.pop(next(iter(self._streams)))
             self._streams[sid] = st
-        for old in evicted:
-            self._end(old, old.last_ms, outcome="abandoned", error_type=None)
+        if evicted is not None:
+            self._end(evicted, evicted.last_ms, outcome="abandoned", error_type=None)
         return st
 
     def _span(self, st: _Stream, attributes: Mapping[str, Any] | None = None) -> Any:
@@ -674,22 +708,27 @@ class OpenTelemetryHandler:
         """
         span = st.span
         if span is None:
-            attrs = {
-                A.GEN_AI_REQUEST_STREAM: True,
-                A.GEN_AI_OPERATION_NAME: self._config.operation_name,
-            }
+            attrs = self._span_base.copy()
             if attributes:
                 attrs.update(attributes)
-            span = st.span = self.otel.create_span(
-                self.otel.span_name(st.model),
-                attrs,
-                start_time=ms_to_ns(st.start_ms),
-                context=self._parent,
-            )
-            st.span_model = st.model
+            span = st.span = self._start_span(st, attrs)
         elif attributes:
             span.set_attributes(attributes)
         return span
+
+    def _start_span(self, st: _Stream, attributes: dict[str, Any]) -> Any:
+        """Start the stream's CLIENT span at its first event, with ``attributes``."""
+        st.span_model = model = st.model
+        tracer = self.otel._tracer
+        if tracer is None:
+            return NoOpSpan()
+        return tracer.start_span(
+            f"{self._operation} {model}" if model else self._operation,
+            context=self._parent,
+            kind=self._kind,
+            attributes=attributes,
+            start_time=_ns(st.start_ms),
+        )
 
     def _first_token(self, st: _Stream, ts: float) -> None:
         st.first_token_ms = ts
@@ -722,19 +761,20 @@ class OpenTelemetryHandler:
         if st.first_token_ms is not None and st.first_token_ms >= st.start_ms:
             ttft = (st.first_token_ms - st.start_ms) / 1000.0
         tokens = st.token_count if st.token_count is not None else (st.tokens or None)
-        attrs: dict[str, Any] = {
-            A.L0_STREAM_COMPLETED: outcome == "completed",
-            A.L0_OUTCOME: outcome,
-            A.L0_RETRY_COUNT: st.retries_model + st.retries_network,
-            A.L0_NETWORK_ERROR_COUNT: st.network_errors,
-            A.L0_GUARDRAIL_VIOLATION_COUNT: st.violations,
-            A.L0_DRIFT_DETECTED: st.drift,
-        }
+        span = st.span
+        # A span not started yet gets every attribute in one start_span call.
+        attrs: dict[str, Any] = self._span_base.copy() if span is None else {}
+        attrs[A.L0_STREAM_COMPLETED] = outcome == "completed"
+        attrs[A.L0_OUTCOME] = outcome
+        attrs[A.L0_RETRY_COUNT] = st.retries_model + st.retries_network
+        attrs[A.L0_NETWORK_ERROR_COUNT] = st.network_errors
+        attrs[A.L0_GUARDRAIL_VIOLATION_COUNT] = st.violations
+        attrs[A.L0_DRIFT_DETECTED] = st.drift
         if st.model:
             attrs[A.LLM_REQUEST_MODEL] = st.model
-        provider = st.provider or self._config.provider_name
+        provider = st.provider or self._provider_default
         if provider:
-            attrs[self.otel._provider_key()] = provider
+            attrs[self._provider_key] = provider
         if st.session_id:
             attrs[A.L0_SESSION_ID] = st.session_id
         if tokens:
@@ -746,18 +786,22 @@ class OpenTelemetryHandler:
                 attrs[A.L0_TOKENS_PER_SECOND] = tokens / (duration - ttft)
         elif tokens and duration:
             attrs[A.L0_TOKENS_PER_SECOND] = tokens / duration
-        span = self._span(st, attrs)
-        if st.span_model != st.model:
-            span.update_name(self.otel.span_name(st.model))
+        if span is None:
+            span = st.span = self._start_span(st, attrs)
+        else:
+            span.set_attributes(attrs)
+            if st.span_model != st.model:
+                span.update_name(self.otel.span_name(st.model))
         if error_type is not None:
             _set_error(span, error_type, None)
-        span.end(end_time=ms_to_ns(end_ms))
-        self.otel._record_metrics(
-            model=st.model, provider=st.provider, error_type=error_type, outcome=outcome,
-            duration=duration, ttft=ttft, tokens=tokens,
-            retries_network=st.retries_network, retries_model=st.retries_model,
-            gaps=[g / 1000.0 for g in st.gaps if 0 <= g < math.inf] if st.gaps else None,
-        )  # fmt: skip
+        span.end(end_time=_ns(end_ms))
+        if self.otel._instruments is not None:
+            self.otel._record_metrics(
+                model=st.model, provider=st.provider, error_type=error_type, outcome=outcome,
+                duration=duration, ttft=ttft, tokens=tokens,
+                retries_network=st.retries_network, retries_model=st.retries_model,
+                gaps=[g / 1000.0 for g in st.gaps if 0 <= g < math.inf] if st.gaps else None,
+            )  # fmt: skip
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Record the queued histogram values into the meter now.
@@ -811,6 +855,8 @@ class OpenTelemetryHandler:
 def _f_session_start(
     h: OpenTelemetryHandler, st: _Stream, event: Any, meta: Mapping[str, Any]
 ) -> None:
+    if not meta:
+        return
     session = meta_get(meta, "sessionId", "session_id")
     if session is not None:
         st.session_id = safe_str(session, 200)
@@ -872,6 +918,8 @@ def _f_network_error(
 def _f_rule_result(
     h: OpenTelemetryHandler, st: _Stream, event: Any, meta: Mapping[str, Any]
 ) -> None:
+    if meta.get("violation") is None and not meta.get("violations"):
+        return  # the rule passed
     found = violations_of(meta)
     if not found:
         return
@@ -948,6 +996,7 @@ _FOLDS: dict[str, _Fold] = {
     "RETRY_GIVE_UP": _f_give_up,
     "SESSION_END": _f_session_end,
 }
+_FOLDS_GET = _FOLDS.get
 
 
 def create_opentelemetry_handler(
