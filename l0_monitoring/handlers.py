@@ -37,6 +37,23 @@ EventHandler = Callable[[Any], Any]
 _errors = ErrorReporter()
 
 
+def _type_gate(
+    types: Iterable[object], handler: EventHandler, *, keep: bool, where: str
+) -> EventHandler:
+    """Call ``handler`` for events whose type is in ``types`` (``keep``) or is not."""
+    selected = _type_set(types)
+    _check_handler(handler)
+
+    def gate(event: Any) -> None:
+        try:
+            if (event.type in selected) is keep:
+                handler(event)
+        except Exception as exc:
+            _errors.report(where, f"l0_monitoring: {where} handler failed", exc)
+
+    return gate
+
+
 def _type_set(types: Iterable[object]) -> frozenset[str]:
     # Str-valued enums hash and compare like their value, so a set of plain
     # strings matches our enum, L0's enum and strings alike.
@@ -378,17 +395,7 @@ class Monitoring:
         Raises:
             ValueError: If a type is not a string or string enum.
         """
-        wanted = _type_set(types)
-        _check_handler(handler)
-
-        def filtered(event: Any) -> None:
-            try:
-                if event.type in wanted:
-                    handler(event)
-            except Exception as exc:
-                _errors.report("filter", "l0_monitoring: filtered handler failed", exc)
-
-        return filtered
+        return _type_gate(types, handler, keep=True, where="filter")
 
     @staticmethod
     def exclude(types: Iterable[object], handler: EventHandler) -> EventHandler:
@@ -397,17 +404,7 @@ class Monitoring:
         Raises:
             ValueError: If a type is not a string or string enum.
         """
-        unwanted = _type_set(types)
-        _check_handler(handler)
-
-        def excluded(event: Any) -> None:
-            try:
-                if event.type not in unwanted:
-                    handler(event)
-            except Exception as exc:
-                _errors.report("exclude", "l0_monitoring: handler failed", exc)
-
-        return excluded
+        return _type_gate(types, handler, keep=False, where="exclude")
 
     @staticmethod
     def debounce(

@@ -89,24 +89,17 @@ class Aggregates:
         self.total_retries += retries
         if duration is not None:
             self.total_duration += duration
-            pending = self.duration_pending
-            pending.append(duration)
-            if len(pending) >= SKETCH_BATCH:
-                self.drain()
+            self.duration_pending.append(duration)
         if ttft is not None:
             self.ttft_sum += ttft
             self.ttft_n += 1
-            pending = self.ttft_pending
-            pending.append(ttft)
-            if len(pending) >= SKETCH_BATCH:
-                self.drain()
+            self.ttft_pending.append(ttft)
         if tps is not None:
             self.tps_sum += tps
             self.tps_n += 1
-            pending = self.tps_pending
-            pending.append(tps)
-            if len(pending) >= SKETCH_BATCH:
-                self.drain()
+            self.tps_pending.append(tps)
+        if self.count % SKETCH_BATCH == 0:  # each buffer gains at most one value per stream
+            self.drain()
         if error:
             self.errors += 1
         if completed:

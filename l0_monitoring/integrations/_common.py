@@ -32,10 +32,11 @@ def meta_get(meta: Mapping[str, Any], camel: str, snake: str) -> Any:
 
 
 def ms_to_ns(ms: float | None) -> int | None:
-    """Epoch milliseconds to epoch nanoseconds (None for missing or non-finite)."""
-    if ms is None or not isinstance(ms, int | float) or not math.isfinite(ms) or ms < 0:
+    """Epoch ms to ns; None (the SDK then uses now) unless a finite, non-negative number."""
+    try:
+        return int(ms * 1_000_000) if 0 <= ms < math.inf else None  # type: ignore[operator]
+    except TypeError:  # None, or not a number
         return None
-    return int(ms * 1_000_000)
 
 
 def low_cardinality(value: object, limit: int = 64) -> str:

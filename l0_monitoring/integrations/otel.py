@@ -302,9 +302,7 @@ class _Instruments:
             self.pending_values += values
             over = self.pending_values > _MAX_PENDING
             if streams_key is not None:
-                tally = self.tallies["streams"]
-                if streams_key in tally or len(tally) < _MAX_SERIES:
-                    tally[streams_key] = tally.get(streams_key, 0) + 1
+                self._tally_locked("streams", streams_key, 1)
         if over:  # no collection for a while: record the overflow now, oldest first
             self.drain(_MAX_PENDING)
 
@@ -339,10 +337,13 @@ class _Instruments:
 
     def tally(self, key: str, frozen: frozenset[tuple[str, Any]], n: int) -> None:
         """Add ``n`` to the tally of ``key`` under the frozen attribute set ``frozen``."""
-        tally = self.tallies[key]
         with self.lock:
-            if frozen in tally or len(tally) < _MAX_SERIES:
-                tally[frozen] = tally.get(frozen, 0) + n
+            self._tally_locked(key, frozen, n)
+
+    def _tally_locked(self, key: str, frozen: frozenset[tuple[str, Any]], n: int) -> None:
+        tally = self.tallies[key]
+        if frozen in tally or len(tally) < _MAX_SERIES:  # bounded: low cardinality
+            tally[frozen] = tally.get(frozen, 0) + n
 
     def _observer(self, key: str) -> Callable[[Any], list[Any]]:
         def observe(options: Any) -> list[Any]:
@@ -372,6 +373,7 @@ class OpenTelemetry:
         self._meter = meter
         self.config = config or OpenTelemetryConfig()
         self._instruments = _Instruments(meter) if meter is not None else None
+        self._client_kind = _otel_trace().SpanKind.CLIENT if tracer is not None else None
         self._attribute_sets: dict[
             tuple[str | None, str | None, str | None, str],
             tuple[dict[str, Any], dict[str, Any], dict[str, Any], frozenset[tuple[str, Any]]],
@@ -420,14 +422,21 @@ class OpenTelemetry:
         Returns:
             The started span; the caller ends it.
         """
+        return self._start_client_span(
+            name, {**self._base_attributes, **(attributes or {})}, start_time, context
+        )
+
+    def _start_client_span(
+        self, name: str, attributes: dict[str, Any], start_time: int | None, context: Any
+    ) -> Any:
+        """Start a CLIENT span with exactly ``attributes`` (the defaults already merged)."""
         if self._tracer is None:
             return NoOpSpan()
-        trace = _otel_trace()
         return self._tracer.start_span(
             name,
             context=context,
-            kind=trace.SpanKind.CLIENT,
-            attributes={**self._base_attributes, **(attributes or {})},
+            kind=self._client_kind,
+            attributes=attributes,
             start_time=start_time,
         )
 
@@ -590,11 +599,6 @@ def _set_error(span: Any, error_type: str, exc: BaseException | None) -> None:
         pass
 
 
-def _ns(ms: float) -> int | None:
-    """Epoch ms to ns; None (the SDK then uses now) when not a finite, non-negative number."""
-    return int(ms * 1_000_000) if 0 <= ms < math.inf else None
-
-
 # -- the event handler --------------------------------------------------------------
 
 
@@ -619,16 +623,14 @@ class OpenTelemetryHandler:
         self._chunks = self._config.record_chunk_timing
         self.abandoned = 0
         # Precomputed for the span of every stream.
-        self._operation = self._config.operation_name
         self._span_base: dict[str, Any] = {
             **otel._base_attributes,
             A.GEN_AI_REQUEST_STREAM: True,
-            A.GEN_AI_OPERATION_NAME: self._operation,
+            A.GEN_AI_OPERATION_NAME: self._config.operation_name,
         }
         self._provider_key = otel._provider_key()
         self._provider_default = self._config.provider_name
         self._max_streams = self._config.max_streams
-        self._kind = _otel_trace().SpanKind.CLIENT if otel._tracer is not None else None
 
     def __call__(self, event: Any) -> None:
         """Handle one event (never raises)."""
@@ -718,16 +720,9 @@ class OpenTelemetryHandler:
 
     def _start_span(self, st: _Stream, attributes: dict[str, Any]) -> Any:
         """Start the stream's CLIENT span at its first event, with ``attributes``."""
-        st.span_model = model = st.model
-        tracer = self.otel._tracer
-        if tracer is None:
-            return NoOpSpan()
-        return tracer.start_span(
-            f"{self._operation} {model}" if model else self._operation,
-            context=self._parent,
-            kind=self._kind,
-            attributes=attributes,
-            start_time=_ns(st.start_ms),
+        st.span_model = st.model
+        return self.otel._start_client_span(
+            self.otel.span_name(st.model), attributes, ms_to_ns(st.start_ms), self._parent
         )
 
     def _first_token(self, st: _Stream, ts: float) -> None:
@@ -794,7 +789,7 @@ class OpenTelemetryHandler:
                 span.update_name(self.otel.span_name(st.model))
         if error_type is not None:
             _set_error(span, error_type, None)
-        span.end(end_time=_ns(end_ms))
+        span.end(end_time=ms_to_ns(end_ms))
         if self.otel._instruments is not None:
             self.otel._record_metrics(
                 model=st.model, provider=st.provider, error_type=error_type, outcome=outcome,
