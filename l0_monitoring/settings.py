@@ -1,37 +1,53 @@
 """Exporter settings (pydantic-settings): explicit argument > environment > default.
 
 * :class:`OpenTelemetryExporterConfig` reads the OpenTelemetry SDK environment
-  variables as the specification defines them (``OTEL_SERVICE_NAME``,
-  ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_*`` with per-signal
-  variants winning, ``OTEL_SDK_DISABLED``).
+  variables and the OTLP exporter variables as the specifications define them:
+  ``OTEL_SDK_DISABLED``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``,
+  ``OTEL_EXPORTER_OTLP_*`` with every option overridable per signal
+  (``OTEL_EXPORTER_OTLP_TRACES_*``, ``OTEL_EXPORTER_OTLP_METRICS_*``; the
+  per-signal value wins), ``OTEL_BSP_*`` and ``OTEL_METRIC_EXPORT_*``.
 * :class:`SentryExporterConfig` reads ``SENTRY_DSN``, ``SENTRY_ENVIRONMENT``,
-  ``SENTRY_RELEASE``, ``SENTRY_DEBUG``, and this package's own
-  ``SENTRY_SAMPLE_RATE``, ``SENTRY_TRACES_SAMPLE_RATE``, ``SENTRY_SERVER_NAME``
-  (sentry-sdk itself does not read sample rates from the environment).
+  ``SENTRY_RELEASE``, ``SENTRY_DEBUG`` (booleans as sentry-sdk reads them), and
+  this package's own ``SENTRY_SAMPLE_RATE``, ``SENTRY_TRACES_SAMPLE_RATE``,
+  ``SENTRY_SERVER_NAME`` (sentry-sdk itself does not read sample rates).
 
-A bad value raises ``ValueError`` naming the variable and the expected form.
-Secrets (the DSN, OTLP header values) are ``SecretStr``: never in ``repr``, logs
-or exported data; the JSON Schemas mark them ``writeOnly`` without defaults.
+Every variable is declared once, in the annotation of the field it sets
+(``Annotated[..., Env("NAME", parser)]``). A malformed value in the environment
+is ignored with one warning naming the variable (the OpenTelemetry
+specification's rule: warn and use the default); a malformed value passed
+explicitly raises ``ValueError`` naming the field. Secrets (the DSN, OTLP header
+values) are ``SecretStr``: never in ``repr``, logs, warnings or exported data;
+the JSON Schemas mark them ``writeOnly`` without defaults.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, ClassVar, Literal, Self
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["PUBLISHED", "OpenTelemetryExporterConfig", "SentryExporterConfig"]
+__all__ = [
+    "PUBLISHED",
+    "Env",
+    "OpenTelemetryExporterConfig",
+    "SentryExporterConfig",
+    "SignalSettings",
+]
 
 PUBLISHED = ("OpenTelemetryExporterConfig", "SentryExporterConfig")
 """Settings classes whose JSON Schemas are published in ``schemas/``."""
+
+logger = logging.getLogger("l0_monitoring")
 
 
 def _secret_schema(schema: dict[str, Any]) -> None:
@@ -40,44 +56,99 @@ def _secret_schema(schema: dict[str, Any]) -> None:
     schema["writeOnly"] = True
 
 
-# -- parsing helpers: each names the variable it read ------------------------------
+# -- parsers: (variable, raw text) -> value, or ValueError("expected ...") ----------------
+# A parser's message never repeats a secret: parsers of secret variables do not
+# quote the value.
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def _bool(var: str, raw: str) -> bool:
+def _text(var: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _otel_bool(var: str, raw: str) -> bool:
+    # The specification's Boolean: true only for case-insensitive "true";
+    # "false" is false; anything else is false with a warning (the ValueError).
     value = raw.strip().lower()
-    if value in ("true", "1", "yes", "on"):
+    if value == "true":
         return True
-    if value in ("false", "0", "no", "off"):
+    if value == "false":
         return False
-    raise ValueError(f"{var}: expected true or false, got {raw!r:.60}")
+    raise ValueError(f"expected true or false, got {raw!r:.60}")
 
 
-def _float(var: str, raw: str, *, lo: float, hi: float = math.inf) -> float:
+def _disabled(var: str, raw: str) -> bool:
+    # OTEL_SDK_DISABLED sets ``enabled``: a disabled SDK is not enabled.
+    return not _otel_bool(var, raw)
+
+
+_SENTRY_TRUE = frozenset({"true", "t", "y", "yes", "on", "1"})
+_SENTRY_FALSE = frozenset({"false", "f", "n", "no", "off", "0"})
+
+
+def _sentry_bool(var: str, raw: str) -> bool:
+    # The values sentry_sdk.utils.env_to_bool accepts.
+    value = raw.strip().lower()
+    if value in _SENTRY_TRUE:
+        return True
+    if value in _SENTRY_FALSE:
+        return False
+    raise ValueError(f"expected true or false (t, y, yes, on, 1 / f, n, no, off, 0), "
+                     f"got {raw!r:.60}")  # fmt: skip
+
+
+def _rate(var: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{var}: expected a number, got {raw!r:.60}") from None
-    if not (math.isfinite(value) and lo <= value <= hi):
-        bound = f"between {lo} and {hi}" if hi != math.inf else f">= {lo}"
-        raise ValueError(f"{var}: expected a number {bound}, got {raw!r:.60}")
+        raise ValueError(f"expected a number between 0.0 and 1.0, got {raw!r:.60}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"expected a number between 0.0 and 1.0, got {raw!r:.60}")
     return value
 
 
 def _millis(var: str, raw: str) -> float:
-    # The OpenTelemetry specification defines timeouts as integer milliseconds.
+    # The specification defines durations and timeouts as integer milliseconds.
     try:
         value = int(raw.strip())
     except ValueError:
-        raise ValueError(f"{var}: expected integer milliseconds, got {raw!r:.60}") from None
+        raise ValueError(f"expected integer milliseconds, got {raw!r:.60}") from None
     if value <= 0:
-        raise ValueError(f"{var}: expected positive integer milliseconds, got {raw!r:.60}")
+        raise ValueError(f"expected positive integer milliseconds, got {raw!r:.60}")
     return value / 1000.0
 
 
-def _pairs(var: str, raw: str) -> dict[str, str]:
+def _count(var: str, raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a positive integer, got {raw!r:.60}") from None
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {raw!r:.60}")
+    return value
+
+
+def _protocol(var: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value == "http/json":
+        raise ValueError("http/json is not supported by the Python OTLP exporters; "
+                         "expected grpc or http/protobuf")  # fmt: skip
+    if value not in ("grpc", "http/protobuf"):
+        raise ValueError(f"expected grpc or http/protobuf, got {raw!r:.60}")
+    return value
+
+
+def _compression(var: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("gzip", "none"):
+        raise ValueError(f"expected gzip or none, got {raw!r:.60}")
+    return value
+
+
+def _pairs(raw: str) -> dict[str, str]:
     """Parse ``k1=v1,k2=v2`` with percent-encoded values (W3C baggage format)."""
     out: dict[str, str] = {}
     for item in raw.split(","):
@@ -86,42 +157,142 @@ def _pairs(var: str, raw: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"{var}: expected key=value pairs separated by commas")
+            raise ValueError("expected key=value pairs separated by commas")
+        if _BAD_ESCAPE.search(value):
+            raise ValueError(f"value of {key!r:.60} is not valid percent-encoding")
         try:
             out[key] = unquote(value.strip(), errors="strict")
         except UnicodeDecodeError:
-            raise ValueError(f"{var}: value of {key!r} is not valid percent-encoding") from None
+            raise ValueError(f"value of {key!r:.60} is not valid percent-encoding") from None
     return out
 
 
-def _env(environ: Mapping[str, str], *names: str) -> tuple[str, str] | None:
-    """Return (variable, value) of the first set, non-empty variable among ``names``."""
-    for name in names:
-        value = environ.get(name)
-        if value is not None and value.strip() != "":
-            return name, value
-    return None
+def _resource(var: str, raw: str) -> dict[str, str]:
+    # The specification: on a decoding error, discard the whole value.
+    return _pairs(raw)
+
+
+def _headers(var: str, raw: str) -> dict[str, str]:
+    headers = _pairs(raw)  # messages name keys, never values (values are secrets)
+    for name in headers:
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(
+                "expected header names made of letters, digits and !#$%&'*+.^_`|~-, "
+                f"got {name!r:.60}"
+            )
+    return headers
+
+
+def _check_url(value: str) -> str:
+    """Check an OTLP endpoint: ``http(s)://host[:port][/path]`` or ``host:port``.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        ValueError: When it is not such a URL.
+    """
+    parsed = urlsplit(value if "://" in value else f"http://{value}")
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or any(c.isspace() for c in value)
+    ):
+        raise ValueError(
+            f"expected a URL like http://localhost:4317 (or host:port), got {value!r:.80}"
+        )
+    try:
+        parsed.port  # noqa: B018  # raises on a non-numeric port
+    except ValueError:
+        raise ValueError(f"expected a numeric port in {value!r:.80}") from None
+    return value
+
+
+def _url(var: str, raw: str) -> str:
+    return _check_url(raw.strip())
+
+
+def _path(var: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _check_dsn_text(value: str) -> str:
+    """Check a Sentry DSN without ever quoting it (it carries a key).
+
+    Raises:
+        ValueError: When it is not ``http(s)://<key>@<host>/<project>``.
+    """
+    parsed = urlsplit(value)
+    try:
+        parsed.port  # noqa: B018
+    except ValueError:
+        raise ValueError("expected a DSN like https://<public key>@<host>/<project id>") from None
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or not parsed.username
+        or not parsed.path.strip("/")
+    ):
+        raise ValueError("expected a DSN like https://<public key>@<host>/<project id>")
+    return value
+
+
+def _dsn(var: str, raw: str) -> str:
+    return _check_dsn_text(raw.strip())
+
+
+@dataclass(frozen=True)
+class Env:
+    """Field metadata: the environment variable that sets the field, and its parser.
+
+    Attributes:
+        var: The variable's name (as the OpenTelemetry or Sentry documentation spells it).
+        parse: ``parse(var, raw) -> value``; raises ``ValueError("expected ...")``.
+    """
+
+    var: str
+    parse: Callable[[str, str], Any] = _text
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    """The value of ``name``; unset and empty (or blank) are the same, per the specification."""
+    value = environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value
 
 
 class _EnvSource(PydanticBaseSettingsSource):
-    """A settings source that maps environment variables to fields with named errors."""
-
-    def __init__(
-        self,
-        settings_cls: type[BaseSettings],
-        reader: Callable[[Mapping[str, str]], dict[str, Any]],
-    ) -> None:
-        super().__init__(settings_cls)
-        self._reader = reader
+    """Reads every field's declared variable; a malformed value: one warning, ignored."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        # Not used: __call__ reads everything at once (variables map to fields
-        # non-trivially, e.g. per-signal OTLP endpoints).
+        # Not used: __call__ reads every declared variable at once.
         return None, field_name, False  # pragma: no cover
 
     def __call__(self) -> dict[str, Any]:
         environ = _ENVIRON.get()
-        return self._reader(os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        out: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            env = _env_of(field)
+            if env is None:
+                continue
+            raw = _env(environ, env.var)
+            if raw is None:
+                continue
+            try:
+                out[name] = env.parse(env.var, raw)
+            except ValueError as exc:
+                logger.warning("l0_monitoring: %s: %s; the value is ignored", env.var, exc)
+        finish = getattr(self.settings_cls, "_finish_env", None)
+        return finish(out) if finish is not None else out
+
+
+def _env_of(field: FieldInfo) -> Env | None:
+    for item in field.metadata:
+        if isinstance(item, Env):
+            return item
+    return None
 
 
 # from_env(environ=...) reads that mapping instead of os.environ; a context
@@ -135,12 +306,6 @@ class _Settings(BaseSettings):
         extra="forbid", validate_default=True, hide_input_in_errors=True
     )
 
-    _ENV_NAMES: ClassVar[dict[str, str]] = {}
-
-    @classmethod
-    def _read_env(cls, environ: Mapping[str, str]) -> dict[str, Any]:
-        raise NotImplementedError
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -151,11 +316,23 @@ class _Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Explicit arguments win over the environment, which wins over defaults."""
-        return init_settings, _EnvSource(settings_cls, cls._read_env)
+        return init_settings, _EnvSource(settings_cls)
+
+    @classmethod
+    def env_variables(cls) -> dict[str, str]:
+        """Field name -> the environment variable that sets it."""
+        return {
+            name: env.var
+            for name, field in cls.model_fields.items()
+            if (env := _env_of(field)) is not None
+        }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """Build the config from the environment (``os.environ`` by default).
+
+        Malformed values in the environment are ignored with one warning naming
+        the variable (logger ``l0_monitoring``).
 
         Args:
             environ: A mapping to read instead of ``os.environ``.
@@ -165,118 +342,253 @@ class _Settings(BaseSettings):
             The validated config.
 
         Raises:
-            ValueError: Naming the variable (or the field, for an override)
-                when a value is malformed.
+            ValueError: Naming the field when an explicit value is malformed.
         """
-        return cls._from(environ, **overrides)
-
-    @classmethod
-    def _from(cls, environ: Mapping[str, str] | None, **overrides: Any) -> Self:
         token = _ENVIRON.set(environ)
         try:
             return cls(**overrides)
         except ValidationError as exc:
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err.get("loc") else "?"
-            where = field if field in overrides else cls._ENV_NAMES.get(field, field)
-            raise ValueError(f"{where}: {err['msg']}") from None
+            raise ValueError(f"{field}: {err['msg']}") from None
         finally:
             _ENVIRON.reset(token)
+
+
+@dataclass(frozen=True)
+class SignalSettings:
+    """The resolved OTLP options of one signal (per-signal value, else generic, else default).
+
+    Attributes:
+        signal: ``traces`` or ``metrics``.
+        protocol: ``grpc`` or ``http/protobuf``.
+        endpoint: The URL the exporter is given: for HTTP the full signal URL
+            (a generic endpoint gets ``/v1/traces`` or ``/v1/metrics`` appended to its
+            path; a per-signal endpoint is used as is), for gRPC ``scheme://host:port``.
+        tls: Whether the connection uses TLS. The scheme decides (``https``: TLS,
+            ``http``: plaintext); ``insecure`` only matters without a scheme.
+        headers: Request headers (secret values).
+        timeout: Seconds per export request.
+        compression: ``gzip`` or ``none``.
+        certificate: CA bundle (PEM file) to verify the collector.
+        client_key: Client private key (PEM file) for mTLS.
+        client_certificate: Client certificate chain (PEM file) for mTLS.
+    """
+
+    signal: str
+    protocol: str
+    endpoint: str
+    tls: bool
+    headers: dict[str, SecretStr]
+    timeout: float
+    compression: str
+    certificate: str | None
+    client_key: str | None
+    client_certificate: str | None
+
+
+_DEFAULT_ENDPOINT = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
+
+
+Protocol = Literal["grpc", "http/protobuf"]
+Compression = Literal["none", "gzip"]
+_O = "OTEL_EXPORTER_OTLP_"
+_T = "OTEL_EXPORTER_OTLP_TRACES_"
+_M = "OTEL_EXPORTER_OTLP_METRICS_"
 
 
 class OpenTelemetryExporterConfig(_Settings):
     """Where and how :class:`~l0_monitoring.OpenTelemetryExporter` sends OTLP.
 
-    ``from_env()`` follows the OpenTelemetry SDK environment specification;
-    constructing the class directly also reads the environment, with explicit
-    arguments winning.
+    ``from_env()`` follows the OpenTelemetry SDK environment specification and
+    the OTLP exporter specification; constructing the class directly also reads
+    the environment, with explicit arguments winning. Each per-signal field
+    (``traces_*``, ``metrics_*``) wins over its generic field; :meth:`signal`
+    resolves one signal's options.
     """
 
-    service_name: str = Field(
-        default="l0", description="service.name resource attribute (OTEL_SERVICE_NAME)."
+    # -- SDK ------------------------------------------------------------------------------
+    enabled: Annotated[bool, Env("OTEL_SDK_DISABLED", _disabled)] = Field(
+        default=True,
+        description="False disables export (OTEL_SDK_DISABLED=true; a specification Boolean: "
+        "only 'true', any case, disables).",
     )
-    endpoint: str | None = Field(
+    service_name: Annotated[str, Env("OTEL_SERVICE_NAME")] = Field(
+        default="l0",
+        description="service.name resource attribute (OTEL_SERVICE_NAME; else service.name "
+        "in OTEL_RESOURCE_ATTRIBUTES).",
+    )
+    resource_attributes: Annotated[dict[str, str], Env("OTEL_RESOURCE_ATTRIBUTES", _resource)] = (
+        Field(
+            default_factory=dict,
+            description="Resource attributes (OTEL_RESOURCE_ATTRIBUTES: k=v pairs, values "
+            "percent-decoded; a value that fails to decode discards the whole variable). The "
+            "exported resource is exactly these plus service.name and a per-process "
+            "service.instance.id.",
+        )
+    )
+    # -- OTLP, generic ------------------------------------------------------------------
+    endpoint: Annotated[str | None, Env(_O + "ENDPOINT", _url)] = Field(
         default=None,
-        description="OTLP endpoint URL, e.g. http://localhost:4317 "
-        "(OTEL_EXPORTER_OTLP_ENDPOINT; per-signal variables win). None: the SDK default.",
+        description="OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT). gRPC: used as is; HTTP: the "
+        "base URL, /v1/traces and /v1/metrics are appended to its path. None: "
+        "http://localhost:4317 (gRPC) or http://localhost:4318 (HTTP).",
     )
-    traces_endpoint: str | None = Field(
-        default=None, description="Traces endpoint (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)."
+    protocol: Annotated[Protocol, Env(_O + "PROTOCOL", _protocol)] = Field(
+        default="grpc",
+        description="OTLP transport (OTEL_EXPORTER_OTLP_PROTOCOL): grpc or http/protobuf "
+        "(http/json is not supported by the Python exporters).",
     )
-    metrics_endpoint: str | None = Field(
-        default=None, description="Metrics endpoint (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)."
-    )
-    protocol: Literal["grpc", "http/protobuf"] = Field(
-        default="grpc", description="OTLP transport (OTEL_EXPORTER_OTLP_PROTOCOL)."
-    )
-    headers: dict[str, SecretStr] = Field(
+    headers: Annotated[dict[str, SecretStr], Env(_O + "HEADERS", _headers)] = Field(
         default_factory=dict,
         description="Request headers, values secret (OTEL_EXPORTER_OTLP_HEADERS, "
         "percent-decoded; names lower-cased for gRPC).",
         json_schema_extra=_secret_schema,
     )
-    insecure: bool = Field(
+    insecure: Annotated[bool, Env(_O + "INSECURE", _otel_bool)] = Field(
         default=False,
         description="gRPC without TLS when the endpoint has no scheme "
-        "(OTEL_EXPORTER_OTLP_INSECURE).",
+        "(OTEL_EXPORTER_OTLP_INSECURE); an http:// or https:// scheme decides by itself.",
     )
-    compression: Literal["none", "gzip"] = Field(
+    compression: Annotated[Compression, Env(_O + "COMPRESSION", _compression)] = Field(
         default="none", description="OTLP compression (OTEL_EXPORTER_OTLP_COMPRESSION)."
     )
-    timeout: float = Field(
+    timeout: Annotated[float, Env(_O + "TIMEOUT", _millis)] = Field(
         default=10.0,
         gt=0.0,
-        description="Export timeout in seconds (OTEL_EXPORTER_OTLP_TIMEOUT is milliseconds).",
+        description="Seconds per export request (OTEL_EXPORTER_OTLP_TIMEOUT, in milliseconds "
+        "as the specification says).",
     )
-    resource_attributes: dict[str, str] = Field(
-        default_factory=dict,
-        description="Extra resource attributes (OTEL_RESOURCE_ATTRIBUTES, percent-decoded).",
+    certificate: Annotated[str | None, Env(_O + "CERTIFICATE", _path)] = Field(
+        default=None,
+        description="CA certificates (PEM file) that verify the collector's TLS certificate "
+        "(OTEL_EXPORTER_OTLP_CERTIFICATE). None: the system's roots.",
     )
-    enabled: bool = Field(default=True, description="False disables export (OTEL_SDK_DISABLED).")
+    client_key: Annotated[str | None, Env(_O + "CLIENT_KEY", _path)] = Field(
+        default=None, description="Client private key, PEM file, for mTLS "
+        "(OTEL_EXPORTER_OTLP_CLIENT_KEY).",
+    )  # fmt: skip
+    client_certificate: Annotated[str | None, Env(_O + "CLIENT_CERTIFICATE", _path)] = Field(
+        default=None, description="Client certificate chain, PEM file, for mTLS "
+        "(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE).",
+    )  # fmt: skip
+    # -- OTLP, per signal (each wins over the generic option) ----------------------------------
+    traces_endpoint: Annotated[str | None, Env(_T + "ENDPOINT", _url)] = Field(
+        default=None, description="Traces endpoint, used as is, also for HTTP "
+        "(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).",
+    )  # fmt: skip
+    metrics_endpoint: Annotated[str | None, Env(_M + "ENDPOINT", _url)] = Field(
+        default=None, description="Metrics endpoint, used as is, also for HTTP "
+        "(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT).",
+    )  # fmt: skip
+    traces_protocol: Annotated[Protocol | None, Env(_T + "PROTOCOL", _protocol)] = Field(
+        default=None, description="Traces transport (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)."
+    )
+    metrics_protocol: Annotated[Protocol | None, Env(_M + "PROTOCOL", _protocol)] = Field(
+        default=None, description="Metrics transport (OTEL_EXPORTER_OTLP_METRICS_PROTOCOL)."
+    )
+    traces_headers: Annotated[dict[str, SecretStr] | None, Env(_T + "HEADERS", _headers)] = Field(
+        default=None, description="Traces headers, replacing the generic ones "
+        "(OTEL_EXPORTER_OTLP_TRACES_HEADERS).", json_schema_extra=_secret_schema,
+    )  # fmt: skip
+    metrics_headers: Annotated[dict[str, SecretStr] | None, Env(_M + "HEADERS", _headers)] = (
+        Field(default=None, description="Metrics headers, replacing the generic ones "
+              "(OTEL_EXPORTER_OTLP_METRICS_HEADERS).", json_schema_extra=_secret_schema)
+    )  # fmt: skip
+    traces_insecure: Annotated[bool | None, Env(_T + "INSECURE", _otel_bool)] = Field(
+        default=None, description="Traces insecure (OTEL_EXPORTER_OTLP_TRACES_INSECURE)."
+    )
+    metrics_insecure: Annotated[bool | None, Env(_M + "INSECURE", _otel_bool)] = Field(
+        default=None, description="Metrics insecure (OTEL_EXPORTER_OTLP_METRICS_INSECURE)."
+    )
+    traces_compression: Annotated[Compression | None, Env(_T + "COMPRESSION", _compression)] = (
+        Field(default=None, description="Traces compression "
+              "(OTEL_EXPORTER_OTLP_TRACES_COMPRESSION).")
+    )  # fmt: skip
+    metrics_compression: Annotated[Compression | None, Env(_M + "COMPRESSION", _compression)] = (
+        Field(default=None, description="Metrics compression "
+              "(OTEL_EXPORTER_OTLP_METRICS_COMPRESSION).")
+    )  # fmt: skip
+    traces_timeout: Annotated[float | None, Env(_T + "TIMEOUT", _millis)] = Field(
+        default=None, gt=0.0, description="Traces timeout, seconds "
+        "(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, milliseconds).",
+    )  # fmt: skip
+    metrics_timeout: Annotated[float | None, Env(_M + "TIMEOUT", _millis)] = Field(
+        default=None, gt=0.0, description="Metrics timeout, seconds "
+        "(OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, milliseconds).",
+    )  # fmt: skip
+    traces_certificate: Annotated[str | None, Env(_T + "CERTIFICATE", _path)] = Field(
+        default=None, description="Traces CA file (OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE)."
+    )
+    metrics_certificate: Annotated[str | None, Env(_M + "CERTIFICATE", _path)] = Field(
+        default=None, description="Metrics CA file (OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE)."
+    )
+    traces_client_key: Annotated[str | None, Env(_T + "CLIENT_KEY", _path)] = Field(
+        default=None, description="Traces client key (OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY)."
+    )
+    metrics_client_key: Annotated[str | None, Env(_M + "CLIENT_KEY", _path)] = Field(
+        default=None, description="Metrics client key (OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY)."
+    )
+    traces_client_certificate: Annotated[str | None, Env(_T + "CLIENT_CERTIFICATE", _path)] = (
+        Field(default=None, description="Traces client certificate "
+              "(OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE).")
+    )  # fmt: skip
+    metrics_client_certificate: Annotated[str | None, Env(_M + "CLIENT_CERTIFICATE", _path)] = (
+        Field(default=None, description="Metrics client certificate "
+              "(OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE).")
+    )  # fmt: skip
+    # -- batch span processor and periodic metric reader ---------------------------------
+    bsp_schedule_delay: Annotated[float, Env("OTEL_BSP_SCHEDULE_DELAY", _millis)] = Field(
+        default=5.0, gt=0.0, description="Seconds between span batch exports "
+        "(OTEL_BSP_SCHEDULE_DELAY, milliseconds).",
+    )  # fmt: skip
+    bsp_export_timeout: Annotated[float, Env("OTEL_BSP_EXPORT_TIMEOUT", _millis)] = Field(
+        default=30.0, gt=0.0, description="Seconds a span batch export may take "
+        "(OTEL_BSP_EXPORT_TIMEOUT, milliseconds).",
+    )  # fmt: skip
+    bsp_max_queue_size: Annotated[int, Env("OTEL_BSP_MAX_QUEUE_SIZE", _count)] = Field(
+        default=2048, ge=1, description="Spans waiting for export at most "
+        "(OTEL_BSP_MAX_QUEUE_SIZE); beyond, dropped and counted.",
+    )  # fmt: skip
+    bsp_max_export_batch_size: Annotated[int, Env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", _count)] = (
+        Field(default=512, ge=1, description="Spans per export request at most "
+              "(OTEL_BSP_MAX_EXPORT_BATCH_SIZE).")
+    )  # fmt: skip
+    metric_export_interval: Annotated[float, Env("OTEL_METRIC_EXPORT_INTERVAL", _millis)] = Field(
+        default=60.0, gt=0.0, description="Seconds between metric exports "
+        "(OTEL_METRIC_EXPORT_INTERVAL, milliseconds).",
+    )  # fmt: skip
+    metric_export_timeout: Annotated[float, Env("OTEL_METRIC_EXPORT_TIMEOUT", _millis)] = Field(
+        default=30.0, gt=0.0, description="Seconds a metric export may take "
+        "(OTEL_METRIC_EXPORT_TIMEOUT, milliseconds).",
+    )  # fmt: skip
+    # -- this package's own options ---------------------------------------------------------
     trace_enabled: bool = Field(default=True, description="Export spans.")
     metrics_enabled: bool = Field(default=True, description="Export metrics.")
     batch_export: bool = Field(
-        default=True, description="Export in the background in batches (False: on export())."
+        default=True,
+        description="Export in the background in batches (False: flushed right after the "
+        "records queued so far are built).",
     )
-    export_interval: float = Field(
-        default=5.0, gt=0.0, description="Seconds between background exports."
+    export_interval: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Seconds between background exports of both spans and metrics; when set, "
+        "it replaces bsp_schedule_delay and metric_export_interval.",
     )
 
-    _ENV_NAMES: ClassVar[dict[str, str]] = {
-        "service_name": "OTEL_SERVICE_NAME",
-        "endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "traces_endpoint": "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "metrics_endpoint": "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-        "protocol": "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "headers": "OTEL_EXPORTER_OTLP_HEADERS",
-        "insecure": "OTEL_EXPORTER_OTLP_INSECURE",
-        "compression": "OTEL_EXPORTER_OTLP_COMPRESSION",
-        "timeout": "OTEL_EXPORTER_OTLP_TIMEOUT",
-        "resource_attributes": "OTEL_RESOURCE_ATTRIBUTES",
-        "enabled": "OTEL_SDK_DISABLED",
-    }
-
-    @field_validator("endpoint", "traces_endpoint", "metrics_endpoint")
+    @field_validator(
+        "endpoint", "traces_endpoint", "metrics_endpoint", "certificate", "client_key",
+        "client_certificate", "traces_certificate", "metrics_certificate", "traces_client_key",
+        "metrics_client_key", "traces_client_certificate", "metrics_client_certificate",
+    )  # fmt: skip
     @classmethod
-    def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parsed = urlsplit(value if "://" in value else f"http://{value}")
-        if (
-            parsed.scheme not in ("http", "https")
-            or not parsed.hostname
-            or any(c.isspace() for c in value)
-        ):
-            raise ValueError(
-                f"expected a URL like http://localhost:4317 (or host:port), got {value!r:.80}"
-            )
-        try:
-            parsed.port  # noqa: B018  # raises on a non-numeric port
-        except ValueError:
-            raise ValueError(f"expected a numeric port in {value!r:.80}") from None
-        return value
+    def _check_endpoint(cls, value: str | None, info: Any) -> str | None:
+        if value is None or not info.field_name.endswith("endpoint"):
+            return value
+        return _check_url(value)
 
-    @field_validator("headers", mode="before")
+    @field_validator("headers", "traces_headers", "metrics_headers", mode="before")
     @classmethod
     def _lower_header_names(cls, value: Any) -> Any:
         # gRPC metadata keys must be lower case; HTTP header names are
@@ -286,83 +598,84 @@ class OpenTelemetryExporterConfig(_Settings):
         return value
 
     @classmethod
-    def _read_env(cls, environ: Mapping[str, str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        found = _env(environ, "OTEL_RESOURCE_ATTRIBUTES")
-        if found:
-            try:
-                out["resource_attributes"] = _pairs(*found)
-            except ValueError:
-                # The specification: on a decoding error, discard the whole value.
-                out["resource_attributes"] = {}
-        found = _env(environ, "OTEL_SERVICE_NAME")
-        if found:
-            out["service_name"] = found[1].strip()
-        elif out.get("resource_attributes", {}).get("service.name"):
-            out["service_name"] = out["resource_attributes"]["service.name"]
-        found = _env(environ, "OTEL_EXPORTER_OTLP_ENDPOINT")
-        if found:
-            out["endpoint"] = found[1].strip()
-        for signal in ("traces", "metrics"):
-            found = _env(environ, f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
-            if found:
-                out[f"{signal}_endpoint"] = found[1].strip()
-        found = _env(environ, "OTEL_EXPORTER_OTLP_PROTOCOL")
-        if found:
-            value = found[1].strip().lower()
-            if value not in ("grpc", "http/protobuf"):
-                raise ValueError(
-                    f"{found[0]}: expected grpc or http/protobuf, got {found[1]!r:.60}"
-                )
-            out["protocol"] = value
-        found = _env(environ, "OTEL_EXPORTER_OTLP_HEADERS")
-        if found:
-            headers = _pairs(*found)
-            for name in headers:
-                if not _HEADER_NAME.fullmatch(name):
-                    raise ValueError(
-                        f"{found[0]}: expected header names made of letters, digits and "
-                        f"!#$%&'*+.^_`|~-, got {name!r:.60}"
-                    )
-            out["headers"] = headers
-        found = _env(environ, "OTEL_EXPORTER_OTLP_INSECURE")
-        if found:
-            out["insecure"] = _bool(*found)
-        found = _env(environ, "OTEL_EXPORTER_OTLP_COMPRESSION")
-        if found:
-            value = found[1].strip().lower()
-            if value not in ("gzip", "none"):
-                raise ValueError(f"{found[0]}: expected gzip or none, got {found[1]!r:.60}")
-            out["compression"] = value
-        found = _env(environ, "OTEL_EXPORTER_OTLP_TIMEOUT")
-        if found:
-            out["timeout"] = _millis(*found)
-        found = _env(environ, "OTEL_SDK_DISABLED")
-        if found:
-            out["enabled"] = not _bool(*found)
+    def _finish_env(cls, out: dict[str, Any]) -> dict[str, Any]:
+        # OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES.
+        if "service_name" not in out:
+            name = out.get("resource_attributes", {}).get("service.name")
+            if name:
+                out["service_name"] = name
         return out
 
-    def signal_endpoint(self, signal: Literal["traces", "metrics"]) -> str | None:
-        """The endpoint for one signal: its own variable wins over the shared one."""
-        own = self.traces_endpoint if signal == "traces" else self.metrics_endpoint
-        return own or self.endpoint
+    def signal(self, signal: Literal["traces", "metrics"]) -> SignalSettings:
+        """Resolve one signal's options: per-signal value, else generic, else default.
+
+        Args:
+            signal: ``traces`` or ``metrics``.
+
+        Returns:
+            The options the signal's exporter is built with.
+        """
+
+        def pick(name: str) -> Any:
+            own = getattr(self, f"{signal}_{name}")
+            return getattr(self, name) if own is None else own
+
+        protocol: str = pick("protocol")
+        own_endpoint = getattr(self, f"{signal}_endpoint")
+        if own_endpoint:
+            endpoint = own_endpoint
+        else:
+            base = self.endpoint or _DEFAULT_ENDPOINT[protocol]
+            # gRPC: used as is; HTTP: the specification's per-signal path rule.
+            endpoint = base if protocol == "grpc" else f"{base.rstrip('/')}/v1/{signal}"
+        scheme = endpoint.split("://", 1)[0].lower() if "://" in endpoint else ""
+        if scheme in ("http", "https"):
+            tls = scheme == "https"  # the scheme wins over insecure
+        else:
+            tls = protocol == "grpc" and not pick("insecure")
+        return SignalSettings(
+            signal=signal, protocol=protocol, endpoint=endpoint, tls=tls,
+            headers=dict(pick("headers")), timeout=float(pick("timeout")),
+            compression=pick("compression"), certificate=pick("certificate"),
+            client_key=pick("client_key"), client_certificate=pick("client_certificate"),
+        )  # fmt: skip
+
+    def signal_endpoint(self, signal: Literal["traces", "metrics"]) -> str:
+        """The URL one signal is sent to (see :meth:`signal`)."""
+        return self.signal(signal).endpoint
+
+    @property
+    def span_schedule_delay(self) -> float:
+        """Seconds between span batch exports (``export_interval`` when set)."""
+        return self.export_interval or self.bsp_schedule_delay
+
+    @property
+    def metric_interval(self) -> float:
+        """Seconds between metric exports (``export_interval`` when set)."""
+        return self.export_interval or self.metric_export_interval
 
 
 class SentryExporterConfig(_Settings):
-    """How :class:`~l0_monitoring.SentryExporter` initialises ``sentry_sdk``."""
+    """How :class:`~l0_monitoring.SentryExporter` initialises its ``sentry_sdk`` client."""
 
-    dsn: SecretStr | None = Field(
+    dsn: Annotated[SecretStr | None, Env("SENTRY_DSN", _dsn)] = Field(
         default=None,
         description="Sentry DSN (SENTRY_DSN); secret. None: every call is a no-op.",
         json_schema_extra=_secret_schema,
     )
-    environment: str | None = Field(default=None, description="Environment (SENTRY_ENVIRONMENT).")
-    release: str | None = Field(default=None, description="Release (SENTRY_RELEASE).")
-    server_name: str | None = Field(default=None, description="Server name (SENTRY_SERVER_NAME).")
-    sample_rate: float = Field(
+    environment: Annotated[str | None, Env("SENTRY_ENVIRONMENT")] = Field(
+        default=None, description="Environment (SENTRY_ENVIRONMENT)."
+    )
+    release: Annotated[str | None, Env("SENTRY_RELEASE")] = Field(
+        default=None, description="Release (SENTRY_RELEASE)."
+    )
+    server_name: Annotated[str | None, Env("SENTRY_SERVER_NAME")] = Field(
+        default=None, description="Server name (SENTRY_SERVER_NAME)."
+    )
+    sample_rate: Annotated[float, Env("SENTRY_SAMPLE_RATE", _rate)] = Field(
         default=1.0, ge=0.0, le=1.0, description="Error event sample rate (SENTRY_SAMPLE_RATE)."
     )
-    traces_sample_rate: float = Field(
+    traces_sample_rate: Annotated[float, Env("SENTRY_TRACES_SAMPLE_RATE", _rate)] = Field(
         default=0.0,
         ge=0.0,
         le=1.0,
@@ -372,10 +685,16 @@ class SentryExporterConfig(_Settings):
         default=0.0, ge=0.0, le=1.0, description="Profile sample rate."
     )
     enabled: bool = Field(default=True, description="False makes every call a no-op.")
-    debug: bool = Field(default=False, description="sentry_sdk debug logging (SENTRY_DEBUG).")
+    debug: Annotated[bool, Env("SENTRY_DEBUG", _sentry_bool)] = Field(
+        default=False,
+        description="sentry_sdk debug logging (SENTRY_DEBUG: true, t, y, yes, on, 1 / false, "
+        "f, n, no, off, 0, as sentry_sdk reads it).",
+    )
     attach_stacktrace: bool = Field(default=True, description="Attach stack traces to messages.")
     send_default_pii: bool = Field(
-        default=False, description="Send personal data (user email, IP); off by default."
+        default=False,
+        description="Let sentry-sdk collect personal data by itself (IP, request data); data "
+        "passed explicitly (set_user email) is always sent.",
     )
     max_breadcrumbs: int = Field(default=100, ge=0, description="Breadcrumbs kept per scope.")
     tags: dict[str, str] = Field(
@@ -387,40 +706,5 @@ class SentryExporterConfig(_Settings):
     def _check_dsn(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        # Parse without echoing the value: a DSN may carry a secret.
-        parsed = urlsplit(value.get_secret_value())
-        project = parsed.path.strip("/")
-        if (
-            parsed.scheme not in ("http", "https")
-            or not parsed.hostname
-            or not parsed.username
-            or not project
-        ):
-            raise ValueError("expected a DSN like https://<public key>@<host>/<project id>")
+        _check_dsn_text(value.get_secret_value())  # never quotes the value
         return value
-
-    _ENV_NAMES: ClassVar[dict[str, str]] = {
-        "dsn": "SENTRY_DSN",
-        "environment": "SENTRY_ENVIRONMENT",
-        "release": "SENTRY_RELEASE",
-        "server_name": "SENTRY_SERVER_NAME",
-        "sample_rate": "SENTRY_SAMPLE_RATE",
-        "traces_sample_rate": "SENTRY_TRACES_SAMPLE_RATE",
-        "debug": "SENTRY_DEBUG",
-    }
-
-    @classmethod
-    def _read_env(cls, environ: Mapping[str, str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for field in ("dsn", "environment", "release", "server_name"):
-            found = _env(environ, cls._ENV_NAMES[field])
-            if found:
-                out[field] = found[1].strip()
-        for field in ("sample_rate", "traces_sample_rate"):
-            found = _env(environ, cls._ENV_NAMES[field])
-            if found:
-                out[field] = _float(*found, lo=0.0, hi=1.0)
-        found = _env(environ, "SENTRY_DEBUG")
-        if found:
-            out["debug"] = _bool(*found)
-        return out

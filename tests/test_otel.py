@@ -356,12 +356,12 @@ def test_spans_start_lazily_at_the_stream_start(sdk):
     assert len(spans) == 2
 
 
-def test_latest_semantic_conventions_on_opt_in(sdk, monkeypatch):
-    monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
+def test_latest_semantic_conventions_by_default_and_v1_36_behind_its_value(sdk, monkeypatch):
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http,gen_ai_v1.36")
     h = handler(sdk, provider_name="openai")
     for e in make_stream_events("a"):
         h(e)
-    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http,gen_ai_latest_experimental")
+    monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
     h2 = handler(sdk, provider_name="openai")
     for e in make_stream_events("b"):
         h2(e)

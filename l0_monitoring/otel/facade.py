@@ -95,11 +95,12 @@ class OpenTelemetry:
         self.config = config or OpenTelemetryConfig()
         self._instruments = _Instruments(meter) if meter is not None else None
         self._client_kind = _otel_trace().SpanKind.CLIENT if tracer is not None else None
-        self._attribute_sets: dict[
-            tuple[str | None, str | None, str | None, str],
-            tuple[dict[str, Any], dict[str, Any], dict[str, Any], frozenset[tuple[str, Any]]],
-        ] = {}
+        self._attribute_sets: dict[tuple[str | None, str | None, str | None, str], _AttrSet] = {}
         self._latest = latest_semconv()
+        # The context current when a stream starts parents its span (None: no tracer).
+        self._current_context: Callable[[], Any] | None = (
+            require("opentelemetry.context", "otel").get_current if tracer is not None else None
+        )
         self._base_attributes: dict[str, Any] = {
             **self.config.default_attributes,
             A.L0_SERVICE_NAME: self.config.service_name,
@@ -110,17 +111,13 @@ class OpenTelemetry:
     def _provider_key(self) -> str:
         return A.GEN_AI_PROVIDER_NAME if self._latest else A.LLM_SYSTEM
 
-    def _metric_attributes(
-        self, model: str | None, provider: str | None, error_type: str | None
-    ) -> dict[str, Any]:
+    def _metric_attributes(self, model: str | None, provider: str | None) -> dict[str, Any]:
         attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: self.config.operation_name}
         if model:
             attrs[A.LLM_REQUEST_MODEL] = model
         provider = provider or self.config.provider_name
         if provider:
             attrs[self._provider_key()] = provider
-        if error_type:
-            attrs[A.ERROR_TYPE] = error_type
         return attrs
 
     def span_name(self, model: str | None) -> str:
@@ -183,12 +180,14 @@ class OpenTelemetry:
             What ``fn`` returned.
         """
         span = self.create_span(name, attributes)
+        token = _attach(span)  # current inside: the provider's client spans nest under it
         try:
             result = await fn(span)
         except BaseException as exc:
             _set_error(span, type(exc).__name__, exc)
             raise
         finally:
+            _detach(token)
             span.end()
         return result
 
@@ -209,7 +208,7 @@ class OpenTelemetry:
                 _set_error(span, error_type, None)
         ttft = t.metrics.time_to_first_token
         self._record_metrics(
-            model=t.model, provider=None, error_type=error_type, outcome=t.outcome,
+            model=t.model, provider=_provider_of(t), error_type=error_type, outcome=t.outcome,
             duration=t.timing.duration, ttft=ttft,
             tokens=t.metrics.token_count if t.metrics.token_count else None,
             retries_network=t.retries.network_retries, retries_model=t.retries.model_retries,
@@ -231,13 +230,20 @@ class OpenTelemetry:
         }
         if t.model:
             attrs[A.LLM_REQUEST_MODEL] = t.model
+        provider = _provider_of(t) or self.config.provider_name
+        if provider:
+            attrs[self._provider_key()] = provider
+        response_model = _response_model_of(t.metadata)
+        if response_model:
+            attrs[A.LLM_RESPONSE_MODEL] = response_model
         if t.session_id:
             attrs[A.L0_SESSION_ID] = t.session_id
         if t.metrics.token_count:
             attrs[A.LLM_USAGE_OUTPUT_TOKENS] = t.metrics.token_count
         if t.metrics.time_to_first_token is not None:
             attrs[A.L0_TIME_TO_FIRST_TOKEN] = t.metrics.time_to_first_token * 1000.0
-            attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = t.metrics.time_to_first_token
+            if self._latest:
+                attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = t.metrics.time_to_first_token
         if t.metrics.tokens_per_second is not None:
             attrs[A.L0_TOKENS_PER_SECOND] = t.metrics.tokens_per_second
         return attrs
@@ -256,19 +262,19 @@ class OpenTelemetry:
             cached = self._attribute_set(model, provider, error_type, outcome)
             if len(self._attribute_sets) < _MAX_SERIES:
                 self._attribute_sets[key] = cached
-        attrs, token_attrs, base, streams_key = cached
+        duration_attrs, attrs, token_attrs, base, streams_key = cached
         entries: list[tuple[Any, Any, Mapping[str, Any]]] = []
         values = 0
-        if duration is not None:
-            entries.append((inst.duration, duration, attrs))
+        if duration is not None:  # error.type goes on the operation duration only
+            entries.append((inst.duration, duration, duration_attrs))
             values += 1
-        if ttft is not None:
+        if ttft is not None and self._latest:
             entries.append((inst.ttfc, ttft, attrs))
             values += 1
         if tokens is not None:
             entries.append((inst.tokens, tokens, token_attrs))
             values += 1
-        if gaps:
+        if gaps and self._latest:
             entries.append((inst.tpoc, gaps, attrs))
             values += len(gaps)
         inst.finish_stream(entries, values, streams_key)
@@ -279,18 +285,62 @@ class OpenTelemetry:
 
     def _attribute_set(
         self, model: str | None, provider: str | None, error_type: str | None, outcome: str
-    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], frozenset[tuple[str, Any]]]:
-        """Metric attributes of one (model, provider, error type, outcome); never mutated."""
-        attrs = self._metric_attributes(model, provider, error_type)
+    ) -> _AttrSet:
+        """Metric attributes of one (model, provider, error type, outcome); never mutated.
+
+        Returns:
+            (operation duration attributes, with ``error.type`` when it failed;
+            attributes of the other GenAI histograms; token usage attributes;
+            the base of the l0 counters; the ``l0.streams`` attribute set).
+        """
+        attrs = self._metric_attributes(model, provider)
+        duration = {**attrs, A.ERROR_TYPE: error_type} if error_type else attrs
         base = {A.GEN_AI_OPERATION_NAME: self.config.operation_name}
         if model:
             base[A.LLM_REQUEST_MODEL] = model
         streams = frozenset({**base, A.L0_OUTCOME: outcome}.items())
-        return attrs, {**attrs, A.GEN_AI_TOKEN_TYPE: "output"}, base, streams
+        return duration, attrs, {**attrs, A.GEN_AI_TOKEN_TYPE: "output"}, base, streams
 
     def _count(self, key: str, attributes: Mapping[str, Any]) -> None:
         if self._instruments is not None:
             self._instruments.count(key, attributes)
+
+
+_AttrSet = tuple[
+    dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], frozenset[tuple[str, Any]]
+]
+
+
+def _text_of(value: object, limit: int) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()[:limit]
+    return None
+
+
+def _provider_of(t: Telemetry) -> str | None:
+    """gen_ai.provider.name of a record: its ``metadata['provider']`` (the stream's context)."""
+    return _text_of(t.metadata.get("provider"), 100)
+
+
+def _response_model_of(meta: Mapping[str, Any]) -> str | None:
+    """The answering model, when the stream's meta or context names it."""
+    return _text_of(meta.get("response_model") or meta.get("responseModel"), 200)
+
+
+def _attach(span: Any) -> Any:
+    """Make ``span`` the current span (a token for :func:`_detach`); None for a NoOpSpan."""
+    if isinstance(span, NoOpSpan):
+        return None
+    from opentelemetry import context
+
+    return context.attach(_otel_trace().set_span_in_context(span))
+
+
+def _detach(token: Any) -> None:
+    if token is not None:
+        from opentelemetry import context
+
+        context.detach(token)
 
 
 def _violation_attributes(v: Mapping[str, Any]) -> dict[str, str]:
@@ -328,6 +378,7 @@ class _TracedContext:
         self.name = name
         self.span: Any = None
         self.on_event: OpenTelemetryHandler | None = None
+        self._token: Any = None
 
     def _enter(self) -> _TracedContext:
         from .handler import OpenTelemetryHandler  # the handler module imports this one
@@ -336,12 +387,16 @@ class _TracedContext:
         parent = None
         if not isinstance(self.span, NoOpSpan):
             parent = _otel_trace().set_span_in_context(self.span)
-        # Streams handled inside become child spans of this one.
+        # Streams handled inside become child spans of this one, and the span is
+        # current in the block, so the provider's own client spans nest under it.
         self.on_event = OpenTelemetryHandler(self.otel, parent_context=parent)
+        self._token = _attach(self.span)
         return self
 
     def _exit(self, exc: BaseException | None) -> None:
         assert self.on_event is not None
+        _detach(self._token)
+        self._token = None
         self.on_event.close()
         if exc is not None:
             _set_error(self.span, type(exc).__name__, exc)

@@ -44,6 +44,7 @@ class _Stream:
         "last_token_ms",
         "model",
         "network_errors",
+        "parent",
         "provider",
         "retries_model",
         "retries_network",
@@ -58,6 +59,7 @@ class _Stream:
 
     def __init__(self, start_ms: float) -> None:
         self.span: Any = None  # started when first needed (OpenTelemetryHandler._span)
+        self.parent: Any = None  # the context current when the stream started
         self.span_model: str | None = None  # the model in the span's name
         self.start_ms = start_ms
         self.last_ms = start_ms
@@ -107,6 +109,8 @@ class OpenTelemetryHandler:
             A.GEN_AI_OPERATION_NAME: self._config.operation_name,
         }
         self._provider_key = otel._provider_key()
+        self._latest = otel._latest
+        self._current_context = otel._current_context if parent_context is None else None
         self._provider_default = self._config.provider_name
         self._max_streams = self._config.max_streams
 
@@ -169,6 +173,8 @@ class OpenTelemetryHandler:
         provider = meta.get("provider") or ctx.get("provider")
         if provider:
             st.provider = safe_str(provider, 100)
+        if self._current_context is not None:
+            st.parent = self._current_context()
         evicted: _Stream | None = None
         with self._lock:
             if len(self._streams) >= self._max_streams:
@@ -200,7 +206,10 @@ class OpenTelemetryHandler:
         """Start the stream's CLIENT span at its first event, with ``attributes``."""
         st.span_model = st.model
         return self.otel._start_client_span(
-            self.otel.span_name(st.model), attributes, ms_to_ns(st.start_ms), self._parent
+            self.otel.span_name(st.model),
+            attributes,
+            ms_to_ns(st.start_ms),
+            self._parent if st.parent is None else st.parent,
         )
 
     def _first_token(self, st: _Stream, ts: float) -> None:
@@ -254,7 +263,8 @@ class OpenTelemetryHandler:
             attrs[A.LLM_USAGE_OUTPUT_TOKENS] = tokens
         if ttft is not None:
             attrs[A.L0_TIME_TO_FIRST_TOKEN] = ttft * 1000.0
-            attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
+            if self._latest:
+                attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
             if tokens and duration is not None and duration > ttft:
                 attrs[A.L0_TOKENS_PER_SECOND] = tokens / (duration - ttft)
         elif tokens and duration:

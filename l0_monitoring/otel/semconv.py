@@ -1,15 +1,28 @@
 """OpenTelemetry GenAI semantic conventions: attribute names, version choice, bucket advice.
 
-By default the older GenAI names are emitted (``gen_ai.system`` for the
-provider); with ``OTEL_SEMCONV_STABILITY_OPT_IN`` containing
-``gen_ai_latest_experimental`` the latest ones (``gen_ai.provider.name``).
+One coherent version is emitted. By default, and with ``OTEL_SEMCONV_STABILITY_OPT_IN``
+containing ``gen_ai_latest_experimental`` (the value the GenAI conventions'
+transition section defines), the latest conventions: ``gen_ai.provider.name``
+on spans and metrics, ``gen_ai.client.operation.time_to_first_chunk`` and
+``gen_ai.response.time_to_first_chunk``. The deprecated v1.36 names
+(``gen_ai.system``, no time-to-first-chunk metric or attribute) only when the
+variable contains ``gen_ai_v1.36`` (this package's transition value; the
+transition section defines none for going back) and not
+``gen_ai_latest_experimental``.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["DURATION_BUCKETS", "TOKEN_BUCKETS", "SemanticAttributes", "latest_semconv"]
+__all__ = [
+    "DURATION_BUCKETS",
+    "LATEST_OPT_IN",
+    "TOKEN_BUCKETS",
+    "V1_36_OPT_IN",
+    "SemanticAttributes",
+    "latest_semconv",
+]
 
 DURATION_BUCKETS = [
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
@@ -19,10 +32,26 @@ TOKEN_BUCKETS = [
 ]  # fmt: skip
 
 
-def latest_semconv() -> bool:
-    """True when ``OTEL_SEMCONV_STABILITY_OPT_IN`` opts in to the latest GenAI names."""
-    opt_in = os.environ.get("OTEL_SEMCONV_STABILITY_OPT_IN", "")
-    return "gen_ai_latest_experimental" in {v.strip() for v in opt_in.split(",")}
+LATEST_OPT_IN = "gen_ai_latest_experimental"
+"""The transition value selecting the latest GenAI conventions (also the default here)."""
+V1_36_OPT_IN = "gen_ai_v1.36"
+"""This package's transition value selecting the deprecated v1.36 GenAI names."""
+
+
+def latest_semconv(opt_in: str | None = None) -> bool:
+    """Whether the latest GenAI conventions are emitted (True unless v1.36 is asked for).
+
+    Args:
+        opt_in: The comma-separated value of ``OTEL_SEMCONV_STABILITY_OPT_IN``
+            (default: read from the environment).
+
+    Returns:
+        False only when the value holds ``gen_ai_v1.36`` and not ``gen_ai_latest_experimental``.
+    """
+    if opt_in is None:
+        opt_in = os.environ.get("OTEL_SEMCONV_STABILITY_OPT_IN", "")
+    values = {v.strip().lower() for v in opt_in.split(",")}
+    return LATEST_OPT_IN in values or V1_36_OPT_IN not in values
 
 
 class SemanticAttributes:

@@ -68,12 +68,9 @@ def test_csv_and_jsonl_readers_only_raise_value_error(text):
                         "SENTRY_SAMPLE_RATE", "SENTRY_TRACES_SAMPLE_RATE", "SENTRY_DEBUG",
                         "SENTRY_ENVIRONMENT"]),
        st.text(max_size=60))  # fmt: skip
-def test_env_parsing_names_the_variable_or_accepts(var, value):
+def test_env_parsing_never_raises(var, value):
     cls = SentryExporterConfig if var.startswith("SENTRY") else OpenTelemetryExporterConfig
-    try:
-        cls.from_env({var: value})
-    except ValueError as exc:
-        assert str(exc).startswith(var), exc
+    cls.from_env({var: value})  # a bad value is ignored with a warning naming the variable
 
 
 def test_bounded_atheris_run(tmp_path):
