@@ -159,11 +159,11 @@ def _pairs(raw: str) -> dict[str, str]:
         if not sep or not key:
             raise ValueError("expected key=value pairs separated by commas")
         if _BAD_ESCAPE.search(value):
-            raise ValueError(f"value of {key!r:.60} is not valid percent-encoding")
+            raise ValueError(f"expected percent-encoded values (value of {key!r:.60})")
         try:
             out[key] = unquote(value.strip(), errors="strict")
         except UnicodeDecodeError:
-            raise ValueError(f"value of {key!r:.60} is not valid percent-encoding") from None
+            raise ValueError(f"expected percent-encoded values (value of {key!r:.60})") from None
     return out
 
 

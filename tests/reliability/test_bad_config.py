@@ -50,7 +50,7 @@ ENV = {
     **{var: "expected" for var in OpenTelemetryExporterConfig.env_variables().values()},
     **{var: "expected" for var in SentryExporterConfig.env_variables().values()},
     "OTEL_SERVICE_NAME": None,  # any string is a valid name
-    "OTEL_RESOURCE_ATTRIBUTES": "percent-encoding",
+    "OTEL_RESOURCE_ATTRIBUTES": "percent-encoded",
     "SENTRY_ENVIRONMENT": None,
     "SENTRY_RELEASE": None,
     "SENTRY_SERVER_NAME": None,
