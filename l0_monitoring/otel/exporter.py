@@ -166,7 +166,8 @@ def _make_exporter(s: SignalSettings) -> Any:
     client = getattr(exporter, "_client", None)
     if client is not None and hasattr(client, "_headers"):
         # The SDK merges OTEL_EXPORTER_OTLP_*HEADERS from os.environ under ours.
-        base = {k: v for k, v in client._headers.items() if k in ("user-agent", "content-type")}
+        own = ("user-agent", "content-type", "content-encoding")
+        base = {k: v for k, v in client._headers.items() if k.lower() in own}
         client._headers = {**base, **headers}
     return exporter
 

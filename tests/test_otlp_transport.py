@@ -1,0 +1,150 @@
+"""OTLP configured from the environment, against real collectors on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc")
+
+from l0_monitoring import Monitor, OpenTelemetryExporter, OpenTelemetryExporterConfig  # noqa: E402
+from l0_monitoring.testing import make_stream_events  # noqa: E402
+
+from .otlp_receiver import HttpReceiver, Receiver, attrs, self_signed, streams_total  # noqa: E402
+
+
+def records(n=3):
+    m = Monitor()
+    for i in range(n):
+        for e in make_stream_events(f"s{i}", context={"provider": "openai"}, report_counts=True,
+                                    outcome="halt" if i == 2 else "complete"):  # fmt: skip
+            m.handle_event(e)
+    return m.get_all_telemetry()
+
+
+def run(cfg: OpenTelemetryExporterConfig, n=3) -> OpenTelemetryExporter:
+    exporter = OpenTelemetryExporter(cfg)
+    for t in records(n):
+        exporter.export(t)
+    exporter.shutdown(10)
+    return exporter
+
+
+@pytest.fixture
+def grpc_receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def test_an_http_scheme_reaches_a_plaintext_grpc_collector_without_insecure(grpc_receiver, env):
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", grpc_receiver.endpoint)  # http://127.0.0.1:port
+    exporter = run(OpenTelemetryExporterConfig.from_env())
+    assert len(grpc_receiver.spans()) == 3
+    assert "gen_ai.client.operation.duration" in grpc_receiver.metric_names()
+    assert exporter.stats() == {"exported": 3, "failed": 0, "dropped": 0, "errors": 0,
+                                "failed_exports": 0, "queued": 0, "accepted": 3}  # fmt: skip
+
+
+def test_an_https_endpoint_with_the_certificate_reaches_a_tls_collector(env, tmp_path):
+    key, cert, cert_file = self_signed(tmp_path)
+    receiver = Receiver().start(tls=(key, cert))
+    try:
+        env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"https://localhost:{receiver.port}")
+        env.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", cert_file)
+        env.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")  # the https scheme wins
+        exporter = run(OpenTelemetryExporterConfig.from_env())
+        assert len(receiver.spans()) == 3
+        assert exporter.stats()["exported"] == 3
+    finally:
+        receiver.stop()
+
+
+def test_a_tls_collector_without_its_certificate_is_not_trusted_and_that_is_counted(env,
+                                                                                   tmp_path):  # fmt: skip
+    key, cert, _ = self_signed(tmp_path)
+    receiver = Receiver().start(tls=(key, cert))
+    try:
+        env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"https://localhost:{receiver.port}")
+        env.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+        exporter = run(OpenTelemetryExporterConfig.from_env(metrics_enabled=False))
+        assert receiver.spans() == []
+        stats = exporter.stats()
+        assert stats["exported"] == 0 and stats["failed"] + stats["dropped"] == 3
+        assert stats["queued"] == 0
+    finally:
+        receiver.stop()
+
+
+def test_otlp_http_uses_the_per_signal_paths_headers_and_gzip(env):
+    receiver = HttpReceiver()
+    try:
+        env.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint + "/otlp")
+        env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=generic,x-team=llm")
+        env.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=Bearer%20traces")
+        env.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+        env.setenv("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none")
+        exporter = run(OpenTelemetryExporterConfig.from_env())
+        traces = receiver.by_path("/otlp/v1/traces")
+        metrics = receiver.by_path("/otlp/v1/metrics")
+        assert traces and metrics
+        assert {r["path"] for r in receiver.requests} == {"/otlp/v1/traces", "/otlp/v1/metrics"}
+        assert all(r["headers"]["authorization"] == "Bearer traces" for r in traces)
+        assert all("x-team" not in r["headers"] for r in traces)  # per-signal headers replace
+        assert all(r["headers"]["authorization"] == "generic" for r in metrics)
+        assert all(r["headers"]["x-team"] == "llm" for r in metrics)
+        assert all(r["encoding"] == "gzip" for r in traces)
+        assert all(r["encoding"] is None for r in metrics)
+        assert len(receiver.spans("/otlp/v1/traces")) == 3
+        assert exporter.stats()["exported"] == 3
+    finally:
+        receiver.close()
+
+
+def test_split_trace_and_metric_endpoints_with_their_own_credentials(env):
+    traces = Receiver().start()
+    metrics = Receiver().start()
+    try:
+        env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # loses to both
+        env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=shared")
+        env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.endpoint)
+        env.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=traces-key")
+        env.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metrics.endpoint)
+        env.setenv("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "authorization=metrics-key")
+        run(OpenTelemetryExporterConfig.from_env())
+        assert len(traces.spans()) == 3 and traces.metrics == []
+        assert metrics.traces == [] and "l0.streams" in metrics.metric_names()
+        assert {md["authorization"] for md in traces.metadata} == {"traces-key"}
+        assert {md["authorization"] for md in metrics.metadata} == {"metrics-key"}
+    finally:
+        traces.stop()
+        metrics.stop()
+
+
+def test_the_resource_and_headers_are_exactly_the_configs(grpc_receiver, env):
+    # The process environment says one thing, the config (from a mapping) another:
+    # the SDK must not re-read the process environment behind the config's back.
+    env.setenv("OTEL_RESOURCE_ATTRIBUTES", "leak=yes,service.name=leaked")
+    env.setenv("OTEL_SERVICE_NAME", "leaked")
+    env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-leak=1")
+    cfg = OpenTelemetryExporterConfig.from_env({
+        "OTEL_EXPORTER_OTLP_ENDPOINT": grpc_receiver.endpoint,
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod",
+        "OTEL_SERVICE_NAME": "llm-api",
+    })  # fmt: skip
+    exporter = run(cfg)
+    resource, _ = grpc_receiver.spans()[0]
+    r = attrs(resource.attributes)
+    assert r == {"service.name": "llm-api", "deployment.environment": "prod",
+                 "service.instance.id": exporter.instance_id}  # fmt: skip
+    assert all("x-leak" not in md for md in grpc_receiver.metadata)
+    other = OpenTelemetryExporter(cfg)
+    assert other.instance_id != exporter.instance_id  # unique per exporter and process
+    other.shutdown(1)
+
+
+def test_streams_tally_per_instance(grpc_receiver, env):
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", grpc_receiver.endpoint)
+    exporter = run(OpenTelemetryExporterConfig.from_env(trace_enabled=False), n=4)
+    assert streams_total(grpc_receiver.metrics) == {exporter.instance_id: 4}
+    assert exporter.stats()["exported"] == 4  # traces off: confirmed by the metric export
