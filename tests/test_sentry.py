@@ -104,9 +104,11 @@ def test_execution_failure_is_captured_once_with_context_tags_env_and_fingerprin
     assert ctx["error_code"] == "FATAL" and ctx["token_count"] == 5
     (tx,) = sentry.items("transaction")
     assert tx["contexts"]["trace"]["status"] == "internal_error"
-    # The tags never leak onto the application's own events.
+    # The tags never leak onto the application's own events; the execution's
+    # figures (context l0 from complete_execution) are there on purpose.
     other = app_event(sentry)
-    assert "service" not in other.get("tags", {}) and "l0" not in other.get("contexts", {})
+    assert "service" not in other.get("tags", {}) and "l0.model" not in other.get("tags", {})
+    assert other["contexts"]["l0"]["stream_id"] == "s1"
     assert other.get("environment") != "staging"
 
 
@@ -304,7 +306,7 @@ def test_exporter_sends_gzip_envelopes_to_the_ingest(ingest, env):
     assert event["release"] == "1.2.3" and event["tags"]["service"] == "llm-api"
     assert event["contexts"]["l0"]["error_code"] == "FATAL"
     assert event["fingerprint"] == ["l0", "execution-failure", "model", "FATAL"]
-    assert event["user"] == {"id": "123"}  # no email without send_default_pii
+    assert event["user"] == {"id": "123", "email": "user@example.com"}  # explicit: sent
     assert "Processing started" in [c["message"] for c in event["breadcrumbs"]["values"]]
     assert ingest.requests[0]["path"] == "/api/1/envelope/"
     assert "secret" not in ingest.raw()  # token text never leaves the process

@@ -60,10 +60,12 @@ class _Counting:
             from opentelemetry.sdk.trace.export import SpanExportResult
 
             self._ok: Any = SpanExportResult.SUCCESS
+            self._failure: Any = SpanExportResult.FAILURE
         else:
             from opentelemetry.sdk.metrics.export import MetricExportResult
 
             self._ok = MetricExportResult.SUCCESS
+            self._failure = MetricExportResult.FAILURE
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -72,6 +74,9 @@ class _Counting:
         if self.dead:
             return self._ok
         size = len(batch) if self._signal == "traces" else self._owner._take_metric_records()
+        if self._stopped:  # aborted at the shutdown deadline: what is left is not sent
+            self._owner._result(self._signal, size, ok=False, exc=None)
+            return self._failure
         try:
             result = self._inner.export(batch, *args, **kwargs)
         except Exception as exc:

@@ -197,12 +197,19 @@ class Sentry:
         """Breadcrumb: the stream completed."""
         self._crumb("Stream completed", category="l0.stream", data={"token_count": token_count})
 
-    def complete_execution(self, telemetry: Telemetry) -> None:
-        """Breadcrumb: the execution finished, with its figures."""
-        self._crumb(
-            "L0 execution completed", level="info" if telemetry.outcome == "completed" else "error",
-            data=telemetry_context(telemetry),
-        )  # fmt: skip
+    def complete_execution(self, telemetry: Telemetry | None = None) -> None:
+        """Breadcrumb and context ``l0``: the execution finished, with its figures.
+
+        Both land on the application's current scope, so the application's
+        later events carry them (tags are never set there).
+        """
+        context = telemetry_context(telemetry) if telemetry is not None else None
+        failed = telemetry is not None and telemetry.outcome != "completed"
+        self._crumb("L0 execution completed", level="error" if failed else "info", data=context)
+        if context is not None:
+            set_context = getattr(self._sentry, "set_context", None)
+            if callable(set_context):
+                set_context("l0", context)
 
     def record_failure(self, error: BaseException | str, telemetry: Telemetry | None) -> str | None:
         """Capture an execution failure with the stream's telemetry as context ``l0``.
@@ -266,19 +273,25 @@ class _SentryContext:
         self.integration = sentry
         self.on_event: SentryHandler = SentryHandler(sentry)
 
+    def _enter(self) -> _SentryContext:
+        self.integration.start_execution()
+        return self
+
     def _exit(self, exc: BaseException | None) -> None:
         self.on_event.close()
         if exc is not None and not isinstance(exc, GeneratorExit):
             self.integration.record_failure(exc, None)
+        else:
+            self.integration.complete_execution()
 
     def __enter__(self) -> _SentryContext:
-        return self
+        return self._enter()
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self._exit(exc)
 
     async def __aenter__(self) -> _SentryContext:
-        return self
+        return self._enter()
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self._exit(exc)

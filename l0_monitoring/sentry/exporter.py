@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -22,11 +23,15 @@ _errors = ErrorReporter()
 
 
 class SentryExporter:
-    """Captures telemetry errors into Sentry through its own client.
+    """Captures telemetry errors into Sentry through its own client and its own scope.
 
     ``init()`` creates a ``sentry_sdk.Client`` from the config; it does not
-    replace the application's global Sentry client. Every method is a no-op
-    without a DSN or when disabled, and never raises into the caller.
+    replace the application's global Sentry client. Events are built on a scope
+    of the exporter's own (never a fork of the application's), so they carry
+    only what was given to this exporter: its tags, user, breadcrumbs and the
+    record's context, never the application's user, tags or breadcrumbs.
+    Every method is a no-op without a DSN or when disabled, and never raises
+    into the caller. :meth:`stats` says what the ingest confirmed.
     """
 
     def __init__(self, config: SentryExporterConfig | None = None, *, _transport: Any = None):
@@ -34,7 +39,9 @@ class SentryExporter:
         self._client: Any = None
         self._transport = _transport
         self._user: dict[str, Any] | None = None
-        self._stats = {"captured": 0, "not_sent": 0, "errors": 0}
+        self._stats = {"captured": 0, "sent": 0, "lost": 0, "not_sent": 0, "errors": 0}
+        self._lock = threading.Lock()
+        self._closed = False
         self._breadcrumbs: deque[dict[str, Any]] = deque(maxlen=max(self.config.max_breadcrumbs, 1))
 
     @property
@@ -66,8 +73,9 @@ class SentryExporter:
             options["data_collection"] = {"user_info": cfg.send_default_pii}
         else:  # pragma: no cover - older sentry-sdk 2.x
             options["send_default_pii"] = cfg.send_default_pii
-        if self._transport is not None:
-            options["transport"] = self._transport
+        options["transport"] = (
+            self._transport if self._transport is not None else _counting_transport(self)
+        )
         self._client = sentry_sdk.Client(**{k: v for k, v in options.items() if v is not None})
 
     def _capture(self, build: Callable[[Any, Any], Any], fingerprint: list[str],
@@ -77,29 +85,42 @@ class SentryExporter:
         try:
             import sentry_sdk
 
-            with sentry_sdk.new_scope() as scope:
-                scope.set_client(self._client)
-                for key, value in self.config.tags.items():
-                    scope.set_tag(key, value)
-                scope.fingerprint = fingerprint
-                if telemetry is not None:
-                    scope.set_context("l0", telemetry_context(telemetry))
-                    if telemetry.model:
-                        scope.set_tag("l0.model", telemetry.model)
-                if self._user is not None:
-                    scope.set_user(self._user)
-                for crumb in self._breadcrumbs:
-                    scope.add_breadcrumb(**crumb)
-                result = build(sentry_sdk, scope)
-            if isinstance(result, str):
-                self._stats["captured"] += 1
-                return result
-            self._stats["not_sent"] += 1  # sampled out or refused by the SDK
-            return None
+            # A scope of our own, not sentry_sdk.new_scope(): that forks the
+            # application's scopes (its user, tags, breadcrumbs), and
+            # Scope.capture_* merges them in again; Client.capture_event applies
+            # exactly the scope it is given.
+            scope = sentry_sdk.Scope()
+            scope.set_client(self._client)
+            for key, value in self.config.tags.items():
+                scope.set_tag(key, value)
+            scope.fingerprint = fingerprint
+            if telemetry is not None:
+                scope.set_context("l0", telemetry_context(telemetry))
+                if telemetry.model:
+                    scope.set_tag("l0.model", telemetry.model)
+            if self._user is not None:
+                scope.set_user(self._user)
+            for crumb in self._breadcrumbs:
+                scope.add_breadcrumb(**crumb)
+            event, hint = build(sentry_sdk, self._client)
+            result = self._client.capture_event(event, hint=hint, scope=scope)
+            with self._lock:
+                if isinstance(result, str):
+                    self._stats["captured"] += 1
+                else:
+                    self._stats["not_sent"] += 1  # sampled out or refused by the SDK
+            return result if isinstance(result, str) else None
         except Exception as exc:
-            self._stats["errors"] += 1
+            with self._lock:
+                self._stats["errors"] += 1
             _errors.report("sentry.capture", "l0_monitoring: Sentry capture failed", exc)
             return None
+
+    def _delivery(self, sent: int, lost: int) -> None:
+        with self._lock:
+            if not self._closed:
+                self._stats["sent"] += sent
+                self._stats["lost"] += lost
 
     def capture_error(self, error: BaseException, telemetry: Telemetry | None = None) -> str | None:
         """Capture an exception with the stream's telemetry as context ``l0``.
@@ -110,7 +131,7 @@ class SentryExporter:
         category = telemetry.error.category if telemetry else None
         code = telemetry.error.code if telemetry else None
         return self._capture(
-            lambda sdk, scope: scope.capture_exception(error),
+            lambda sdk, client: _exception_event(sdk, client, error),
             ["l0", type(error).__name__, category or "unknown", code or "none"], telemetry,
         )  # fmt: skip
 
@@ -121,7 +142,7 @@ class SentryExporter:
         exc = L0ExecutionError(telemetry.error.message or "L0 execution failed",
                                telemetry.error.category, telemetry.error.code)  # fmt: skip
         return self._capture(
-            lambda sdk, scope: scope.capture_exception(exc),
+            lambda sdk, client: _exception_event(sdk, client, exc),
             ["l0", "execution-failure", telemetry.error.category or "unknown",
              telemetry.error.code or "none"], telemetry,
         )  # fmt: skip
@@ -129,7 +150,7 @@ class SentryExporter:
     def capture_message(self, message: str, level: str = "info",
                         telemetry: Telemetry | None = None) -> str | None:  # fmt: skip
         """Capture a message (grouped by its level)."""
-        return self._capture(lambda sdk, scope: scope.capture_message(message, level=level),
+        return self._capture(lambda sdk, client: ({"message": message, "level": level}, None),
                              ["l0", "message", level], telemetry)  # fmt: skip
 
     def add_breadcrumb(self, message: str, category: str = "l0", level: str = "info",
@@ -146,26 +167,33 @@ class SentryExporter:
     def set_user(self, user_id: str | None = None, email: str | None = None,
                  username: str | None = None, ip_address: str | None = None,
                  **other: Any) -> None:  # fmt: skip
-        """Set the user on this exporter's events; email and IP only with ``send_default_pii``."""
+        """Set the user on this exporter's events (only on this exporter's).
+
+        Data passed explicitly is sent, as sentry-sdk sends it (``send_default_pii``
+        governs what the SDK would collect by itself).
+        """
         if self._client is None:
             return
         user: dict[str, Any] = {k: v for k, v in {"id": user_id, "username": username,
+                                                  "email": email, "ip_address": ip_address,
                                                   **other}.items() if v is not None}  # fmt: skip
-        if self.config.send_default_pii:
-            if email:
-                user["email"] = email
-            if ip_address:
-                user["ip_address"] = ip_address
         self._user = user or None
 
     def stats(self) -> dict[str, int]:
         """Return the exporter's counters.
 
-        Keys: captured (handed to sentry-sdk with an event id), not_sent (sampled
-        out or refused by the SDK), errors (capture raised). Delivery failures after
-        hand-over (HTTP 429/5xx) are accounted by sentry-sdk's own client reports.
+        Keys: ``captured`` (handed to sentry-sdk with an event id), ``sent`` (the
+        ingest answered 2xx), ``lost`` (sentry-sdk gave up on it: network error,
+        error status, rate limit, full queue; after :meth:`close`, also what was
+        still unconfirmed), ``pending`` (captured, fate not known yet),
+        ``not_sent`` (sampled out or refused by the SDK), ``errors`` (capture raised).
+        With a transport passed in for tests, ``sent``/``lost`` stay 0.
         """
-        return dict(self._stats)
+        with self._lock:
+            s = dict(self._stats)
+        counted = self._transport is None
+        pending = s["captured"] - s["sent"] - s["lost"] if counted else 0
+        return {**s, "pending": max(0, pending)}
 
     def flush(self, timeout: float = 2.0) -> None:
         """Send what is queued, waiting at most ``timeout`` seconds."""
@@ -176,10 +204,52 @@ class SentryExporter:
                 _errors.report("sentry.flush", "l0_monitoring: Sentry flush failed", exc)
 
     def close(self, timeout: float = 2.0) -> None:
-        """Flush and close the client (idempotent), waiting at most ``timeout`` seconds."""
+        """Flush and close the client (idempotent), waiting at most ``timeout`` seconds.
+
+        Afterwards the counts are final: events not confirmed by then count as ``lost``.
+        """
         client, self._client = self._client, None
         if client is not None:
             try:
                 client.close(timeout=timeout)
             except Exception as exc:
                 _errors.report("sentry.close", "l0_monitoring: Sentry close failed", exc)
+            with self._lock:
+                if self._transport is None:
+                    s = self._stats
+                    s["lost"] += max(0, s["captured"] - s["sent"] - s["lost"])
+                self._closed = True
+
+
+def _exception_event(sdk: Any, client: Any, error: BaseException) -> tuple[Any, Any]:
+    """The event and hint sentry-sdk builds for an exception, with this client's options."""
+    from sentry_sdk.utils import event_from_exception
+
+    return event_from_exception(error, client_options=client.options)
+
+
+def _counting_transport(owner: SentryExporter) -> type[Any]:
+    """sentry-sdk's HTTP transport, telling ``owner`` what the ingest confirmed or lost."""
+    from sentry_sdk.transport import HttpTransport
+
+    def events(envelope: Any) -> int:
+        return sum(1 for item in getattr(envelope, "items", ()) if item.type == "event")
+
+    class CountingTransport(HttpTransport):
+        def _handle_response(self, response: Any, envelope: Any) -> None:
+            super()._handle_response(response=response, envelope=envelope)
+            if envelope is not None and 200 <= response.status < 300:
+                owner._delivery(events(envelope), 0)
+            elif envelope is not None and response.status == 429:
+                owner._delivery(0, events(envelope))  # the SDK records no loss for 429
+
+        def record_lost_event(
+            self, reason: str, data_category: Any = None, item: Any = None, *, quantity: int = 1
+        ) -> None:
+            super().record_lost_event(reason, data_category, item, quantity=quantity)
+            if (item is not None and item.type == "event") or (
+                item is None and data_category == "error"
+            ):
+                owner._delivery(0, quantity)
+
+    return CountingTransport
