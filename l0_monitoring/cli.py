@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -200,35 +201,65 @@ def _has_l0() -> bool:
     return True
 
 
+_EXPORT_DEADLINE = 3.0  # seconds the demo waits for each exporter at its end
+
+
 class _EnvExporters:
     """OTLP / Sentry exporters configured from the environment, when it asks for them."""
 
     def __init__(self) -> None:
         self.exports: dict[str, Callable[[Telemetry], Any]] = {}
-        self.closers: list[Callable[[], Any]] = []
+        self.closers: list[Callable[[], str]] = []
 
     def __call__(self, t: Telemetry) -> None:
         for export in self.exports.values():
             export(t)
 
     def close(self) -> None:
-        for close in self.closers:
-            close()
+        """Stop the exporters side by side (one deadline) and print what each delivered."""
+        lines: list[str | None] = [None] * len(self.closers)
+
+        def run(i: int, close: Callable[[], str]) -> None:
+            lines[i] = close()
+
+        threads = [threading.Thread(target=run, args=(i, c), daemon=True)
+                   for i, c in enumerate(self.closers)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(_EXPORT_DEADLINE + 1.0)
+        for line in lines:
+            print(line or "an exporter did not stop in time; its delivery is unknown")
 
 
 def _env_exporters() -> _EnvExporters:
     """Build the exporters the environment asks for (OTLP endpoint, Sentry DSN)."""
     out = _EnvExporters()
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    ):
+    if any(os.environ.get(f"OTEL_EXPORTER_OTLP_{s}ENDPOINT") for s in ("", "TRACES_", "METRICS_")):
         from .otel import OpenTelemetryExporter
         from .settings import OpenTelemetryExporterConfig
 
         otel = OpenTelemetryExporter(OpenTelemetryExporterConfig.from_env())
         out.exports["otel"] = otel.export
-        out.closers.append(otel.shutdown)
-        print(f"OpenTelemetry: exporting to {otel.config.signal_endpoint('traces')}")
+        where = otel.config.signal_endpoint("traces")
+        if otel.config.enabled:
+            print(f"OpenTelemetry: exporting to {where}")
+        else:
+            print("OpenTelemetry: disabled by OTEL_SDK_DISABLED")
+
+        def close_otel() -> str:
+            # A collector that refuses or never answers costs at most 3 s here.
+            otel.shutdown(timeout=min(otel.config.timeout, _EXPORT_DEADLINE))
+            s = otel.stats()
+            line = f"OpenTelemetry: {s['exported']} of {s['accepted']} records delivered to {where}"
+            missing = s["accepted"] - s["exported"]
+            if missing or s["failed_exports"]:
+                line += (f"; NOT delivered: {missing} ({s['failed']} failed, {s['dropped']} "
+                         f"dropped, {s['errors']} errors), {s['failed_exports']} failed "
+                         "export request(s)")  # fmt: skip
+            return line
+
+        out.closers.append(close_otel)
     if os.environ.get("SENTRY_DSN"):
         from .sentry import SentryExporter
         from .settings import SentryExporterConfig
@@ -236,8 +267,19 @@ def _env_exporters() -> _EnvExporters:
         sentry = SentryExporter(SentryExporterConfig.from_env())
         sentry.init()
         out.exports["sentry"] = sentry.capture_telemetry_error
-        out.closers.append(sentry.close)
-        print("Sentry: capturing failed streams (DSN from SENTRY_DSN)")
+        if sentry.active:
+            print("Sentry: capturing failed streams (DSN from SENTRY_DSN)")
+
+        def close_sentry() -> str:
+            sentry.close(timeout=_EXPORT_DEADLINE)
+            s = sentry.stats()
+            line = f"Sentry: {s['sent']} of {s['captured']} failed-stream events sent"
+            if s["lost"] or s["not_sent"] or s["errors"]:
+                line += (f"; NOT sent: {s['lost']} lost, {s['not_sent']} refused or sampled "
+                         f"out, {s['errors']} errors")  # fmt: skip
+            return line
+
+        out.closers.append(close_sentry)
     return out
 
 

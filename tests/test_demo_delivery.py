@@ -1,0 +1,80 @@
+"""``l0-monitoring demo`` with env-configured exporters: bounded, and truthful in its summary."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+
+import pytest
+
+from .otlp_receiver import Receiver
+from .sentry_ingest import Ingest
+from .test_cli import cli
+
+pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc")
+
+ARGS = ("demo", "--simulate", "--streams", "60")
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def timed(tmp_path, name, env):
+    start = time.monotonic()
+    r = cli(*ARGS, "--out", str(tmp_path / name), env=env)
+    return r, time.monotonic() - start
+
+
+def test_demo_delivers_through_an_http_endpoint_without_insecure_and_says_so(tmp_path):
+    receiver = Receiver().start()
+    ingest = Ingest().start()
+    try:
+        r, _ = timed(tmp_path, "ok", {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                                      "SENTRY_DSN": ingest.dsn()})  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert len(receiver.spans()) == 60
+        assert f"OpenTelemetry: 60 of 60 records delivered to {receiver.endpoint}" in r.stdout
+        assert "NOT delivered" not in r.stdout
+        sent = re.search(r"Sentry: (\d+) of (\d+) failed-stream events sent", r.stdout)
+        assert sent and sent[1] == sent[2] != "0", r.stdout
+        assert len(ingest.items("event")) == int(sent[1])
+    finally:
+        receiver.stop()
+        ingest.stop()
+
+
+class Silent:
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+def test_demo_with_a_dead_collector_and_sentry_ends_within_5s_of_normal_and_says_so(tmp_path,
+                                                                                   kind):  # fmt: skip
+    silent = Silent() if kind == "silent" else None
+    port = silent.port if silent else closed_port()
+    try:
+        _, normal = timed(tmp_path, "normal", {})
+        r, took = timed(tmp_path, "dead", {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",  # default timeout 10 s
+            "SENTRY_DSN": f"http://public@127.0.0.1:{port}/1",
+        })  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert took < normal + 5.0, (took, normal)
+        assert "OpenTelemetry: 0 of 60 records delivered" in r.stdout, r.stdout
+        assert "NOT delivered: 60" in r.stdout
+        lost = re.search(r"Sentry: 0 of (\d+) failed-stream events sent; NOT sent: (\d+) lost",
+                         r.stdout)  # fmt: skip
+        assert lost and lost[1] == lost[2] != "0", r.stdout
+    finally:
+        if silent:
+            silent.sock.close()
