@@ -183,5 +183,11 @@ def test_secret_values_are_not_echoed_by_validation_errors():
         SentryExporterConfig(dsn=f"not-a-dsn-{DSN_SECRET}")
     assert DSN_SECRET not in str(info.value)
     with pytest.raises(ValueError) as info:
-        SentryExporterConfig.from_env({"SENTRY_DSN": f"nope {DSN_SECRET}"})
+        SentryExporterConfig.from_env({}, dsn=f"nope {DSN_SECRET}")
     assert DSN_SECRET not in str(info.value)
+
+
+def test_secret_values_are_not_echoed_by_environment_warnings(caplog):
+    cfg = SentryExporterConfig.from_env({"SENTRY_DSN": f"nope {DSN_SECRET}"})
+    assert cfg.dsn is None  # ignored, with a warning naming the variable
+    assert "SENTRY_DSN" in caplog.text and DSN_SECRET not in caplog.text
