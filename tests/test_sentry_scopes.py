@@ -20,7 +20,6 @@ from l0_monitoring.testing import make_stream_events  # noqa: E402
 
 from .sentry_ingest import Ingest, MemoryTransport  # noqa: E402
 
-
 # The application's own scope data. Kept out of the test bodies: a captured stack
 # trace quotes the source lines around the capture.
 APP_USER = {"id": "app-user", "email": "app@example.com", "ip_address": "10.0.0.1"}

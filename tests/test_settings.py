@@ -246,3 +246,13 @@ def test_secrets_never_appear_in_repr_str_or_dumps(env):
     for cfg in (SentryCfg.from_env(), Otel.from_env()):
         for text in (repr(cfg), str(cfg), cfg.model_dump_json(), str(cfg.model_dump())):
             assert SECRET not in text
+
+
+def test_the_readme_tables_document_every_variable():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for cls in (Otel, SentryCfg):
+        for var in cls.env_variables().values():
+            generic = var.replace("_TRACES_", "_").replace("_METRICS_", "_")
+            assert f"| `{generic}` |" in readme, var

@@ -47,8 +47,8 @@ def test_every_field_rejects_garbage_naming_the_field_and_the_form(model, field)
 
 
 ENV = {
-    **{var: "expected" for var in OpenTelemetryExporterConfig.env_variables().values()},
-    **{var: "expected" for var in SentryExporterConfig.env_variables().values()},
+    **dict.fromkeys(OpenTelemetryExporterConfig.env_variables().values(), "expected"),
+    **dict.fromkeys(SentryExporterConfig.env_variables().values(), "expected"),
     "OTEL_SERVICE_NAME": None,  # any string is a valid name
     "OTEL_RESOURCE_ATTRIBUTES": "percent-encoded",
     "SENTRY_ENVIRONMENT": None,
