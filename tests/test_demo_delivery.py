@@ -58,8 +58,7 @@ class Silent:
 
 
 @pytest.mark.parametrize("kind", ["refused", "silent"])
-def test_demo_with_a_dead_collector_and_sentry_ends_within_5s_of_normal_and_says_so(tmp_path,
-                                                                                   kind):  # fmt: skip
+def test_demo_with_dead_backends_ends_within_5s_of_normal_and_says_so(tmp_path, kind):
     silent = Silent() if kind == "silent" else None
     port = silent.port if silent else closed_port()
     try:

@@ -25,9 +25,17 @@ from l0_monitoring import (  # noqa: E402
 from l0_monitoring.otel import latest_semconv  # noqa: E402
 from l0_monitoring.testing import make_stream_events  # noqa: E402
 
-from .test_otel import handler, sdk  # noqa: E402, F401  # the sdk fixture
+from .test_otel import Sdk, handler  # noqa: E402
 
 CTX = {"provider": "openai"}
+
+
+@pytest.fixture
+def sdk():
+    s = Sdk()
+    yield s
+    s.tp.shutdown()
+    s.mp.shutdown()
 
 
 def points(metric):

@@ -59,8 +59,7 @@ def test_an_https_endpoint_with_the_certificate_reaches_a_tls_collector(env, tmp
         receiver.stop()
 
 
-def test_a_tls_collector_without_its_certificate_is_not_trusted_and_that_is_counted(env,
-                                                                                   tmp_path):  # fmt: skip
+def test_a_tls_collector_without_its_certificate_is_untrusted_and_counted(env, tmp_path):
     key, cert, _ = self_signed(tmp_path)
     receiver = Receiver().start(tls=(key, cert))
     try:

@@ -85,8 +85,10 @@ def test_bad_otel_values_warn_once_naming_the_variable_and_are_ignored(
     assert f"{var}: " in record.getMessage() and expected in record.getMessage()
 
 
-@pytest.mark.parametrize(("value", "disabled"), [("true", True), ("TRUE", True),
-                                                 ("false", False), ("1", False), ("yes", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "disabled"),
+    [("true", True), ("TRUE", True), ("false", False), ("1", False), ("yes", False)],
+)
 def test_sdk_disabled_is_a_specification_boolean(env, value, disabled):
     env.setenv("OTEL_SDK_DISABLED", value)
     assert Otel.from_env().enabled is not disabled
