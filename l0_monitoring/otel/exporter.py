@@ -208,10 +208,7 @@ class OpenTelemetryExporter:
         self._fresh()
         if self.config.enabled and (self.config.trace_enabled or self.config.metrics_enabled):
             self._setup()
-            ref = weakref.ref(self)
-            if hasattr(os, "register_at_fork"):
-                os.register_at_fork(after_in_child=lambda: _in_child(ref))
-            atexit.register(_at_exit, ref)
+            _LIVE.add(self)
 
     def _fresh(self) -> None:
         self._queue: queue.Queue[tuple[Telemetry, Any] | None] = queue.Queue(self._max_queue)
@@ -525,16 +522,26 @@ class OpenTelemetryExporter:
         threading.Thread(target=retire, name="l0-monitoring-otlp-retire", daemon=True).start()
 
 
-def _in_child(ref: weakref.ref[OpenTelemetryExporter]) -> None:
-    exporter = ref()
-    if exporter is not None:
+_LIVE: weakref.WeakSet[OpenTelemetryExporter] = weakref.WeakSet()
+
+
+def _in_child() -> None:
+    for exporter in list(_LIVE):
         exporter._after_fork()
 
 
-def _at_exit(ref: weakref.ref[OpenTelemetryExporter]) -> None:
-    exporter = ref()
-    if exporter is not None and not exporter._closed:
-        exporter.shutdown(min(exporter.config.timeout, 2.0))
+def _at_exit() -> None:
+    # The SDK providers are built with shutdown_on_exit=False (a second shutdown
+    # logs "shutdown can only be called once"): exporters not shut down yet are
+    # shut down here, bounded.
+    for exporter in list(_LIVE):
+        if not exporter._closed:
+            exporter.shutdown(min(exporter.config.timeout, 2.0))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_child)
+atexit.register(_at_exit)
 
 
 def _bounded(fn: Callable[[], object], timeout: float) -> bool:
