@@ -147,3 +147,17 @@ def test_streams_tally_per_instance(grpc_receiver, env):
     exporter = run(OpenTelemetryExporterConfig.from_env(trace_enabled=False), n=4)
     assert streams_total(grpc_receiver.metrics) == {exporter.instance_id: 4}
     assert exporter.stats()["exported"] == 4  # traces off: confirmed by the metric export
+
+
+def test_batch_delay_and_metric_interval_from_the_environment_are_honoured(grpc_receiver, env):
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", grpc_receiver.endpoint)
+    env.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")  # default 5000
+    env.setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")  # default 60000
+    exporter = OpenTelemetryExporter(OpenTelemetryExporterConfig.from_env())
+    for t in records(3):
+        exporter.export(t)
+    # No flush, no shutdown: only the configured schedules can deliver these now.
+    assert grpc_receiver.wait_for(lambda: len(grpc_receiver.spans()) == 3, timeout=3)  # < 5 s
+    assert grpc_receiver.wait_for(lambda: "l0.streams" in grpc_receiver.metric_names(), timeout=10)
+    assert exporter.stats()["exported"] == 3
+    exporter.shutdown(5)
