@@ -193,18 +193,22 @@ def _check_url(value: str) -> str:
         ValueError: When it is not such a URL.
     """
     parsed = urlsplit(value if "://" in value else f"http://{value}")
+    # Never quote credentials a URL may carry (user:password@host).
+    shown = (
+        value.replace(parsed.netloc.rpartition("@")[0], "***") if "@" in parsed.netloc else value
+    )
     if (
         parsed.scheme not in ("http", "https")
         or not parsed.hostname
         or any(c.isspace() for c in value)
     ):
         raise ValueError(
-            f"expected a URL like http://localhost:4317 (or host:port), got {value!r:.80}"
+            f"expected a URL like http://localhost:4317 (or host:port), got {shown!r:.80}"
         )
     try:
         parsed.port  # noqa: B018  # raises on a non-numeric port
     except ValueError:
-        raise ValueError(f"expected a numeric port in {value!r:.80}") from None
+        raise ValueError(f"expected a numeric port in {shown!r:.80}") from None
     return value
 
 

@@ -258,3 +258,9 @@ def test_the_readme_tables_document_every_variable():
         for var in cls.env_variables().values():
             generic = var.replace("_TRACES_", "_").replace("_METRICS_", "_")
             assert f"| `{generic}` |" in readme, var
+
+
+def test_a_bad_endpoint_warning_never_echoes_its_credentials(env, caplog):
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://user:{SECRET}@collector:notaport")
+    assert Otel.from_env().endpoint is None
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in caplog.text and SECRET not in caplog.text
