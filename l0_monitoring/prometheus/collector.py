@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .exporters import prometheus_text
+from . import text as prometheus_text
 
 try:
     from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised by the minimal-instal
     ) from exc
 
 if TYPE_CHECKING:
-    from .monitor import Monitor
+    from ..monitor import Monitor
 
 __all__ = ["MonitorCollector"]
 
