@@ -17,9 +17,14 @@ name                                        type       labels
 ``l0_inter_token_latency_seconds``          histogram  model
 =========================================  =========  ===========================
 
-Buckets: TTFT and duration use the GenAI semantic-convention advice
-(0.01 s doubling to 81.92 s); inter-token latency 0.001 s to 2.56 s; tokens per
-second 1 to 2000.
+Buckets (:mod:`l0_monitoring.prometheus.series`, configurable through
+``MetricsConfig``): 10 bounds per decade, TTFT 0.01-60 s, duration 0.1-300 s,
+inter-token latency 0.001-2.5 s; tokens per second 1 to 2000. Every series of a
+model is present (at 0) from the model's first stream.
+
+Rendering is cached: the label part of every line (``name{labels} ``) is
+escaped and joined once per model and family and reused at every scrape, so a
+scrape formats only the numbers.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 
 from .._internal.safe import safe_repr
-from .series import Histogram, ModelSeries, SeriesSet
+from .series import MAX_MODELS, Exemplar, Histogram, ModelSeries, SeriesSet
 
 __all__ = [
     "COUNTERS",
@@ -42,6 +48,7 @@ __all__ = [
     "escape_label_value",
     "format_value",
     "render",
+    "render_openmetrics",
 ]
 
 _NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -133,36 +140,164 @@ HISTOGRAMS: tuple[HistogramFamily, ...] = (
 )  # fmt: skip
 
 
-def render(
-    series: SeriesSet, prefix: str = "l0", labels: Mapping[str, object] | None = None
-) -> str:
-    """Render ``series`` as Prometheus text format 0.0.4 (deterministic order)."""
+_CACHE_LIMIT = 16  # distinct (prefix, constant labels, format) combinations kept
+
+
+class _Prefixes:
+    """Line prefixes (``name{labels} ``) of one model, built once, reused every scrape."""
+
+    __slots__ = ("counters", "hists")
+
+    def __init__(self) -> None:
+        # counter family index -> {label value or None: prefix}
+        self.counters: list[dict[str | None, str]] = [{} for _ in COUNTERS]
+        # histogram family index -> (bounds, bucket prefixes, sum prefix, count prefix)
+        self.hists: list[tuple[tuple[float, ...], list[str], str, str] | None] = [
+            None for _ in HISTOGRAMS
+        ]
+
+
+class _Renderer:
+    """Renders series for one prefix, constant label set and format."""
+
+    __slots__ = ("const", "models", "openmetrics", "prefix")
+
+    def __init__(self, prefix: str, const: dict[str, str], openmetrics: bool) -> None:
+        self.prefix = prefix
+        self.const = const
+        self.openmetrics = openmetrics
+        self.models: dict[str, _Prefixes] = {}
+
+    def _model(self, model: str) -> _Prefixes:
+        p = self.models.get(model)
+        if p is None:
+            if len(self.models) >= 8 * MAX_MODELS:  # bounded, whatever the caller feeds
+                self.models.clear()
+            p = self.models[model] = _Prefixes()
+        return p
+
+    def _counter_prefix(self, p: _Prefixes, i: int, model: str, label: str | None) -> str:
+        fam = COUNTERS[i]
+        pairs = {**self.const, "model": model}
+        if fam.label is not None and label is not None:
+            pairs[fam.label] = label
+        text = f"{self.prefix}_{fam.suffix}{_labels(pairs)} "
+        p.counters[i][label] = text
+        return text
+
+    def _hist_prefixes(
+        self, p: _Prefixes, i: int, model: str, bounds: tuple[float, ...]
+    ) -> tuple[tuple[float, ...], list[str], str, str]:
+        cached = p.hists[i]
+        if cached is not None and cached[0] == bounds:
+            return cached
+        name = f"{self.prefix}_{HISTOGRAMS[i].suffix}"
+        base = {**self.const, "model": model}
+        buckets = [
+            f"{name}_bucket{_labels({**base, 'le': _le(bound)})} " for bound in (*bounds, math.inf)
+        ]
+        made = (bounds, buckets, f"{name}_sum{_labels(base)} ", f"{name}_count{_labels(base)} ")
+        p.hists[i] = made
+        return made
+
+    def render(self, series: SeriesSet) -> str:
+        models = sorted(series.by_model.items())
+        prefixes = [(self._model(model), model, s) for model, s in models]
+        out: list[str] = []
+        add = out.append
+        om = self.openmetrics
+        for i, fam in enumerate(COUNTERS):
+            name = f"{self.prefix}_{fam.suffix}"
+            family = name.removesuffix("_total") if om else name
+            add(f"# HELP {family} {fam.help}")
+            add(f"# TYPE {family} counter")
+            for p, model, s in prefixes:
+                cache = p.counters[i]
+                for label, value in fam.samples(s):
+                    prefix = cache.get(label) or self._counter_prefix(p, i, model, label)
+                    add(prefix + str(value))
+        for i, hfam in enumerate(HISTOGRAMS):
+            name = f"{self.prefix}_{hfam.suffix}"
+            add(f"# HELP {name} {hfam.help}")
+            add(f"# TYPE {name} histogram")
+            for p, model, s in prefixes:
+                h = hfam.histogram(s)
+                _, buckets, sum_prefix, count_prefix = self._hist_prefixes(p, i, model, h.bounds)
+                cumulative = map(str, accumulate(h.counts))
+                if om and h.exemplars is not None:
+                    for prefix, cum, ex in zip(buckets, cumulative, h.exemplars, strict=True):
+                        add(prefix + cum if ex is None else prefix + cum + _exemplar(ex))
+                else:
+                    out.extend(map(str.__add__, buckets, cumulative))
+                add(sum_prefix + format_value(h.total))
+                add(count_prefix + str(h.count))
+        if om:
+            add("# EOF")
+        return "\n".join(out) + "\n"
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def _exemplar(ex: Exemplar) -> str:
+    return f' # {{trace_id="{ex.trace_id}"}} {format_value(ex.value)} {ex.timestamp:.3f}'
+
+
+_RENDERERS: dict[tuple[str, tuple[tuple[str, str], ...], bool], _Renderer] = {}
+
+
+def _renderer(prefix: str, labels: Mapping[str, object] | None, openmetrics: bool) -> _Renderer:
     check_metric_name(prefix)
     const = check_labels(labels)
     if "model" in const:
         raise ValueError("the 'model' label is set per series; choose another constant label")
-    models = sorted(series.by_model.items())
-    out: list[str] = []
-    for fam in COUNTERS:
-        name = f"{prefix}_{fam.suffix}"
-        out.append(f"# HELP {name} {fam.help}")
-        out.append(f"# TYPE {name} counter")
-        for model, s in models:
-            for label, value in fam.samples(s):
-                pairs = {**const, "model": model}
-                if fam.label is not None and label is not None:
-                    pairs[fam.label] = label
-                out.append(f"{name}{_labels(pairs)} {value}")
-    for hfam in HISTOGRAMS:
-        name = f"{prefix}_{hfam.suffix}"
-        out.append(f"# HELP {name} {hfam.help}")
-        out.append(f"# TYPE {name} histogram")
-        for model, s in models:
-            h = hfam.histogram(s)
-            base = {**const, "model": model}
-            for bound, cum in h.cumulative():
-                le = "+Inf" if math.isinf(bound) else repr(float(bound))
-                out.append(f"{name}_bucket{_labels({**base, 'le': le})} {cum}")
-            out.append(f"{name}_sum{_labels(base)} {format_value(h.total)}")
-            out.append(f"{name}_count{_labels(base)} {h.count}")
-    return "\n".join(out) + "\n"
+    key = (prefix, tuple(sorted(const.items())), openmetrics)
+    r = _RENDERERS.get(key)
+    if r is None:
+        if len(_RENDERERS) >= _CACHE_LIMIT:
+            _RENDERERS.clear()
+        r = _RENDERERS[key] = _Renderer(prefix, const, openmetrics)
+    return r
+
+
+def render(
+    series: SeriesSet, prefix: str = "l0", labels: Mapping[str, object] | None = None
+) -> str:
+    """Render ``series`` as Prometheus text format 0.0.4 (deterministic order).
+
+    Args:
+        series: The per-model series.
+        prefix: Metric name prefix.
+        labels: Constant labels added to every series (not ``model``).
+
+    Returns:
+        The exposition, newline-terminated.
+
+    Raises:
+        ValueError: On an invalid prefix or label name, or a ``model`` label.
+    """
+    return _renderer(prefix, labels, False).render(series)
+
+
+def render_openmetrics(
+    series: SeriesSet, prefix: str = "l0", labels: Mapping[str, object] | None = None
+) -> str:
+    """Render ``series`` as OpenMetrics text 1.0.0, with exemplars, ending in ``# EOF``.
+
+    Latency buckets that saw a traced stream carry
+    ``# {trace_id="<32 hex>"} <value> <unix time>``. Serve it with the content
+    type ``application/openmetrics-text; version=1.0.0; charset=utf-8``.
+
+    Args:
+        series: The per-model series.
+        prefix: Metric name prefix.
+        labels: Constant labels added to every series (not ``model``).
+
+    Returns:
+        The exposition.
+
+    Raises:
+        ValueError: On an invalid prefix or label name, or a ``model`` label.
+    """
+    return _renderer(prefix, labels, True).render(series)
