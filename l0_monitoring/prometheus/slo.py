@@ -254,10 +254,9 @@ def rules(slo: SLOConfig | None = None) -> dict[str, Any]:
     alerts = []
     for t in _targets(slo):
         op = ">" if t.direction == "<" else "<"  # fires when the target is missed
-        shown = f"{t.threshold:g}" if t.unit != "ratio" else f"{t.threshold * 100:g}%"
-        value = (
-            "{{ $value | humanize }}" if t.unit != "ratio" else "{{ $value | humanizePercentage }}"
-        )
+        ratio = t.unit == "ratio"
+        shown = f"{t.threshold * 100:g}%" if ratio else f"{t.threshold:g} {t.unit}"
+        value = "{{ $value | humanizePercentage }}" if ratio else "{{ $value | humanize }}"
         alerts.append({
             "alert": f"L0{t.key}SLOMissed",
             "expr": f"{t.record} {op} {t.threshold:g}",
