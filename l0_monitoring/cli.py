@@ -434,8 +434,10 @@ def _check_results(path: Path, slo: Any) -> tuple[list[Any], str]:
             if line.strip():
                 first = line.strip()
                 break
+    if not first:
+        return evaluate_records([], slo), "empty file"
     try:
-        head = json.loads(first) if first else None
+        head = json.loads(first)
     except ValueError:
         head = None
     if isinstance(head, dict) and "metrics" not in head and {"type", "stream_id"} <= set(head):

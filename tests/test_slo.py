@@ -95,8 +95,10 @@ def test_promtool_accepts_the_rules(tmp_path):
     for slo in (S.SLOConfig(), S.SLOConfig(window="10m", prefix="llm", ttft_quantile=0.99)):
         path = tmp_path / "rules.yml"
         path.write_text(S.render_rules(slo))
-        result = subprocess.run([promtool(), "check", "rules", str(path)],
-                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        result = subprocess.run(
+            [promtool(), "check", "rules", str(path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         assert "SUCCESS: 11 rules found" in result.stdout
     path.write_text(
@@ -171,16 +173,14 @@ def test_promtool_unit_tests_show_each_alert_firing_and_not_firing(tmp_path):
             f"              description: '{title} is {value} for model bad over 5m"
             f" (target {target}).'"
         )
-    records = (
-        "      - expr: 'l0:stream_errors:ratio_rate5m'\n        eval_time: 15m\n"
-        "        exp_samples:\n"
-        "          - labels: 'l0:stream_errors:ratio_rate5m{model=\"bad\"}'\n            value: 0.05\n"
-        "          - labels: 'l0:stream_errors:ratio_rate5m{model=\"good\"}'\n            value: 0\n"
-        "      - expr: 'l0:retries:per_stream_rate5m'\n        eval_time: 15m\n"
-        "        exp_samples:\n"
-        "          - labels: 'l0:retries:per_stream_rate5m{model=\"bad\"}'\n            value: 0.1\n"
-        "          - labels: 'l0:retries:per_stream_rate5m{model=\"good\"}'\n            value: 0.01\n"
-    )
+    records = "".join(
+        f"      - expr: '{rule}'\n        eval_time: 15m\n        exp_samples:\n"
+        f"          - labels: '{rule}{{model=\"bad\"}}'\n            value: {bad}\n"
+        f"          - labels: '{rule}{{model=\"good\"}}'\n            value: {good}\n"
+        for rule, bad, good in (("l0:stream_errors:ratio_rate5m", 0.05, 0),
+                                ("l0:retries:per_stream_rate5m", 0.1, 0.01),
+                                ("l0:guardrail_violations:per_stream_rate5m", 0.03, 0))
+    )  # fmt: skip
     test = tmp_path / "rules_test.yml"
     test.write_text(
         f"rule_files:\n  - {rules}\nevaluation_interval: 1m\ntests:\n"
