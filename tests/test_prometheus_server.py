@@ -4,7 +4,8 @@ The test starts Debian's ``prometheus`` on 127.0.0.1 (temporary config and
 storage, 1 s scrape and rule intervals, exemplar storage on), three workers
 (``tests/prom_worker.py``) that each serve their Monitor on their own port and
 write their series to a shared directory, and one endpoint in this process
-that serves the merged directory (the one-port fleet path). Prometheus scrapes
+that serves the merged directory (the one-port fleet path, with our own
+renderer: ``l0_monitoring.prometheus.serve``). Prometheus scrapes
 the workers as job ``workers`` and the merged endpoint as job ``fleet``, whose
 metric names it rewrites to ``fleet_*`` so the two never mix. Then every
 dashboard query and every recording rule (for both prefixes) runs through the
@@ -99,9 +100,7 @@ def fleet(tmp_path):
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         missing_tool("prometheus (Debian package prometheus; .ci/run installs it)")
-    from prometheus_client import CollectorRegistry, start_http_server
-
-    from l0_monitoring.prometheus.multiprocess import directory_collector
+    from l0_monitoring.prometheus.serve import start_http_server
 
     procs: list[subprocess.Popen] = []
     server = None
@@ -119,11 +118,9 @@ def fleet(tmp_path):
             line = p.stdout.readline()
             assert line.startswith("port "), line
             ports.append(int(line.split()[1]))
-        # One port for the whole fleet: the merged series directory.
-        registry = CollectorRegistry()
-        registry.register(directory_collector(tmp_path / "series"))
-        server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-        fleet_port = server.server_address[1]
+        # One port for the whole fleet: the merged series directory, our renderer.
+        server, _ = start_http_server(0, "127.0.0.1", source=tmp_path / "series")
+        fleet_port = server.server_port
         rules = []
         for prefix in ("l0", "fleet"):
             path = tmp_path / f"rules-{prefix}.yml"
@@ -284,7 +281,9 @@ def test_three_workers_behind_a_real_prometheus_give_honest_rates_quantiles_and_
 
     # -- exemplars: latency buckets lead to the traces of the workers' spans
     now = time.time()
-    data = prom.get("/api/v1/query_exemplars", query="l0_time_to_first_token_seconds_bucket",
-                    start=str(now - 120), end=str(now + 5))  # fmt: skip
-    found = {e["labels"]["trace_id"] for series in data for e in series["exemplars"]}
-    assert found and found <= trace_ids
+    for prefix in ("l0", "fleet"):
+        data = prom.get("/api/v1/query_exemplars",
+                        query=f"{prefix}_time_to_first_token_seconds_bucket",
+                        start=str(now - 120), end=str(now + 5))  # fmt: skip
+        found = {e["labels"]["trace_id"] for series in data for e in series["exemplars"]}
+        assert found and found <= trace_ids, prefix

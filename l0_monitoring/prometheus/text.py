@@ -143,18 +143,27 @@ HISTOGRAMS: tuple[HistogramFamily, ...] = (
 _CACHE_LIMIT = 16  # distinct (prefix, constant labels, format) combinations kept
 
 
-class _Prefixes:
-    """Line prefixes (``name{labels} ``) of one model, built once, reused every scrape."""
+class _Templates:
+    """%-format templates of one model's sample blocks, built once, reused every scrape.
+
+    A block is every sample line of one family for one model, with ``%d`` /
+    ``%s`` where the numbers go: a scrape formats a model's 40 buckets with one
+    C-level ``template % values`` instead of 40 string operations.
+    """
 
     __slots__ = ("counters", "hists")
 
     def __init__(self) -> None:
-        # counter family index -> {label value or None: prefix}
-        self.counters: list[dict[str | None, str]] = [{} for _ in COUNTERS]
-        # histogram family index -> (bounds, bucket prefixes, sum prefix, count prefix)
-        self.hists: list[tuple[tuple[float, ...], list[str], str, str] | None] = [
+        # counter family index -> {label values in order: template}
+        self.counters: list[dict[tuple[str | None, ...], str]] = [{} for _ in COUNTERS]
+        # histogram family index -> (bounds, template, bucket line prefixes)
+        self.hists: list[tuple[tuple[float, ...], str, list[str]] | None] = [
             None for _ in HISTOGRAMS
         ]
+
+
+def _pct(text: str) -> str:
+    return text.replace("%", "%%")
 
 
 class _Renderer:
@@ -166,28 +175,33 @@ class _Renderer:
         self.prefix = prefix
         self.const = const
         self.openmetrics = openmetrics
-        self.models: dict[str, _Prefixes] = {}
+        self.models: dict[str, _Templates] = {}
 
-    def _model(self, model: str) -> _Prefixes:
+    def _model(self, model: str) -> _Templates:
         p = self.models.get(model)
         if p is None:
             if len(self.models) >= 8 * MAX_MODELS:  # bounded, whatever the caller feeds
                 self.models.clear()
-            p = self.models[model] = _Prefixes()
+            p = self.models[model] = _Templates()
         return p
 
-    def _counter_prefix(self, p: _Prefixes, i: int, model: str, label: str | None) -> str:
+    def _counter_template(
+        self, p: _Templates, i: int, model: str, labels: tuple[str | None, ...]
+    ) -> str:
         fam = COUNTERS[i]
-        pairs = {**self.const, "model": model}
-        if fam.label is not None and label is not None:
-            pairs[fam.label] = label
-        text = f"{self.prefix}_{fam.suffix}{_labels(pairs)} "
-        p.counters[i][label] = text
+        lines = []
+        for label in labels:
+            pairs = {**self.const, "model": model}
+            if fam.label is not None and label is not None:
+                pairs[fam.label] = label
+            lines.append(_pct(f"{self.prefix}_{fam.suffix}{_labels(pairs)} ") + "%d")
+        text = "\n".join(lines)
+        p.counters[i][labels] = text
         return text
 
-    def _hist_prefixes(
-        self, p: _Prefixes, i: int, model: str, bounds: tuple[float, ...]
-    ) -> tuple[tuple[float, ...], list[str], str, str]:
+    def _hist_template(
+        self, p: _Templates, i: int, model: str, bounds: tuple[float, ...]
+    ) -> tuple[tuple[float, ...], str, list[str]]:
         cached = p.hists[i]
         if cached is not None and cached[0] == bounds:
             return cached
@@ -196,13 +210,16 @@ class _Renderer:
         buckets = [
             f"{name}_bucket{_labels({**base, 'le': _le(bound)})} " for bound in (*bounds, math.inf)
         ]
-        made = (bounds, buckets, f"{name}_sum{_labels(base)} ", f"{name}_count{_labels(base)} ")
+        lines = [_pct(b) + "%d" for b in buckets]
+        lines.append(_pct(f"{name}_sum{_labels(base)} ") + "%s")
+        lines.append(_pct(f"{name}_count{_labels(base)} ") + "%d")
+        made = (bounds, "\n".join(lines), buckets)
         p.hists[i] = made
         return made
 
     def render(self, series: SeriesSet) -> str:
         models = sorted(series.by_model.items())
-        prefixes = [(self._model(model), model, s) for model, s in models]
+        per_model = [(self._model(model), model, s) for model, s in models]
         out: list[str] = []
         add = out.append
         om = self.openmetrics
@@ -211,26 +228,25 @@ class _Renderer:
             family = name.removesuffix("_total") if om else name
             add(f"# HELP {family} {fam.help}")
             add(f"# TYPE {family} counter")
-            for p, model, s in prefixes:
-                cache = p.counters[i]
-                for label, value in fam.samples(s):
-                    prefix = cache.get(label) or self._counter_prefix(p, i, model, label)
-                    add(prefix + str(value))
+            for p, model, s in per_model:
+                labels, values = zip(*fam.samples(s), strict=True)
+                template = p.counters[i].get(labels) or self._counter_template(p, i, model, labels)
+                add(template % values)
         for i, hfam in enumerate(HISTOGRAMS):
             name = f"{self.prefix}_{hfam.suffix}"
             add(f"# HELP {name} {hfam.help}")
             add(f"# TYPE {name} histogram")
-            for p, model, s in prefixes:
+            for p, model, s in per_model:
                 h = hfam.histogram(s)
-                _, buckets, sum_prefix, count_prefix = self._hist_prefixes(p, i, model, h.bounds)
-                cumulative = map(str, accumulate(h.counts))
+                _, template, buckets = self._hist_template(p, i, model, h.bounds)
                 if om and h.exemplars is not None:
+                    cumulative = map(str, accumulate(h.counts))
                     for prefix, cum, ex in zip(buckets, cumulative, h.exemplars, strict=True):
                         add(prefix + cum if ex is None else prefix + cum + _exemplar(ex))
+                    add(template.rsplit("\n", 2)[1] % format_value(h.total))
+                    add(template.rsplit("\n", 1)[1] % h.count)
                 else:
-                    out.extend(map(str.__add__, buckets, cumulative))
-                add(sum_prefix + format_value(h.total))
-                add(count_prefix + str(h.count))
+                    add(template % (*accumulate(h.counts), format_value(h.total), h.count))
         if om:
             add("# EOF")
         return "\n".join(out) + "\n"
