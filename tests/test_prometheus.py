@@ -273,3 +273,46 @@ def test_trace_id_hook_is_none_without_a_valid_span(tracer):
         assert S.current_trace_id() is None
     with sampled.start_as_current_span("x") as span:
         assert S.current_trace_id() == f"{span.get_span_context().trace_id:032x}"
+
+
+# -- cached rendering -----------------------------------------------------------------------
+
+
+def test_cached_text_follows_every_change_and_never_mixes_two_monitors():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from l0_monitoring.prometheus import MonitorCollector
+
+    a, b = Monitor(), Monitor()
+    registries = []
+    for m in (a, b):
+        registry = CollectorRegistry()
+        registry.register(MonitorCollector(m))
+        registries.append(registry)
+    # Same model, same number of changes (versions equal), different counts.
+    for m, outcome in ((a, "complete"), (b, "give_up")):
+        for event in make_stream_events("s", tokens=["x"], model="m", outcome=outcome):
+            m.handle_event(event)
+    for _ in range(2):  # the second round is served from the caches
+        for m, registry, n in ((a, registries[0], 1), (b, registries[1], 0)):
+            for text in (TelemetryExporter.to_prometheus(m), generate_latest(registry).decode()):
+                fams = families(text)
+                assert value(fams, "l0_streams", "l0_streams_total", outcome="completed") == n
+    for event in make_stream_events("new", tokens=["x"], model="m"):
+        a.handle_event(event)
+    for text in (TelemetryExporter.to_prometheus(a), generate_latest(registries[0]).decode()):
+        assert value(families(text), "l0_streams", "l0_streams_total", outcome="completed") == 2
+    a.clear()  # a new history: nothing cached from before may come back
+    assert "l0_streams_total" not in "".join(
+        line for line in TelemetryExporter.to_prometheus(a).splitlines() if "model=" in line
+    )
+
+
+def test_merged_sets_are_rendered_fresh_every_time():
+    one = S.SeriesSet(["m"])
+    one.observe("m", "completed", 1, 0, 0, (), None, 0.1, 0.2, 10.0)
+    merged = S.SeriesSet()
+    merged.merge(one)
+    first = render(merged)
+    merged.merge(one)  # same model versions, different counts
+    assert merged.uid is None and render(merged) != first

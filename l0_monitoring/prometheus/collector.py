@@ -70,6 +70,9 @@ class SeriesCollector(Collector):
         # family (bounds, bucket label dicts, base labels dict)
         self._cache: dict[str, tuple[list[dict[str | None, dict[str, str]]], dict[str, str]]] = {}
         self._buckets: dict[tuple[str, tuple[float, ...]], list[dict[str, str]]] = {}
+        # (model, family index) -> (set uid, model version, samples): a model
+        # unchanged since the last scrape reuses its samples (they are immutable).
+        self._blocks: dict[tuple[str, int], tuple[int, int, list[Any]]] = {}
 
     def describe(self) -> list[Any]:
         """Return no descriptions, so registering never scrapes the source early."""
@@ -81,6 +84,7 @@ class SeriesCollector(Collector):
             if len(self._cache) >= 8 * MAX_MODELS:
                 self._cache.clear()
                 self._buckets.clear()
+                self._blocks.clear()
             cached = self._cache[model] = (
                 [{} for _ in prometheus_text.COUNTERS],
                 {**self._labels, "model": model},
@@ -100,6 +104,8 @@ class SeriesCollector(Collector):
     def collect(self) -> Iterator[Any]:
         """Yield one metric family per counter and histogram, labelled by model."""
         series = self._source()
+        uid = series.uid
+        blocks = self._blocks
         models = [(m, s, self._model(m)) for m, s in sorted(series.by_model.items())]
         const_names = sorted(self._labels)
         for i, fam in enumerate(prometheus_text.COUNTERS):
@@ -107,34 +113,51 @@ class SeriesCollector(Collector):
             counter = CounterMetricFamily(f"{self._prefix}_{fam.suffix}", fam.help, labels=names)
             sample_name = counter.name + "_total"
             samples = counter.samples
-            for _, s, (per_family, base) in models:
+            for model, s, (per_family, base) in models:
+                if uid is not None:
+                    hit = blocks.get((model, i))
+                    if hit is not None and hit[0] == uid and hit[1] == s.version:
+                        samples.extend(hit[2])
+                        continue
                 cache = per_family[i]
+                block = []
                 for label, value in fam.samples(s):
                     labels = cache.get(label)
                     if labels is None:
                         labels = cache[label] = (
                             {**base, fam.label: label or ""} if fam.label else base
                         )
-                    samples.append(Sample(sample_name, labels, value))
+                    block.append(Sample(sample_name, labels, value))
+                if uid is not None:
+                    blocks[model, i] = (uid, s.version, block)
+                samples.extend(block)
             yield counter
-        for hfam in prometheus_text.HISTOGRAMS:
+        first = len(prometheus_text.COUNTERS)
+        for i, hfam in enumerate(prometheus_text.HISTOGRAMS, start=first):
             hist = HistogramMetricFamily(
                 f"{self._prefix}_{hfam.suffix}", hfam.help, labels=[*const_names, "model"]
             )
             bucket_name = hist.name + "_bucket"
             samples = hist.samples
             for model, s, (_, base) in models:
+                if uid is not None:
+                    hit = blocks.get((model, i))
+                    if hit is not None and hit[0] == uid and hit[1] == s.version:
+                        samples.extend(hit[2])
+                        continue
                 h = hfam.histogram(s)
                 label_dicts = self._bucket_labels(model, base, h.bounds)
-                if h.exemplars is None:
-                    samples.extend(map(Sample, repeat(bucket_name), label_dicts,
-                                       accumulate(h.counts)))  # fmt: skip
-                else:
-                    samples.extend(map(Sample, repeat(bucket_name), label_dicts,
-                                       accumulate(h.counts), repeat(None),
-                                       map(_exemplar, h.exemplars)))  # fmt: skip
-                samples.append(Sample(hist.name + "_count", base, h.count))
-                samples.append(Sample(hist.name + "_sum", base, h.total))
+                # Samples built in C: tuple.__new__ over zipped fields, no
+                # Python-level NamedTuple constructor per bucket.
+                exemplars = repeat(None) if h.exemplars is None else map(_exemplar, h.exemplars)
+                block = list(map(tuple.__new__, repeat(Sample), zip(
+                    repeat(bucket_name), label_dicts, accumulate(h.counts), repeat(None),
+                    exemplars, repeat(None))))  # fmt: skip
+                block.append(Sample(hist.name + "_count", base, h.count))
+                block.append(Sample(hist.name + "_sum", base, h.total))
+                if uid is not None:
+                    blocks[model, i] = (uid, s.version, block)
+                samples.extend(block)
             yield hist
 
 

@@ -19,6 +19,7 @@ rendered by :mod:`l0_monitoring.prometheus.text` and
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -136,6 +137,7 @@ class Buckets:
 
 
 DEFAULT_BUCKETS = Buckets()
+_UIDS = itertools.count(1)
 
 
 class Histogram:
@@ -275,6 +277,7 @@ class ModelSeries:
         "tokens",
         "tps",
         "ttft",
+        "version",
         "violations",
     )  # fmt: skip
 
@@ -289,6 +292,9 @@ class ModelSeries:
         self.duration = Histogram(buckets.duration)
         self.tps = Histogram(buckets.tps)
         self.itl = Histogram(buckets.itl)
+        # Bumped at every change; with the set's uid it lets renderers reuse the
+        # text of a model that did not change since the last scrape.
+        self.version = 0
 
     def copy(self) -> ModelSeries:
         """Return an independent copy (a few dict and list copies, no deep copy)."""
@@ -303,6 +309,7 @@ class ModelSeries:
         out.duration = self.duration.copy()
         out.tps = self.tps.copy()
         out.itl = self.itl.copy()
+        out.version = self.version
         return out
 
     def merge(self, other: ModelSeries) -> None:
@@ -318,6 +325,7 @@ class ModelSeries:
         self.duration.merge(other.duration)
         self.tps.merge(other.tps)
         self.itl.merge(other.itl)
+        self.version += 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (for the multi-process snapshot files)."""
@@ -348,6 +356,7 @@ class ModelSeries:
         out.duration = Histogram.from_dict(data["duration"])
         out.tps = Histogram.from_dict(data["tps"])
         out.itl = Histogram.from_dict(data["itl"])
+        out.version = 0
         return out
 
 
@@ -360,10 +369,13 @@ class SeriesSet:
         buckets: Histogram bounds (defaults: :data:`DEFAULT_BUCKETS`).
     """
 
-    __slots__ = ("buckets", "by_model")
+    __slots__ = ("buckets", "by_model", "uid")
 
     def __init__(self, models: Iterable[str] = (), buckets: Buckets | None = None) -> None:
         self.buckets = buckets if buckets is not None else DEFAULT_BUCKETS
+        # Identifies this set's history (kept by snapshots): renderers cache a
+        # model's text under (uid, model, version). None: never cached.
+        self.uid: int | None = next(_UIDS)
         self.by_model: dict[str, ModelSeries] = {}
         for model in models:
             self._series(model)
@@ -402,6 +414,7 @@ class SeriesSet:
         becomes the exemplar of the TTFT, duration and largest-gap buckets.
         """
         s = self._series(model)
+        s.version += 1
         streams = s.streams
         streams[outcome] = streams.get(outcome, 0) + 1
         s.tokens += tokens
@@ -444,7 +457,12 @@ class SeriesSet:
             itl.merge(gap_hist)
 
     def merge(self, other: SeriesSet) -> None:
-        """Add another set (another process's series) into this one, model by model."""
+        """Add another set (another process's series) into this one, model by model.
+
+        The result is not cached by renderers (its uid becomes None): it is
+        typically rebuilt from files at every scrape.
+        """
+        self.uid = None
         for model, theirs in other.by_model.items():
             mine = self.by_model.get(model)
             if mine is None:
@@ -460,6 +478,7 @@ class SeriesSet:
         """
         out = SeriesSet.__new__(SeriesSet)
         out.buckets = self.buckets
+        out.uid = self.uid
         out.by_model = {model: s.copy() for model, s in self.by_model.items()}
         return out
 
@@ -471,5 +490,6 @@ class SeriesSet:
     def from_dict(cls, data: Mapping[str, Any]) -> SeriesSet:
         """Inverse of :meth:`to_dict`."""
         out = cls()
+        out.uid = None
         out.by_model = {str(m): ModelSeries.from_dict(s) for m, s in data["models"].items()}
         return out

@@ -151,9 +151,11 @@ class _Templates:
     C-level ``template % values`` instead of 40 string operations.
     """
 
-    __slots__ = ("counters", "hists")
+    __slots__ = ("blocks", "counters", "hists")
 
     def __init__(self) -> None:
+        # family index (counters, then histograms) -> (set uid, model version, text)
+        self.blocks: dict[int, tuple[int, int, str]] = {}
         # counter family index -> {label values in order: template}
         self.counters: list[dict[tuple[str | None, ...], str]] = [{} for _ in COUNTERS]
         # histogram family index -> (bounds, template, bucket line prefixes)
@@ -220,6 +222,7 @@ class _Renderer:
     def render(self, series: SeriesSet) -> str:
         models = sorted(series.by_model.items())
         per_model = [(self._model(model), model, s) for model, s in models]
+        uid = series.uid
         out: list[str] = []
         add = out.append
         om = self.openmetrics
@@ -229,24 +232,46 @@ class _Renderer:
             add(f"# HELP {family} {fam.help}")
             add(f"# TYPE {family} counter")
             for p, model, s in per_model:
+                if uid is not None:
+                    hit = p.blocks.get(i)
+                    if hit is not None and hit[0] == uid and hit[1] == s.version:
+                        add(hit[2])  # the model did not change since the last scrape
+                        continue
                 labels, values = zip(*fam.samples(s), strict=True)
                 template = p.counters[i].get(labels) or self._counter_template(p, i, model, labels)
-                add(template % values)
+                text = template % values
+                if uid is not None:
+                    p.blocks[i] = (uid, s.version, text)
+                add(text)
+        base = len(COUNTERS)
         for i, hfam in enumerate(HISTOGRAMS):
             name = f"{self.prefix}_{hfam.suffix}"
             add(f"# HELP {name} {hfam.help}")
             add(f"# TYPE {name} histogram")
             for p, model, s in per_model:
+                if uid is not None:
+                    hit = p.blocks.get(base + i)
+                    if hit is not None and hit[0] == uid and hit[1] == s.version:
+                        add(hit[2])
+                        continue
                 h = hfam.histogram(s)
                 _, template, buckets = self._hist_template(p, i, model, h.bounds)
                 if om and h.exemplars is not None:
-                    cumulative = map(str, accumulate(h.counts))
-                    for prefix, cum, ex in zip(buckets, cumulative, h.exemplars, strict=True):
-                        add(prefix + cum if ex is None else prefix + cum + _exemplar(ex))
-                    add(template.rsplit("\n", 2)[1] % format_value(h.total))
-                    add(template.rsplit("\n", 1)[1] % h.count)
+                    lines = [
+                        prefix + cum if ex is None else prefix + cum + _exemplar(ex)
+                        for prefix, cum, ex in zip(
+                            buckets, map(str, accumulate(h.counts)), h.exemplars, strict=True
+                        )
+                    ]
+                    tail = template.rsplit("\n", 2)
+                    lines.append(tail[1] % format_value(h.total))
+                    lines.append(tail[2] % h.count)
+                    text = "\n".join(lines)
                 else:
-                    add(template % (*accumulate(h.counts), format_value(h.total), h.count))
+                    text = template % (*accumulate(h.counts), format_value(h.total), h.count)
+                if uid is not None:
+                    p.blocks[base + i] = (uid, s.version, text)
+                add(text)
         if om:
             add("# EOF")
         return "\n".join(out) + "\n"
