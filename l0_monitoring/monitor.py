@@ -229,8 +229,11 @@ class Monitor:
                 new = False
         if new:
             # Exemplar hook: the span current when the stream starts (None, at the
-            # cost of one dict lookup, unless OpenTelemetry is imported).
-            st.trace_id = current_trace_id()
+            # cost of one dict lookup, unless OpenTelemetry is imported). Stored
+            # only when set, so untraced streams keep an empty instance dict.
+            trace_id = current_trace_id()
+            if trace_id is not None:
+                st.trace_id = trace_id
         if evicted is not None:
             self._deliver(evicted)
         return st

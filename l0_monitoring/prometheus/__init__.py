@@ -9,6 +9,12 @@ Modules:
 * :mod:`.collector`: :class:`MonitorCollector`, a ``prometheus_client``
   collector (extra ``prometheus``). Imported lazily, so ``import
   l0_monitoring.prometheus`` works without ``prometheus_client``.
+* :mod:`.serve`: ``/metrics`` from our own cached rendering (WSGI app and a
+  threaded server; OpenMetrics with exemplars when asked).
+* :mod:`.multiprocess`: several worker processes behind one ``/metrics``
+  (series files in a shared directory, merged at each scrape).
+* :mod:`.slo`: the SLO targets (``SLOConfig``) and what is generated from them:
+  recording and alerting rules, a Grafana dashboard, the ``check`` evaluation.
 """
 
 from __future__ import annotations
