@@ -316,3 +316,22 @@ def test_merged_sets_are_rendered_fresh_every_time():
     first = render(merged)
     merged.merge(one)  # same model versions, different counts
     assert merged.uid is None and render(merged) != first
+
+
+def test_the_trace_hook_never_imports_opentelemetry():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from l0_monitoring import Monitor\n"
+        "from l0_monitoring.testing import make_stream_events\n"
+        "m = Monitor()\n"
+        "for e in make_stream_events('s', tokens=['a']): m.handle_event(e)\n"
+        "assert not [k for k in sys.modules if k.startswith('opentelemetry')], 'imported'\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(root)}, timeout=60, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
