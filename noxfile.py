@@ -45,6 +45,13 @@ def schemas(session: nox.Session) -> None:
 
 
 @nox.session
+def slo(session: nox.Session) -> None:
+    """Regenerate deploy/ (Prometheus rules, Grafana dashboard) from the SLO targets."""
+    session.install("-e", ".")
+    session.run("python", "-m", "l0_monitoring", "slo", "generate", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Side-by-side benchmarks against the reference l0.monitoring (ai2070-l0)."""
     session.install("-e", ".[dev]")
@@ -52,3 +59,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_exporters.py")
     session.run("python", "benchmarks/bench_otel.py")
     session.run("python", "benchmarks/bench_replay.py")
+    session.run("python", "benchmarks/bench_prometheus.py")

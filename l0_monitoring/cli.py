@@ -452,6 +452,146 @@ def _readable(path: Path) -> None:
         raise UsageError(f"cannot read {path}: permission denied")
 
 
+# -- SLO targets: check and generate --------------------------------------------------------
+
+
+def _slo_targets(args: argparse.Namespace) -> Any:
+    from .prometheus.slo import SLOConfig
+
+    if args.slo is not None:
+        _readable(Path(args.slo))
+    try:
+        return SLOConfig.load(args.slo)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_results(path: Path, slo: Any) -> tuple[list[Any], str]:
+    """Measure a telemetry log, an event log or an aggregates file against the targets."""
+    from .prometheus.slo import evaluate_aggregates, evaluate_records
+
+    with _open(path, "r") as f:
+        first = ""
+        for line in f:
+            if line.strip():
+                first = line.strip()
+                break
+    if not first:
+        return evaluate_records([], slo), "empty file"
+    try:
+        head = json.loads(first)
+    except ValueError:
+        head = None
+    if isinstance(head, dict) and "metrics" not in head and {"type", "stream_id"} <= set(head):
+        records: list[Telemetry] = []
+        monitor = Monitor(MonitoringConfig(buffer_size=1), on_complete=records.append)
+        for event in iter_events(path):
+            monitor.handle_event(event)
+        monitor.close()
+        return evaluate_records(records, slo), f"{len(records)} streams replayed from events"
+    text = path.read_text(encoding="utf-8")
+    try:
+        if isinstance(head, dict) and "metrics" in head:
+            records = TelemetryExporter.from_jsonl(text)
+            return evaluate_records(records, slo), f"{len(records)} telemetry records"
+        data = json.loads(text)
+        if isinstance(data, list):
+            records = [Telemetry.model_validate(item) for item in data]
+            return evaluate_records(records, slo), f"{len(records)} telemetry records"
+    except (ValueError, ValidationError) as exc:
+        raise UsageError(f"{path}: {_describe(exc)}") from None
+    if isinstance(data, dict) and isinstance(data.get("count"), int):
+        return evaluate_aggregates(data, slo), f"aggregates of {data['count']} streams"
+    raise UsageError(
+        f"{path}: expected telemetry JSON Lines, an event log or saved aggregates (JSON)"
+    )
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Evaluate records or aggregates against the SLO targets; exit 1 when one is missed."""
+    path = Path(args.file)
+    _readable(path)
+    slo = _slo_targets(args)
+    results, what = _check_results(path, slo)
+
+    def show(value: float | None, unit: str) -> str:
+        if value is None:
+            return "n/a"
+        return f"{value:.2%}" if unit == "ratio" else f"{value:.3g} {unit}"
+
+    rows = [
+        [r.name, show(r.value, r.unit), f"{r.direction} {show(r.target, r.unit)}",
+         {True: "pass", False: "FAIL", None: "n/a"}[r.passed]]
+        for r in results
+    ]  # fmt: skip
+    print(f"{path}: {what}")
+    print(format_table(rows, ["SLO", "value", "target", "result"]))
+    if all(r.passed is None for r in results):
+        print("nothing to evaluate: no finished streams", file=sys.stderr)
+        return 1
+    missed = [r.name for r in results if r.passed is False]
+    print(f"{len(missed)} of {len(results)} targets missed" + (f": {', '.join(missed)}"
+          if missed else ""))  # fmt: skip
+    return 1 if missed else 0
+
+
+def cmd_slo_generate(args: argparse.Namespace) -> int:
+    """Write (or check) the Prometheus rule file and the Grafana dashboard."""
+    from .prometheus.slo import check_artifacts, write_artifacts
+
+    slo = _slo_targets(args)
+    if args.check:
+        problems = check_artifacts(args.out, slo)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            print(f"run: l0-monitoring slo generate --out {args.out}", file=sys.stderr)
+            return 1
+        print(f"rules and dashboard under {args.out} are up to date")
+        return 0
+    try:
+        paths = write_artifacts(args.out, slo)
+    except OSError as exc:
+        raise UsageError(f"cannot write under {args.out}: {exc.strerror}") from None
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_slo_commands(sub: Any) -> None:
+    check = sub.add_parser(
+        "check", formatter_class=_formatter, help="gate on the SLO targets (exit 1 if missed)",
+        description="Measure a telemetry log (telemetry.jsonl), an event log (events.jsonl, "
+        "replayed) or saved aggregates (JSON of Monitor.get_aggregate_metrics()) against the "
+        "targets: TTFT p90 < 1 s, tokens/s p10 > 20, error rate < 1%%, retry rate < 5%%, "
+        "guardrail violations < 1%% by default. Prints value, target and pass/fail per "
+        "target; exits 1 when any target is missed (a CI or canary gate).",
+        epilog="examples:\n  l0-monitoring check l0-telemetry/telemetry.jsonl\n  "
+        "l0-monitoring check aggregates.json --slo slo.toml\n  "
+        "L0_SLO_TTFT_SECONDS=0.8 l0-monitoring check telemetry.jsonl",
+    )  # fmt: skip
+    check.add_argument("file", help="telemetry .jsonl, event log .jsonl or aggregates .json")
+    check.add_argument("--slo", help="targets file (.toml or .json) overriding the defaults")
+    check.set_defaults(func=cmd_check)
+
+    slo = sub.add_parser(
+        "slo", formatter_class=_formatter, help="generate Prometheus rules and a Grafana dashboard",
+        description="Generate deploy/prometheus/l0-rules.yml (recording and alerting rules) and "
+        "deploy/grafana/l0-dashboard.json from the SLO targets (defaults, --slo FILE, "
+        "L0_SLO_* variables).",
+        epilog="examples:\n  l0-monitoring slo generate\n  l0-monitoring slo generate "
+        "--slo slo.toml --out .\n  l0-monitoring slo generate --check",
+    )  # fmt: skip
+    actions = slo.add_subparsers(dest="slo_command", metavar="ACTION", parser_class=_Parser)
+    generate = actions.add_parser(
+        "generate", formatter_class=_formatter, help="write (or --check) rules and dashboard"
+    )
+    generate.add_argument("--out", default=".", help="root folder (default .)")
+    generate.add_argument("--slo", help="targets file (.toml or .json)")
+    generate.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
+    generate.set_defaults(func=cmd_slo_generate)
+
+
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -540,6 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("telemetry", help="telemetry .jsonl")
     report.add_argument("--html", required=True, help="output .html path")
     report.set_defaults(func=cmd_report)
+    _add_slo_commands(sub)
     return parser
 
 

@@ -7,11 +7,15 @@ are rejected with an error naming the key.
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["MetricsConfig", "MonitoringConfig", "SamplingConfig"]
+from .prometheus import series as _series
+
+__all__ = ["MetricsConfig", "MonitoringConfig", "PrometheusBuckets", "SamplingConfig"]
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -50,6 +54,57 @@ class SamplingConfig(_Strict):
     )
 
 
+def _bounds(value: list[float]) -> list[float]:
+    if not value or len(value) > 200:
+        raise ValueError("give between 1 and 200 bucket bounds")
+    for a, b in itertools.pairwise(value):
+        if not b > a:
+            raise ValueError(f"bucket bounds must be strictly increasing, got {a} then {b}")
+    if not (value[0] > 0 and math.isfinite(value[-1])):
+        raise ValueError("bucket bounds must be positive and finite (+Inf is implicit)")
+    return value
+
+
+class PrometheusBuckets(_Strict):
+    """Upper bounds (``le``) of the Prometheus histograms, in their base units.
+
+    The defaults have 10 bounds per decade (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8),
+    fine enough that ``histogram_quantile`` p50/p90/p99 stay within 10% of the
+    exact values on realistic traffic. Each bound is one series per model.
+    OpenTelemetry metrics keep the GenAI convention's own boundaries.
+    """
+
+    ttft: list[float] = Field(
+        default_factory=lambda: list(_series.TTFT_BUCKETS),
+        description="Time to first token, seconds (default 0.01-60, 39 bounds).",
+    )
+    duration: list[float] = Field(
+        default_factory=lambda: list(_series.DURATION_BUCKETS),
+        description="Stream duration, seconds (default 0.1-300, 36 bounds).",
+    )
+    inter_token_latency: list[float] = Field(
+        default_factory=lambda: list(_series.ITL_BUCKETS),
+        description="Gap between tokens, seconds (default 0.001-2.5, 35 bounds).",
+    )
+    tokens_per_second: list[float] = Field(
+        default_factory=lambda: list(_series.TPS_BUCKETS),
+        description="Generation rate, tokens per second (default 1-2000, 18 bounds).",
+    )
+
+    _check = field_validator("ttft", "duration", "inter_token_latency", "tokens_per_second")(
+        _bounds
+    )
+
+    def to_buckets(self) -> _series.Buckets:
+        """Return the bounds as the series module's immutable ``Buckets``."""
+        return _series.Buckets(
+            ttft=tuple(self.ttft),
+            duration=tuple(self.duration),
+            itl=tuple(self.inter_token_latency),
+            tps=tuple(self.tokens_per_second),
+        )
+
+
 class MetricsConfig(_Strict):
     """Which parts of the telemetry the Monitor collects."""
 
@@ -74,6 +129,31 @@ class MetricsConfig(_Strict):
         default_factory=lambda: [0.5, 0.9, 0.95, 0.99],
         description="Quantiles (exclusive 0-1) reported by get_aggregate_metrics as p<q>_* keys.",
     )
+
+    models: list[str] = Field(
+        default_factory=list,
+        max_length=_series.MAX_MODELS,
+        description=(
+            "Models whose Prometheus series exist (at 0) from the start, so rate() and "
+            "increase() count even a model's first stream; other models get theirs when "
+            "first seen."
+        ),
+    )
+    prometheus_buckets: PrometheusBuckets = Field(
+        default_factory=PrometheusBuckets,
+        description="Bucket bounds of the Prometheus latency and rate histograms.",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: list[str]) -> list[str]:
+        if any(not m for m in value):
+            raise ValueError("model names must be non-empty")
+        return list(dict.fromkeys(value))
+
+    def series(self) -> _series.SeriesSet:
+        """Return an empty Prometheus series set with this config's models and buckets."""
+        return _series.SeriesSet(self.models, self.prometheus_buckets.to_buckets())
 
     @field_validator("percentiles")
     @classmethod

@@ -25,10 +25,10 @@ from ._internal.aggregates import Aggregates
 from ._internal.guard import ErrorReporter
 from ._internal.recent import RecentIds
 from ._internal.safe import safe_repr
-from ._internal.series import SeriesSet
 from ._internal.state import FOLDS, GAP_CHUNK, StreamState
 from .config import MonitoringConfig
 from .events import ObservabilityEvent
+from .prometheus.series import SeriesSet, current_trace_id
 from .telemetry import AggregateMetrics, Telemetry, outcome_of
 
 __all__ = ["Monitor"]
@@ -99,7 +99,7 @@ class Monitor:
         self._unflushed: deque[StreamState] = deque()
         self._unflushed_cap = max(cfg.buffer_size, 10_000)
         self._last: StreamState | None = None
-        self._agg = Aggregates()
+        self._agg = Aggregates(self.config.metrics.series())
         self._errors = ErrorReporter()
         self._counts = {
             "streams_started": 0,
@@ -224,6 +224,16 @@ class Monitor:
                 st = StreamState(sid, float(ts))
                 self._inflight[sid] = st
                 self._counts["streams_started"] += 1
+                new = True
+            else:
+                new = False
+        if new:
+            # Exemplar hook: the span current when the stream starts (None, at the
+            # cost of one dict lookup, unless OpenTelemetry is imported). Stored
+            # only when set, so untraced streams keep an empty instance dict.
+            trace_id = current_trace_id()
+            if trace_id is not None:
+                st.trace_id = trace_id
         if evicted is not None:
             self._deliver(evicted)
         return st
@@ -312,6 +322,7 @@ class Monitor:
             st.gaps or (),  # milliseconds, scaled to seconds by the histogram
             st.gap_hist,
             0.001,
+            st.trace_id,
         )
         counts = self._counts
         counts["streams_finished"] += 1
@@ -451,7 +462,7 @@ class Monitor:
             self._buffer.clear()
             self._unflushed.clear()
             self._last = None
-            self._agg = Aggregates()
+            self._agg = Aggregates(self.config.metrics.series())
 
     # ------------------------------------------------------------------ flushing
 

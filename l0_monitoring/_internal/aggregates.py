@@ -49,7 +49,7 @@ class Aggregates:
         "ttft_sum",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, series: SeriesSet | None = None) -> None:
         self.count = 0
         self.total_tokens = 0
         self.total_duration = 0.0
@@ -69,7 +69,7 @@ class Aggregates:
         self.ttft_pending: list[float] = []
         self.duration_pending: list[float] = []
         self.tps_pending: list[float] = []
-        self.series = SeriesSet()
+        self.series = series if series is not None else SeriesSet()
 
     def add(
         self,

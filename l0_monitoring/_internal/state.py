@@ -86,6 +86,7 @@ class StreamState:
     completed = False
     aborted = False
     abandoned = False
+    trace_id: str | None = None  # exemplar: trace current at the stream's start
 
     def __init__(self, stream_id: str, ts: float) -> None:
         self.stream_id = stream_id

@@ -18,9 +18,9 @@ import pydantic_core
 from pydantic import ValidationError
 
 from .._internal.safe import safe_repr, safe_str
-from .._internal.series import SeriesSet
+from ..prometheus import text as prometheus_text
+from ..prometheus.series import SeriesSet
 from ..telemetry import Telemetry
-from . import prometheus_text
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column
 
 if TYPE_CHECKING:
@@ -398,7 +398,7 @@ class TelemetryExporter:
         Counters: streams by outcome, tokens, retries by kind, guardrail
         violations by severity, errors by category; histograms: TTFT, duration,
         tokens per second, inter-token latency (see
-        :mod:`l0_monitoring.exporters.prometheus_text` for names and buckets).
+        :mod:`l0_monitoring.prometheus.text` for names and buckets).
         Every series is labelled by model only (plus ``labels``).
 
         Args:

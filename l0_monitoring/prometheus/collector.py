@@ -1,0 +1,190 @@
+"""A ``prometheus_client`` collector exposing a Monitor's series (extra ``prometheus``).
+
+Example:
+    >>> from prometheus_client import CollectorRegistry, generate_latest
+    >>> from l0_monitoring import Monitor
+    >>> from l0_monitoring.prometheus import MonitorCollector
+    >>> registry = CollectorRegistry()
+    >>> monitor = Monitor()
+    >>> registry.register(MonitorCollector(monitor))
+    >>> b"l0_streams_total" in generate_latest(registry)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from itertools import accumulate, repeat
+from typing import TYPE_CHECKING, Any
+
+from . import text as prometheus_text
+from .series import MAX_MODELS, Exemplar, SeriesSet
+
+try:
+    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+    from prometheus_client.registry import Collector
+    from prometheus_client.samples import Exemplar as _PcExemplar
+    from prometheus_client.samples import Sample
+except ImportError as exc:  # pragma: no cover - exercised by the minimal-install session
+    raise ImportError(
+        "l0_monitoring.prometheus needs prometheus_client: pip install 'l0-monitoring[prometheus]'"
+    ) from exc
+
+if TYPE_CHECKING:
+    from ..monitor import Monitor
+
+__all__ = ["MonitorCollector", "SeriesCollector"]
+
+
+class SeriesCollector(Collector):
+    """Collects the families of a :class:`~l0_monitoring.prometheus.series.SeriesSet` source.
+
+    The source is a callable returning a fresh snapshot at each scrape (a
+    Monitor's, or the merged files of several worker processes). Label dicts
+    are built once per model and reused; bucket samples are built in bulk.
+    Histogram buckets carry OpenMetrics exemplars (trace ids), which
+    ``prometheus_client`` serves when the scraper asks for OpenMetrics.
+
+    Args:
+        source: Returns the series to expose.
+        prefix: Metric name prefix.
+        labels: Constant labels added to every series (not ``model``).
+
+    Raises:
+        ValueError: On an invalid prefix or label name, or a ``model`` label.
+    """
+
+    def __init__(
+        self,
+        source: Callable[[], SeriesSet],
+        prefix: str = "l0",
+        labels: Mapping[str, object] | None = None,
+    ) -> None:
+        self._source = source
+        self._prefix = prometheus_text.check_metric_name(prefix)
+        self._labels = prometheus_text.check_labels(labels)
+        if "model" in self._labels:
+            raise ValueError("the 'model' label is set per series; choose another constant label")
+        # model -> per counter family {label value: labels dict}, per histogram
+        # family (bounds, bucket label dicts, base labels dict)
+        self._cache: dict[str, tuple[list[dict[str | None, dict[str, str]]], dict[str, str]]] = {}
+        self._buckets: dict[tuple[str, tuple[float, ...]], list[dict[str, str]]] = {}
+        # (model, family index) -> (set uid, model version, samples): a model
+        # unchanged since the last scrape reuses its samples (they are immutable).
+        self._blocks: dict[tuple[str, int], tuple[int, int, list[Any]]] = {}
+
+    def describe(self) -> list[Any]:
+        """Return no descriptions, so registering never scrapes the source early."""
+        return []
+
+    def _model(self, model: str) -> tuple[list[dict[str | None, dict[str, str]]], dict[str, str]]:
+        cached = self._cache.get(model)
+        if cached is None:
+            if len(self._cache) >= 8 * MAX_MODELS:
+                self._cache.clear()
+                self._buckets.clear()
+                self._blocks.clear()
+            cached = self._cache[model] = (
+                [{} for _ in prometheus_text.COUNTERS],
+                {**self._labels, "model": model},
+            )
+        return cached
+
+    def _bucket_labels(self, model: str, base: dict[str, str], bounds: tuple[float, ...]) -> Any:
+        key = (model, bounds)
+        made = self._buckets.get(key)
+        if made is None:
+            made = self._buckets[key] = [
+                {**base, "le": "+Inf" if math.isinf(b) else repr(float(b))}
+                for b in (*bounds, math.inf)
+            ]
+        return made
+
+    def collect(self) -> Iterator[Any]:
+        """Yield one metric family per counter and histogram, labelled by model."""
+        series = self._source()
+        uid = series.uid
+        blocks = self._blocks
+        models = [(m, s, self._model(m)) for m, s in sorted(series.by_model.items())]
+        const_names = sorted(self._labels)
+        for i, fam in enumerate(prometheus_text.COUNTERS):
+            names = [*const_names, "model"] + ([fam.label] if fam.label else [])
+            counter = CounterMetricFamily(f"{self._prefix}_{fam.suffix}", fam.help, labels=names)
+            sample_name = counter.name + "_total"
+            samples = counter.samples
+            for model, s, (per_family, base) in models:
+                if uid is not None:
+                    hit = blocks.get((model, i))
+                    if hit is not None and hit[0] == uid and hit[1] == s.version:
+                        samples.extend(hit[2])
+                        continue
+                cache = per_family[i]
+                block = []
+                for label, value in fam.samples(s):
+                    labels = cache.get(label)
+                    if labels is None:
+                        labels = cache[label] = (
+                            {**base, fam.label: label or ""} if fam.label else base
+                        )
+                    block.append(Sample(sample_name, labels, value))
+                if uid is not None:
+                    blocks[model, i] = (uid, s.version, block)
+                samples.extend(block)
+            yield counter
+        first = len(prometheus_text.COUNTERS)
+        for i, hfam in enumerate(prometheus_text.HISTOGRAMS, start=first):
+            hist = HistogramMetricFamily(
+                f"{self._prefix}_{hfam.suffix}", hfam.help, labels=[*const_names, "model"]
+            )
+            bucket_name = hist.name + "_bucket"
+            samples = hist.samples
+            for model, s, (_, base) in models:
+                if uid is not None:
+                    hit = blocks.get((model, i))
+                    if hit is not None and hit[0] == uid and hit[1] == s.version:
+                        samples.extend(hit[2])
+                        continue
+                h = hfam.histogram(s)
+                label_dicts = self._bucket_labels(model, base, h.bounds)
+                # Samples built in C: tuple.__new__ over zipped fields, no
+                # Python-level NamedTuple constructor per bucket.
+                exemplars = repeat(None) if h.exemplars is None else map(_exemplar, h.exemplars)
+                block = list(map(tuple.__new__, repeat(Sample), zip(
+                    repeat(bucket_name), label_dicts, accumulate(h.counts), repeat(None),
+                    exemplars, repeat(None))))  # fmt: skip
+                block.append(Sample(hist.name + "_count", base, h.count))
+                block.append(Sample(hist.name + "_sum", base, h.total))
+                if uid is not None:
+                    blocks[model, i] = (uid, s.version, block)
+                samples.extend(block)
+            yield hist
+
+
+def _exemplar(ex: Exemplar | None) -> Any:
+    if ex is None:
+        return None
+    return _PcExemplar({"trace_id": ex.trace_id}, ex.value, ex.timestamp)
+
+
+class MonitorCollector(SeriesCollector):
+    """Collects the same families as ``TelemetryExporter.to_prometheus(monitor)``.
+
+    Register it on a registry (or the default one) and serve it with
+    ``prometheus_client.start_http_server`` or render it with ``generate_latest``
+    (OpenMetrics with exemplars: ``prometheus_client.openmetrics.exposition``).
+
+    Args:
+        monitor: The Monitor whose finished streams are exposed.
+        prefix: Metric name prefix.
+        labels: Constant labels added to every series (not ``model``).
+
+    Raises:
+        ValueError: On an invalid prefix or label name, or a ``model`` label.
+    """
+
+    def __init__(
+        self, monitor: Monitor, prefix: str = "l0", labels: Mapping[str, object] | None = None
+    ) -> None:
+        super().__init__(monitor._series_snapshot, prefix, labels)
+        self._monitor = monitor

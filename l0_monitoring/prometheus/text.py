@@ -1,0 +1,344 @@
+"""Prometheus text exposition (format 0.0.4) of the per-model series.
+
+Metric families (``l0`` prefix by default; base units, counters end in
+``_total``; the only labels are ``model`` and one low-cardinality dimension):
+
+=========================================  =========  ===========================
+name                                        type       labels
+=========================================  =========  ===========================
+``l0_streams_total``                        counter    model, outcome
+``l0_tokens_total``                         counter    model
+``l0_retries_total``                        counter    model, kind (network/model)
+``l0_guardrail_violations_total``           counter    model, severity
+``l0_errors_total``                         counter    model, category
+``l0_time_to_first_token_seconds``          histogram  model
+``l0_stream_duration_seconds``              histogram  model
+``l0_tokens_per_second``                    histogram  model
+``l0_inter_token_latency_seconds``          histogram  model
+=========================================  =========  ===========================
+
+Buckets (:mod:`l0_monitoring.prometheus.series`, configurable through
+``MetricsConfig``): 10 bounds per decade, TTFT 0.01-60 s, duration 0.1-300 s,
+inter-token latency 0.001-2.5 s; tokens per second 1 to 2000. Every series of a
+model is present (at 0) from the model's first stream.
+
+Rendering is cached: the label part of every line (``name{labels} ``) is
+escaped and joined once per model and family and reused at every scrape, so a
+scrape formats only the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import accumulate
+
+from .._internal.safe import safe_repr
+from .series import MAX_MODELS, Exemplar, Histogram, ModelSeries, SeriesSet
+
+__all__ = [
+    "COUNTERS",
+    "HISTOGRAMS",
+    "CounterFamily",
+    "HistogramFamily",
+    "check_labels",
+    "check_metric_name",
+    "escape_label_value",
+    "format_value",
+    "render",
+    "render_openmetrics",
+]
+
+_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def check_metric_name(name: str) -> str:
+    """Return ``name`` if it is a valid Prometheus metric name, else raise ValueError."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"invalid Prometheus metric name or prefix: {safe_repr(name)}")
+    return name
+
+
+def check_labels(labels: Mapping[str, object] | None) -> dict[str, str]:
+    """Validate label names (``[a-zA-Z_][a-zA-Z0-9_]*``, not ``__`` reserved) and stringify."""
+    out: dict[str, str] = {}
+    for key, value in (labels or {}).items():
+        if not isinstance(key, str) or not _LABEL_RE.match(key) or key.startswith("__"):
+            raise ValueError(f"invalid Prometheus label name: {safe_repr(key)}")
+        out[key] = str(value)
+    return out
+
+
+def escape_label_value(value: str) -> str:
+    """Escape a label value: backslash, double quote and newline."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    """Render a sample value (``+Inf``, ``-Inf``, ``NaN`` spelled as Prometheus expects)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def _labels(pairs: Mapping[str, str]) -> str:
+    if not pairs:
+        return ""
+    inner = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in sorted(pairs.items()))
+    return "{" + inner + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class CounterFamily:
+    """A counter family: suffix, help, label name and how to read (label, value) pairs."""
+
+    suffix: str
+    help: str
+    label: str | None
+    samples: Callable[[ModelSeries], Iterator[tuple[str | None, int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramFamily:
+    """A histogram family: suffix, help and the histogram it reads."""
+
+    suffix: str
+    help: str
+    histogram: Callable[[ModelSeries], Histogram]
+
+
+def _dict_items(d: dict[str, int]) -> Iterator[tuple[str | None, int]]:
+    yield from sorted(d.items())
+
+
+COUNTERS: tuple[CounterFamily, ...] = (
+    CounterFamily("streams_total", "Streams finished, by outcome.", "outcome",
+                  lambda s: _dict_items(s.streams)),
+    CounterFamily("tokens_total", "Output tokens of finished streams (final attempts).", None,
+                  lambda s: iter([(None, s.tokens)])),
+    CounterFamily("retries_total", "Retries, by kind of error retried.", "kind",
+                  lambda s: iter([("model", s.model_retries), ("network", s.network_retries)])),
+    CounterFamily("guardrail_violations_total", "Distinct guardrail violations, by severity.",
+                  "severity", lambda s: _dict_items(s.violations)),
+    CounterFamily("errors_total", "Streams that saw an error, by category of the last error.",
+                  "category", lambda s: _dict_items(s.errors)),
+)  # fmt: skip
+HISTOGRAMS: tuple[HistogramFamily, ...] = (
+    HistogramFamily("time_to_first_token_seconds", "Time to first token.", lambda s: s.ttft),
+    HistogramFamily("stream_duration_seconds", "Stream duration, start to terminal event.",
+                    lambda s: s.duration),
+    HistogramFamily("tokens_per_second", "Generation rate once tokens flow.", lambda s: s.tps),
+    HistogramFamily("inter_token_latency_seconds", "Gap between consecutive tokens.",
+                    lambda s: s.itl),
+)  # fmt: skip
+
+
+_CACHE_LIMIT = 16  # distinct (prefix, constant labels, format) combinations kept
+
+
+class _Templates:
+    """%-format templates of one model's sample blocks, built once, reused every scrape.
+
+    A block is every sample line of one family for one model, with ``%d`` /
+    ``%s`` where the numbers go: a scrape formats a model's 40 buckets with one
+    C-level ``template % values`` instead of 40 string operations.
+    """
+
+    __slots__ = ("blocks", "counters", "hists")
+
+    def __init__(self) -> None:
+        # family index (counters, then histograms) -> (set uid, model version, text)
+        self.blocks: dict[int, tuple[int, int, str]] = {}
+        # counter family index -> {label values in order: template}
+        self.counters: list[dict[tuple[str | None, ...], str]] = [{} for _ in COUNTERS]
+        # histogram family index -> (bounds, template, bucket line prefixes)
+        self.hists: list[tuple[tuple[float, ...], str, list[str]] | None] = [
+            None for _ in HISTOGRAMS
+        ]
+
+
+def _pct(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+class _Renderer:
+    """Renders series for one prefix, constant label set and format."""
+
+    __slots__ = ("const", "models", "openmetrics", "prefix")
+
+    def __init__(self, prefix: str, const: dict[str, str], openmetrics: bool) -> None:
+        self.prefix = prefix
+        self.const = const
+        self.openmetrics = openmetrics
+        self.models: dict[str, _Templates] = {}
+
+    def _model(self, model: str) -> _Templates:
+        p = self.models.get(model)
+        if p is None:
+            if len(self.models) >= 8 * MAX_MODELS:  # bounded, whatever the caller feeds
+                self.models.clear()
+            p = self.models[model] = _Templates()
+        return p
+
+    def _counter_template(
+        self, p: _Templates, i: int, model: str, labels: tuple[str | None, ...]
+    ) -> str:
+        fam = COUNTERS[i]
+        lines = []
+        for label in labels:
+            pairs = {**self.const, "model": model}
+            if fam.label is not None and label is not None:
+                pairs[fam.label] = label
+            lines.append(_pct(f"{self.prefix}_{fam.suffix}{_labels(pairs)} ") + "%d")
+        text = "\n".join(lines)
+        p.counters[i][labels] = text
+        return text
+
+    def _hist_template(
+        self, p: _Templates, i: int, model: str, bounds: tuple[float, ...]
+    ) -> tuple[tuple[float, ...], str, list[str]]:
+        cached = p.hists[i]
+        if cached is not None and cached[0] == bounds:
+            return cached
+        name = f"{self.prefix}_{HISTOGRAMS[i].suffix}"
+        base = {**self.const, "model": model}
+        buckets = [
+            f"{name}_bucket{_labels({**base, 'le': _le(bound)})} " for bound in (*bounds, math.inf)
+        ]
+        lines = [_pct(b) + "%d" for b in buckets]
+        lines.append(_pct(f"{name}_sum{_labels(base)} ") + "%s")
+        lines.append(_pct(f"{name}_count{_labels(base)} ") + "%d")
+        made = (bounds, "\n".join(lines), buckets)
+        p.hists[i] = made
+        return made
+
+    def render(self, series: SeriesSet) -> str:
+        models = sorted(series.by_model.items())
+        per_model = [(self._model(model), model, s) for model, s in models]
+        uid = series.uid
+        out: list[str] = []
+        add = out.append
+        om = self.openmetrics
+        for i, fam in enumerate(COUNTERS):
+            name = f"{self.prefix}_{fam.suffix}"
+            family = name.removesuffix("_total") if om else name
+            add(f"# HELP {family} {fam.help}")
+            add(f"# TYPE {family} counter")
+            for p, model, s in per_model:
+                if uid is not None:
+                    hit = p.blocks.get(i)
+                    if hit is not None and hit[0] == uid and hit[1] == s.version:
+                        add(hit[2])  # the model did not change since the last scrape
+                        continue
+                labels, values = zip(*fam.samples(s), strict=True)
+                template = p.counters[i].get(labels) or self._counter_template(p, i, model, labels)
+                text = template % values
+                if uid is not None:
+                    p.blocks[i] = (uid, s.version, text)
+                add(text)
+        base = len(COUNTERS)
+        for i, hfam in enumerate(HISTOGRAMS):
+            name = f"{self.prefix}_{hfam.suffix}"
+            add(f"# HELP {name} {hfam.help}")
+            add(f"# TYPE {name} histogram")
+            for p, model, s in per_model:
+                if uid is not None:
+                    hit = p.blocks.get(base + i)
+                    if hit is not None and hit[0] == uid and hit[1] == s.version:
+                        add(hit[2])
+                        continue
+                h = hfam.histogram(s)
+                _, template, buckets = self._hist_template(p, i, model, h.bounds)
+                if om and h.exemplars is not None:
+                    lines = [
+                        prefix + cum if ex is None else prefix + cum + _exemplar(ex)
+                        for prefix, cum, ex in zip(
+                            buckets, map(str, accumulate(h.counts)), h.exemplars, strict=True
+                        )
+                    ]
+                    tail = template.rsplit("\n", 2)
+                    lines.append(tail[1] % format_value(h.total))
+                    lines.append(tail[2] % h.count)
+                    text = "\n".join(lines)
+                else:
+                    text = template % (*accumulate(h.counts), format_value(h.total), h.count)
+                if uid is not None:
+                    p.blocks[base + i] = (uid, s.version, text)
+                add(text)
+        if om:
+            add("# EOF")
+        return "\n".join(out) + "\n"
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def _exemplar(ex: Exemplar) -> str:
+    return f' # {{trace_id="{ex.trace_id}"}} {format_value(ex.value)} {ex.timestamp:.3f}'
+
+
+_RENDERERS: dict[tuple[str, tuple[tuple[str, str], ...], bool], _Renderer] = {}
+
+
+def _renderer(prefix: str, labels: Mapping[str, object] | None, openmetrics: bool) -> _Renderer:
+    check_metric_name(prefix)
+    const = check_labels(labels)
+    if "model" in const:
+        raise ValueError("the 'model' label is set per series; choose another constant label")
+    key = (prefix, tuple(sorted(const.items())), openmetrics)
+    r = _RENDERERS.get(key)
+    if r is None:
+        if len(_RENDERERS) >= _CACHE_LIMIT:
+            _RENDERERS.clear()
+        r = _RENDERERS[key] = _Renderer(prefix, const, openmetrics)
+    return r
+
+
+def render(
+    series: SeriesSet, prefix: str = "l0", labels: Mapping[str, object] | None = None
+) -> str:
+    """Render ``series`` as Prometheus text format 0.0.4 (deterministic order).
+
+    Args:
+        series: The per-model series.
+        prefix: Metric name prefix.
+        labels: Constant labels added to every series (not ``model``).
+
+    Returns:
+        The exposition, newline-terminated.
+
+    Raises:
+        ValueError: On an invalid prefix or label name, or a ``model`` label.
+    """
+    return _renderer(prefix, labels, False).render(series)
+
+
+def render_openmetrics(
+    series: SeriesSet, prefix: str = "l0", labels: Mapping[str, object] | None = None
+) -> str:
+    """Render ``series`` as OpenMetrics text 1.0.0, with exemplars, ending in ``# EOF``.
+
+    Latency buckets that saw a traced stream carry
+    ``# {trace_id="<32 hex>"} <value> <unix time>``. Serve it with the content
+    type ``application/openmetrics-text; version=1.0.0; charset=utf-8``.
+
+    Args:
+        series: The per-model series.
+        prefix: Metric name prefix.
+        labels: Constant labels added to every series (not ``model``).
+
+    Returns:
+        The exposition.
+
+    Raises:
+        ValueError: On an invalid prefix or label name, or a ``model`` label.
+    """
+    return _renderer(prefix, labels, True).render(series)

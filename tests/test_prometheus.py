@@ -1,0 +1,337 @@
+"""Prometheus series: present from the start, quantile-fit buckets, exemplars, formats."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+
+import pytest
+
+from l0_monitoring import Monitor, MonitoringConfig, TelemetryExporter
+from l0_monitoring.config import MetricsConfig, PrometheusBuckets
+from l0_monitoring.demo import make_scenarios, run_simulated
+from l0_monitoring.prometheus import series as S
+from l0_monitoring.prometheus.text import render, render_openmetrics
+from l0_monitoring.testing import make_stream_events
+
+pytest.importorskip("prometheus_client")
+
+from prometheus_client.openmetrics.parser import (  # noqa: E402
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+
+def families(text: str) -> dict[str, list]:
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def value(fams, family, name, **labels):
+    for s in fams[family]:
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+# -- series exist from the start ------------------------------------------------------------
+
+
+def test_every_outcome_retry_kind_and_error_category_is_exported_at_zero_from_the_first_stream():
+    monitor = Monitor()
+    for event in make_stream_events("s1", tokens=["a", "b"], model="gpt-4o"):
+        monitor.handle_event(event)
+    fams = families(TelemetryExporter.to_prometheus(monitor))
+    outcomes = {s.labels["outcome"]: s.value for s in fams["l0_streams"]}
+    assert outcomes == {"completed": 1, "aborted": 0, "failed": 0, "abandoned": 0}
+    kinds = {s.labels["kind"]: s.value for s in fams["l0_retries"]}
+    assert kinds == {"model": 0, "network": 0}
+    categories = {s.labels["category"]: s.value for s in fams["l0_errors"]}
+    assert set(categories) == S.KNOWN_CATEGORIES and set(categories.values()) == {0}
+    severities = {s.labels["severity"] for s in fams["l0_guardrail_violations"]}
+    assert severities == S.KNOWN_SEVERITIES
+
+
+def test_models_declared_in_the_config_are_exported_before_their_first_stream():
+    config = MonitoringConfig(metrics=MetricsConfig(models=["gpt-4o", "claude"]))
+    monitor = Monitor(config)
+    fams = families(TelemetryExporter.to_prometheus(monitor))
+    streams = {(s.labels["model"], s.labels["outcome"]): s.value for s in fams["l0_streams"]}
+    assert streams[("gpt-4o", "failed")] == 0 and streams[("claude", "completed")] == 0
+    assert len(streams) == 2 * len(S.OUTCOMES)
+    ttft = value(fams, "l0_time_to_first_token_seconds",
+                 "l0_time_to_first_token_seconds_count", model="claude")  # fmt: skip
+    assert ttft == 0
+    monitor.clear()  # a cleared Monitor starts again from the declared models
+    assert "claude" in TelemetryExporter.to_prometheus(monitor)
+
+
+def test_model_list_is_bounded_and_deduplicated():
+    assert MetricsConfig(models=["a", "a", "b"]).models == ["a", "b"]
+    with pytest.raises(ValueError, match="models"):
+        MetricsConfig(models=[f"m{i}" for i in range(S.MAX_MODELS + 1)])
+    with pytest.raises(ValueError, match="non-empty"):
+        MetricsConfig(models=[""])
+
+
+# -- buckets fit for quantiles --------------------------------------------------------------
+
+
+def histogram_quantile(q: float, bounds: tuple[float, ...], counts: list[int]) -> float:
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket."""
+    cumulative, running = [], 0
+    for c in counts:
+        running += c
+        cumulative.append(running)
+    rank = q * cumulative[-1]
+    b = bisect_left(cumulative, rank)
+    if b == len(bounds):
+        return bounds[-1]
+    lower = 0.0 if b == 0 else bounds[b - 1]
+    below = 0 if b == 0 else cumulative[b - 1]
+    return lower + (bounds[b] - lower) * (rank - below) / (cumulative[b] - below)
+
+
+def exact_quantile(q: float, values: list[float]) -> float:
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def demo_records(n: int, seed: int):
+    records = []
+    config = MonitoringConfig(buffer_size=n, metrics=MetricsConfig(inter_token_latency=True))
+    monitor = Monitor(config, on_complete=records.append)
+    run_simulated(make_scenarios(n, seed), monitor.handle_event, 1.7e12)
+    return monitor, records
+
+
+def worst_error(values: list[float], bounds: tuple[float, ...]) -> float:
+    h = S.Histogram(bounds)
+    for v in values:
+        h.observe(v)
+    return max(
+        abs(histogram_quantile(q, bounds, h.counts) / exact_quantile(q, values) - 1)
+        for q in (0.5, 0.9, 0.99)
+    )
+
+
+@pytest.mark.parametrize(("n", "seed"), [(600, 1), (1000, 3), (2000, 7)])
+def test_histogram_quantiles_of_the_demo_traffic_are_within_ten_percent_of_exact(n, seed):
+    _, records = demo_records(n, seed)
+    ttft = [r.metrics.time_to_first_token for r in records if r.metrics.time_to_first_token]
+    duration = [r.timing.duration for r in records if r.timing.duration is not None]
+    gaps = [g for r in records for g in r.timing.inter_token_latencies or ()]
+    assert worst_error(ttft, S.TTFT_BUCKETS) <= 0.10
+    assert worst_error(duration, S.DURATION_BUCKETS) <= 0.10
+    assert worst_error(gaps, S.ITL_BUCKETS) <= 0.10
+    # The GenAI doubling buckets (what the OpenTelemetry metrics keep) do not.
+    assert worst_error(ttft, S.SECONDS_BUCKETS) > 0.10
+
+
+def test_the_monitor_buckets_what_the_records_say():
+    monitor, records = demo_records(300, 5)
+    series = monitor._series_snapshot()
+    for model, s in series.by_model.items():
+        mine = [r.metrics.time_to_first_token for r in records if r.model == model]
+        expected = S.Histogram(S.TTFT_BUCKETS)
+        for v in mine:
+            if v is not None:
+                expected.observe(v)
+        assert s.ttft.counts == expected.counts
+
+
+def test_bucket_bounds_are_configurable_and_checked():
+    buckets = PrometheusBuckets(ttft=[0.5, 1, 2])
+    monitor = Monitor(MonitoringConfig(metrics=MetricsConfig(prometheus_buckets=buckets)))
+    for event in make_stream_events("s1", tokens=["a"], model="m"):
+        monitor.handle_event(event)
+    fams = families(TelemetryExporter.to_prometheus(monitor))
+    les = [s.labels["le"] for s in fams["l0_time_to_first_token_seconds"]
+           if s.name.endswith("_bucket")]  # fmt: skip
+    assert les == ["0.5", "1.0", "2.0", "+Inf"]
+    with pytest.raises(ValueError, match="strictly increasing"):
+        PrometheusBuckets(ttft=[1, 1])
+    with pytest.raises(ValueError, match="positive and finite"):
+        PrometheusBuckets(duration=[0, 1])
+    with pytest.raises(ValueError, match="positive and finite"):
+        PrometheusBuckets(duration=[1, math.inf])
+
+
+def test_series_per_model_matches_the_exposition():
+    monitor = Monitor(MonitoringConfig(metrics=MetricsConfig(models=["m"])))
+    text = TelemetryExporter.to_prometheus(monitor)
+    samples = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(samples) == S.Buckets().series_per_model == 164
+
+
+def test_gaps_folded_early_under_custom_itl_buckets_are_counted_once():
+    fine, coarse = S.Histogram((0.01, 0.1)), S.Histogram(S.ITL_BUCKETS)
+    coarse.observe_many([0.001, 0.05, 0.5, 5.0])
+    fine.merge(coarse)
+    assert fine.count == 4 and sum(fine.counts) == 4
+
+
+# -- snapshots and formats ------------------------------------------------------------------
+
+
+def test_snapshot_is_independent_of_later_streams():
+    monitor, _ = demo_records(50, 2)
+    before = TelemetryExporter.to_prometheus(monitor)
+    snap = monitor._series_snapshot()
+    run_simulated(make_scenarios(50, 3), monitor.handle_event, 1.8e12)
+    assert render(snap) == before != TelemetryExporter.to_prometheus(monitor)
+
+
+def test_series_round_trip_through_plain_data_and_merge_adds_up():
+    a, _ = demo_records(40, 1)
+    b, _ = demo_records(60, 2)
+    merged = S.SeriesSet()
+    for m in (a, b):
+        merged.merge(S.SeriesSet.from_dict(m._series_snapshot().to_dict()))
+    fams = families(render(merged))
+    total = sum(s.value for s in fams["l0_streams"] if s.name == "l0_streams_total")
+    assert total == 100
+    tokens = sum(s.value for s in fams["l0_tokens"])
+    agg = a.get_aggregate_metrics()["total_tokens"] + b.get_aggregate_metrics()["total_tokens"]
+    assert tokens == agg
+
+
+def test_openmetrics_rendering_parses_and_matches_the_text_format():
+    monitor, _ = demo_records(60, 4)
+    series = monitor._series_snapshot()
+    om = {f.name: f.samples for f in parse_openmetrics(render_openmetrics(series, labels={"a": 1}))}
+    text = families(render(series, labels={"a": 1}))
+    assert set(om) == set(text)
+    for name, samples in text.items():
+        assert {(s.name, tuple(sorted(s.labels.items()))): s.value for s in samples} == {
+            (s.name, tuple(sorted(s.labels.items()))): s.value for s in om[name]
+        }
+
+
+# -- exemplars ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tracer():
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+    return (TracerProvider(sampler=ALWAYS_ON).get_tracer("t"),
+            TracerProvider(sampler=ALWAYS_OFF).get_tracer("t"))  # fmt: skip
+
+
+def test_latency_buckets_carry_the_trace_id_of_the_span_active_at_stream_start(tracer):
+    sampled, _ = tracer
+    monitor = Monitor(MonitoringConfig(metrics=MetricsConfig(inter_token_latency=True)))
+    events = make_stream_events("s1", tokens=["a", "b", "c"], model="m")
+    with sampled.start_as_current_span("request") as span:
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+        monitor.handle_event(events[0])
+    for event in events[1:]:  # the rest arrives after the span ended: the start decides
+        monitor.handle_event(event)
+    for event in make_stream_events("s2", tokens=["a"], model="m"):
+        monitor.handle_event(event)  # no span: no exemplar
+    fams = {f.name: f.samples for f in parse_openmetrics(
+        render_openmetrics(monitor._series_snapshot()))}  # fmt: skip
+    for family in ("l0_time_to_first_token_seconds", "l0_stream_duration_seconds",
+                   "l0_inter_token_latency_seconds"):  # fmt: skip
+        exemplars = [s.exemplar for s in fams[family] if s.exemplar is not None]
+        assert [e.labels for e in exemplars] == [{"trace_id": trace_id}], family
+    assert not [s for s in fams["l0_tokens_per_second"] if s.exemplar is not None]
+
+
+def test_the_collector_serves_exemplars_over_openmetrics(tracer):
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.openmetrics.exposition import generate_latest
+
+    from l0_monitoring.prometheus import MonitorCollector
+
+    sampled, unsampled = tracer
+    monitor = Monitor()
+    with unsampled.start_as_current_span("not kept"):
+        for event in make_stream_events("s0", tokens=["a"], model="m"):
+            monitor.handle_event(event)
+    with sampled.start_as_current_span("request") as span:
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+        for event in make_stream_events("s1", tokens=["a"], model="m"):
+            monitor.handle_event(event)
+    registry = CollectorRegistry()
+    registry.register(MonitorCollector(monitor))
+    text = generate_latest(registry).decode()
+    fams = {f.name: f.samples for f in parse_openmetrics(text)}
+    exemplars = [s.exemplar for s in fams["l0_time_to_first_token_seconds"] if s.exemplar]
+    assert [e.labels["trace_id"] for e in exemplars] == [trace_id]  # the unsampled one: none
+    assert render_openmetrics(monitor._series_snapshot()).count(trace_id) == 2  # TTFT, duration
+
+
+def test_trace_id_hook_is_none_without_a_valid_span(tracer):
+    assert S.current_trace_id() is None
+    sampled, unsampled = tracer
+    with unsampled.start_as_current_span("x"):
+        assert S.current_trace_id() is None
+    with sampled.start_as_current_span("x") as span:
+        assert S.current_trace_id() == f"{span.get_span_context().trace_id:032x}"
+
+
+# -- cached rendering -----------------------------------------------------------------------
+
+
+def test_cached_text_follows_every_change_and_never_mixes_two_monitors():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from l0_monitoring.prometheus import MonitorCollector
+
+    a, b = Monitor(), Monitor()
+    registries = []
+    for m in (a, b):
+        registry = CollectorRegistry()
+        registry.register(MonitorCollector(m))
+        registries.append(registry)
+    # Same model, same number of changes (versions equal), different counts.
+    for m, outcome in ((a, "complete"), (b, "give_up")):
+        for event in make_stream_events("s", tokens=["x"], model="m", outcome=outcome):
+            m.handle_event(event)
+    for _ in range(2):  # the second round is served from the caches
+        for m, registry, n in ((a, registries[0], 1), (b, registries[1], 0)):
+            for text in (TelemetryExporter.to_prometheus(m), generate_latest(registry).decode()):
+                fams = families(text)
+                assert value(fams, "l0_streams", "l0_streams_total", outcome="completed") == n
+    for event in make_stream_events("new", tokens=["x"], model="m"):
+        a.handle_event(event)
+    for text in (TelemetryExporter.to_prometheus(a), generate_latest(registries[0]).decode()):
+        assert value(families(text), "l0_streams", "l0_streams_total", outcome="completed") == 2
+    a.clear()  # a new history: nothing cached from before may come back
+    assert "l0_streams_total" not in "".join(
+        line for line in TelemetryExporter.to_prometheus(a).splitlines() if "model=" in line
+    )
+
+
+def test_merged_sets_are_rendered_fresh_every_time():
+    one = S.SeriesSet(["m"])
+    one.observe("m", "completed", 1, 0, 0, (), None, 0.1, 0.2, 10.0)
+    merged = S.SeriesSet()
+    merged.merge(one)
+    first = render(merged)
+    merged.merge(one)  # same model versions, different counts
+    assert merged.uid is None and render(merged) != first
+
+
+def test_the_trace_hook_never_imports_opentelemetry():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from l0_monitoring import Monitor\n"
+        "from l0_monitoring.testing import make_stream_events\n"
+        "m = Monitor()\n"
+        "for e in make_stream_events('s', tokens=['a']): m.handle_event(e)\n"
+        "assert not [k for k in sys.modules if k.startswith('opentelemetry')], 'imported'\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(root)}, timeout=60, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr

@@ -1,0 +1,160 @@
+"""Several worker processes, one /metrics: series files, merging, serving."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from l0_monitoring import Monitor, TelemetryExporter
+from l0_monitoring.prometheus.multiprocess import SeriesFileWriter, read_series, render_directory
+from l0_monitoring.prometheus.serve import make_wsgi_app, start_http_server
+from l0_monitoring.prometheus.text import render
+from l0_monitoring.testing import make_stream_events
+
+pytest.importorskip("prometheus_client")
+
+from prometheus_client.openmetrics.parser import (  # noqa: E402
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WORKER = """
+import sys
+from pathlib import Path
+from l0_monitoring import Monitor, TelemetryExporter
+from l0_monitoring.demo import make_scenarios, run_simulated
+from l0_monitoring.prometheus.multiprocess import SeriesFileWriter
+out, k = Path(sys.argv[1]), int(sys.argv[2])
+records = []
+monitor = Monitor(on_complete=records.append)
+writer = SeriesFileWriter(monitor, out / "series", interval=60).start()
+run_simulated(make_scenarios(90, 3)[k::3], monitor.handle_event, 1.7e12)
+assert writer.close(timeout=5)
+(out / f"records-{k}.jsonl").write_text(TelemetryExporter.to_jsonl(records))
+"""
+
+
+def totals(text: str, parse=text_string_to_metric_families) -> dict[tuple, float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in parse(text)
+        for s in fam.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def same(got: dict, want: dict) -> bool:
+    """Counts exactly; float sums up to the order of addition."""
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        if key[0].endswith("_sum"):
+            assert got[key] == pytest.approx(value, rel=1e-12), key
+        else:
+            assert got[key] == value, key
+    return True
+
+
+def test_one_endpoint_sums_the_series_of_several_worker_processes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(k)], env=env)
+             for k in range(3)]  # fmt: skip
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+    assert len(list((tmp_path / "series").glob("l0-series-*.json"))) == 3
+    records = []
+    for k in range(3):
+        records += TelemetryExporter.from_jsonl((tmp_path / f"records-{k}.jsonl").read_text())
+    assert len(records) == 90
+    expected = totals(TelemetryExporter.to_prometheus(records))  # the truth, from the records
+    merged, problems = read_series(tmp_path / "series")
+    assert problems == []
+    assert same(totals(render(merged)), expected)
+
+    server, thread = start_http_server(0, "127.0.0.1", source=tmp_path / "series")
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            assert same(totals(resp.read().decode()), expected)
+        ask = urllib.request.Request(url, headers={"Accept": "application/openmetrics-text"})
+        with urllib.request.urlopen(ask, timeout=10) as resp:
+            assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+            assert same(totals(resp.read().decode(), parse_openmetrics), expected)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from l0_monitoring.prometheus.multiprocess import directory_collector
+
+    registry = CollectorRegistry()
+    registry.register(directory_collector(tmp_path / "series"))
+    assert same(totals(generate_latest(registry).decode()), expected)
+
+
+def monitor_with(n: int) -> Monitor:
+    monitor = Monitor()
+    for i in range(n):
+        for event in make_stream_events(f"s{i}", tokens=["a", "b"], model="m"):
+            monitor.handle_event(event)
+    return monitor
+
+
+def test_a_bad_worker_file_is_skipped_and_named(tmp_path, caplog):
+    SeriesFileWriter(monitor_with(2), tmp_path).write()
+    (tmp_path / "l0-series-99999999.json").write_text("{not json")
+    merged, problems = read_series(tmp_path)
+    assert len(problems) == 1 and "l0-series-99999999.json" in problems[0]
+    assert sum(merged.by_model["m"].streams.values()) == 2
+    assert "l0_streams_total" in render_directory(tmp_path)
+    assert "skipped a series file" in caplog.text
+
+
+def test_a_failing_write_is_counted_and_logged_never_raised(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    writer = SeriesFileWriter(monitor_with(1), blocker / "sub")
+    assert writer.write() is False
+    assert (writer.writes, writer.errors) == (0, 1)
+    assert "could not write" in caplog.text
+    with pytest.raises(ValueError, match="interval"):
+        SeriesFileWriter(monitor_with(0), tmp_path, interval=0)
+
+
+def test_the_background_writer_keeps_the_file_current_and_close_writes_last(tmp_path):
+    monitor = monitor_with(1)
+    writer = SeriesFileWriter(monitor, tmp_path, interval=0.05).start()
+    assert writer.start() is writer  # idempotent
+    deadline = time.monotonic() + 30
+    while writer.writes < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.writes >= 2
+    for event in make_stream_events("late", tokens=["a"], model="m"):
+        monitor.handle_event(event)
+    assert writer.close(timeout=5)
+    merged, _ = read_series(tmp_path)
+    assert sum(merged.by_model["m"].streams.values()) == 2
+
+
+def test_the_app_reports_a_failed_render_as_a_500_and_rejects_bad_sources():
+    def broken():
+        raise RuntimeError("boom")
+
+    app = make_wsgi_app(broken)
+    statuses = []
+    body = app({}, lambda status, headers: statuses.append(status))
+    assert statuses == ["500 Internal Server Error"] and b"could not render" in b"".join(body)
+    with pytest.raises(TypeError, match="Monitor, a directory or a callable"):
+        make_wsgi_app(42)
+    with pytest.raises(ValueError, match="model"):
+        make_wsgi_app(broken, labels={"model": "x"})
