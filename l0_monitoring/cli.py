@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import contextlib
 import json
 import os
@@ -20,6 +21,7 @@ from typing import IO, Any, NoReturn, TextIO
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from ._internal.safe import clean_text
 from ._version import __version__
 from .config import MonitoringConfig
 from .exporters import TelemetryExporter
@@ -255,6 +257,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Feed a recorded event log through a Monitor and print the result."""
     path = Path(args.events)
     _readable(path)
+    _text_file(path)
     config = _config(args.config).model_copy(update={"flush_interval": 0.0})
     builder = SummaryBuilder()
     writer = RecordWriter(sys.stdout, args.format) if args.format in (
@@ -351,12 +354,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a JSON or JSON Lines file against a published model."""
     path = Path(args.file)
     _readable(path)
+    _text_file(path)
     validators = _validators()
     check = validators.get(args.schema)
     if check is None:
         raise UsageError(f"unknown schema {args.schema!r}; one of: {', '.join(sorted(validators))}")
     docs: list[tuple[int, str]] = []
-    text = path.read_text(encoding="utf-8")
+    # Undecodable bytes become lone surrogates here, so json.loads rejects
+    # exactly the lines that hold them (reported with their number).
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
     if path.suffix == ".jsonl" or (path.suffix != ".json" and "\n{" in text.strip()):
         docs = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
     else:
@@ -365,6 +371,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     checked = 0
     for number, raw in docs:
         try:
+            if clean_text(raw) is not raw:
+                raise ValueError("not valid UTF-8")
             data = json.loads(raw)
         except ValueError as exc:
             bad += 1
@@ -408,6 +416,27 @@ def _readable(path: Path) -> None:
         raise UsageError(f"cannot read {path}: no such file")
     if not os.access(path, os.R_OK):
         raise UsageError(f"cannot read {path}: permission denied")
+
+
+def _text_file(path: Path) -> None:
+    """Refuse (one line, exit 2) a file that is not text: NUL bytes or non-UTF-8 in its head.
+
+    Undecodable lines further in are skipped and counted by the readers, one by one.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(8192)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(head, final=False)  # a character cut at 8 KiB is fine
+    except UnicodeDecodeError:
+        binary = True
+    else:
+        binary = b"\x00" in head
+    if binary:
+        raise UsageError(f"{path} is not a text file (expected UTF-8 JSON Lines)")
 
 
 # -- parser ------------------------------------------------------------------------------

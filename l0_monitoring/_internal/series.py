@@ -14,6 +14,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .safe import clean_text
+
 # GenAI semantic-convention bucket advice for operation duration / time to first chunk (s).
 SECONDS_BUCKETS: tuple[float, ...] = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
@@ -118,7 +120,7 @@ class SeriesSet:
         self.by_model: dict[str, ModelSeries] = {}
 
     def _series(self, model: str | None) -> ModelSeries:
-        key = model or UNKNOWN_MODEL
+        key = clean_text(model) if model else UNKNOWN_MODEL  # a label value: valid UTF-8
         series = self.by_model.get(key)
         if series is None:
             if len(self.by_model) >= MAX_MODELS:

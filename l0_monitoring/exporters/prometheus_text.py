@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .._internal.safe import safe_repr
+from .._internal.safe import clean_text, safe_repr
 from .._internal.series import Histogram, ModelSeries, SeriesSet
 
 _NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -49,7 +49,7 @@ def check_labels(labels: Mapping[str, object] | None) -> dict[str, str]:
     for key, value in (labels or {}).items():
         if not isinstance(key, str) or not _LABEL_RE.match(key) or key.startswith("__"):
             raise ValueError(f"invalid Prometheus label name: {safe_repr(key)}")
-        out[key] = str(value)
+        out[key] = clean_text(str(value))  # valid UTF-8: a scrape is encoded whole
     return out
 
 
