@@ -183,8 +183,7 @@ def register_fork_aware(worker: ForkAware) -> None:
 
 
 def _after_fork_in_child() -> None:
-    _TIMER._reset()
-    _errors.__init__()  # type: ignore[misc]  # fresh lock: the parent's may be held
+    _TIMER._reset()  # (ErrorReporter locks are reset by guard's own fork hook)
     for worker in list(_FORK_AWARE):
         try:
             worker._after_fork_in_child()
