@@ -154,8 +154,10 @@ class _PathTarget(_Target):
     A short or failed write on a regular file is truncated back to the end of
     the last whole line, so a full disk never leaves a torn line and space
     freed later is used again. A FIFO or other non-regular file is written
-    without ever blocking (``O_NONBLOCK`` + ``poll``), so a reader that stops
-    reading can only stall the writer until ``give_up()`` says so.
+    without ever blocking (``O_NONBLOCK`` + ``poll``), in groups of whole lines
+    of at most ``PIPE_BUF`` bytes (which a pipe stores atomically), so a reader
+    that stops reading stalls the writer only until ``give_up()`` says so, and
+    only a line longer than ``PIPE_BUF`` can be left partly written then.
     """
 
     def __init__(self, path: Path, max_bytes: int | None, backups: int) -> None:
@@ -197,7 +199,14 @@ class _PathTarget(_Target):
             try:
                 fd = self._open()
                 stop = len(ends)
-                if self.max_bytes is not None and self.regular:
+                if not self.regular:
+                    # A pipe stores a write of at most PIPE_BUF bytes whole or not
+                    # at all: lines go in such groups, so giving up (a reader that
+                    # stopped) never leaves part of a line unless it is longer.
+                    stop = done + 1
+                    while stop < len(ends) and ends[stop] - start <= _PIPE_BUF:
+                        stop += 1
+                elif self.max_bytes is not None:
                     if self.size and self.size + ends[done] - start > self.max_bytes:
                         self._rotate()
                         continue
@@ -574,6 +583,7 @@ class EventRecorder:
             self._target.after_fork_in_child()
 
 
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 _CHUNK_BYTES = 1 << 20  # bytes the writer takes per write at most (besides one long line)
 
 
