@@ -80,3 +80,52 @@ def test_every_variable_rejects_garbage_naming_the_variable(var, expected):
     message = str(info.value)
     assert message.startswith(f"{var}: "), message
     assert expected in message, message
+
+
+SENTRY_CLIENT_REJECTS = [
+    "https://public:SECRET@host/42/",  # trailing slash: not a project id
+    "https://pub@host/my-project",  # a project name, not its numeric id
+    "https://pub@host:70000/42",  # port out of range
+]
+
+
+@pytest.mark.parametrize("dsn", SENTRY_CLIENT_REJECTS)
+def test_a_dsn_the_sentry_client_rejects_fails_at_construction_never_echoing_it(dsn):
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    with pytest.raises((BadDsn, ValueError)):
+        Dsn(dsn)  # the premise: sentry_sdk.init() would refuse it
+    with pytest.raises(ValueError) as from_env:
+        SentryExporterConfig.from_env({"SENTRY_DSN": dsn})
+    with pytest.raises(ValidationError) as direct:
+        SentryExporterConfig(dsn=dsn)
+    env_text, direct_text = str(from_env.value), str(direct.value)
+    assert env_text.startswith("SENTRY_DSN: ") and "dsn" in direct_text
+    for text in (env_text, direct_text):
+        assert "SECRET" not in text and dsn not in text, text
+
+
+def test_what_the_config_accepts_init_accepts_and_init_never_raises(monkeypatch):
+    from l0_monitoring import SentryExporter
+
+    from ..sentry_ingest import Ingest
+
+    ingest = Ingest().start()
+    try:
+        for dsn in (ingest.dsn(), "https://pub@o1.ingest.sentry.io/42", "http://k@[::1]:9/7"):
+            exporter = SentryExporter(SentryExporterConfig.from_env({"SENTRY_DSN": dsn}))
+            exporter.init()
+            assert exporter.active and exporter.stats()["errors"] == 0, dsn
+            exporter.close(timeout=0.5)
+        # A client that fails anyway (here: the SDK refuses an option) is counted, not raised.
+        import sentry_sdk
+
+        def refuse(*args, **kwargs):
+            raise ValueError("client refused")
+
+        monkeypatch.setattr(sentry_sdk, "Client", refuse)
+        exporter = SentryExporter(SentryExporterConfig.from_env({"SENTRY_DSN": ingest.dsn()}))
+        exporter.init()  # never raises into the host
+        assert not exporter.active and exporter.stats()["errors"] == 1
+    finally:
+        ingest.stop()
