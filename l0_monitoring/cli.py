@@ -419,23 +419,25 @@ def _readable(path: Path) -> None:
 
 
 def _text_file(path: Path) -> None:
-    """Refuse (one line, exit 2) a file that is not text: NUL bytes or non-UTF-8 in its head.
+    """Refuse (one line, exit 2) a file that is not text.
 
-    Undecodable lines further in are skipped and counted by the readers, one by one.
+    Not text: a NUL byte in the first 8 KiB, or most of its lines there not
+    UTF-8. A few undecodable lines are skipped and counted by the readers.
     """
     try:
         with path.open("rb") as f:
             head = f.read(8192)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        decoder.decode(head, final=False)  # a character cut at 8 KiB is fine
-    except UnicodeDecodeError:
-        binary = True
-    else:
-        binary = b"\x00" in head
-    if binary:
+    lines = head.split(b"\n")
+    bad = 0
+    for i, line in enumerate(lines):
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:  # the last line may be cut inside a character at 8 KiB
+            decoder.decode(line, final=i < len(lines) - 1)
+        except UnicodeDecodeError:
+            bad += 1
+    if b"\x00" in head or bad * 2 > len(lines):
         raise UsageError(f"{path} is not a text file (expected UTF-8 JSON Lines)")
 
 

@@ -148,7 +148,7 @@ class Monitor:
                 bad_ts = ts - ts  # NaN for NaN and +-inf, 0 for every finite number
             except TypeError:
                 bad_ts = True
-            if bad_ts:  # the live Monitor skips what replay skips: counted as malformed
+            if bad_ts or ts is True or ts is False:  # what replay skips: malformed
                 self._malformed(ValueError(f"event.ts must be a finite number: {safe_repr(ts)}"))
                 return
             if t == _TOKEN:

@@ -4,8 +4,8 @@ Text that is not valid Unicode is made safe here, once, where host text enters
 this package (event meta and context read by the Monitor, recorded events,
 telemetry fields): a lone UTF-16 surrogate (``U+D800``, left by a provider
 that split an emoji between two chunks) becomes U+FFFD, the Unicode replacement
-character, and a well-formed surrogate pair is joined into the character it
-encodes. Everything else valid (NUL, U+2028, control characters) is kept as
+character, one for one (so lengths, e.g. a stream's content length, are the
+same live and replayed). Everything else valid (NUL, U+2028, control characters) is kept as
 data: JSON, CSV and the Prometheus text format all escape or quote it, so one
 bad string never costs another record, line, series or scrape.
 """
@@ -13,6 +13,7 @@ bad string never costs another record, line, series or scrape.
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from collections.abc import Mapping
 from enum import Enum
@@ -29,16 +30,15 @@ _REPR.maxstring = _REPR.maxother = 200
 
 
 REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 """What a lone surrogate becomes (U+FFFD REPLACEMENT CHARACTER)."""
 
 
 def clean_text(text: str) -> str:
-    """Return ``text`` encodable as UTF-8: lone surrogates become U+FFFD; never raises.
+    """Return ``text`` encodable as UTF-8: each surrogate code point becomes U+FFFD.
 
-    A surrogate pair (two code points, as a UTF-16 decoder with
-    ``surrogatepass`` leaves them) becomes the one character it encodes. Valid
-    text is returned as is (one ``isascii`` check, or one trial encode, for
-    non-ASCII text).
+    Never raises. Valid text is returned as is, the same object (one
+    ``isascii`` check, or one trial encode, for non-ASCII text).
 
     Args:
         text: Any ``str``.
@@ -51,7 +51,7 @@ def clean_text(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return _SURROGATE.sub(REPLACEMENT, text)
     return text
 
 
