@@ -695,6 +695,7 @@ class Monitoring:
         max_bytes: int | None = None,
         backup_count: int = 3,
         max_queue: int = 100_000,
+        max_queue_bytes: int = 8 << 20,
         record_token_content: bool = False,
     ) -> Any:
         """Append every event as one JSON line (the ObservabilityEvent schema).
@@ -708,5 +709,6 @@ class Monitoring:
             max_bytes=max_bytes,
             backup_count=backup_count,
             max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
             record_token_content=record_token_content,
         )

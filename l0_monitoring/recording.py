@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import pydantic_core
+
 from ._internal.guard import ErrorReporter
-from ._internal.safe import clean_text, json_safe, safe_str
+from ._internal.safe import MAX_ITEMS, MAX_STR, clean_text, json_safe, safe_str
 from ._internal.workers import register_fork_aware
 from .events import ObservabilityEvent, event_type_value
 
@@ -65,7 +67,32 @@ skips (and counts) a longer line without holding it in memory.
 
 # JSON leaves these unescaped inside strings, but ``str.splitlines()`` (and some
 # JSON Lines readers) split on them: escape them, so a line is a line everywhere.
-_LINE_BREAKS = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}
+_LINE_BREAKS = [(chr(c).encode(), f"\\u{c:04x}".encode()) for c in (0x85, 0x2028, 0x2029)]
+
+
+_TO_JSON = pydantic_core.to_json
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_SIMPLE = frozenset({int, bool, type(None)})
+
+
+def _plain(value: Any) -> Any:
+    """``json_safe(value)``, with a fast path for the usual flat dict of short ASCII text."""
+    if value.__class__ is dict and len(value) <= MAX_ITEMS:
+        for k, v in value.items():
+            c = v.__class__
+            if k.__class__ is not str or not k.isascii() or len(k) > 200:
+                break
+            if c is str:
+                if len(v) > MAX_STR or not v.isascii():
+                    break
+            elif c is float:
+                if v - v != 0:  # NaN or +-inf: json_safe makes it null
+                    break
+            elif c not in _SIMPLE:
+                break
+        else:
+            return dict(value)
+    return json_safe(value)
 
 
 def _event_fields(event: Any) -> tuple[Any, Any, Any, Any, Any]:
@@ -76,7 +103,16 @@ def _event_fields(event: Any) -> tuple[Any, Any, Any, Any, Any]:
 
 
 def event_to_json(event: Any, *, record_token_content: bool = False) -> str | None:
-    r"""Serialise one event to a JSON line (no newline); never raises.
+    """Serialise one event to a JSON line (no newline); never raises.
+
+    See :func:`event_line` (this is its text, without the newline).
+    """
+    line = event_line(event, record_token_content=record_token_content)
+    return None if line is None else line[:-1].decode("utf-8")
+
+
+def event_line(event: Any, *, record_token_content: bool = False) -> bytes | None:
+    r"""Serialise one event to one UTF-8 JSON line, newline included; never raises.
 
     Meta values that are not JSON (exceptions, enums, violation objects) become
     safe JSON; text under :data:`CONTENT_KEYS` is masked with ``*`` of the same
@@ -104,13 +140,13 @@ def event_to_json(event: Any, *, record_token_content: bool = False) -> str | No
             or not sid
         ):
             return None
-        meta_out = json_safe(meta) if meta else {}
+        meta_out = _plain(meta) if meta else {}
         if not isinstance(meta_out, dict):
             meta_out = {"value": meta_out}
         if not record_token_content:
             for key in CONTENT_KEYS.intersection(meta_out):
                 meta_out[key] = _mask(meta_out[key])
-        ctx_out = json_safe(ctx) if ctx else {}
+        ctx_out = _plain(ctx) if ctx else {}
         if not isinstance(ctx_out, dict):
             ctx_out = {"value": ctx_out}
         data = {
@@ -120,8 +156,14 @@ def event_to_json(event: Any, *, record_token_content: bool = False) -> str | No
             "context": ctx_out,
             "meta": meta_out,
         }
-        line = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        return line if line.isascii() else line.translate(_LINE_BREAKS)
+        try:
+            line = _TO_JSON(data)  # Rust: ~4x the stdlib encoder's speed
+        except (ValueError, TypeError):  # pragma: no cover - json_safe data always encodes
+            line = _ENCODE(data).encode("utf-8")
+        if not line.isascii():
+            for raw, escaped in _LINE_BREAKS:
+                line = line.replace(raw, escaped)
+        return line + b"\n"
     except Exception as exc:  # a host object we could not read: counted as malformed
         _errors.report("record", "l0_monitoring: event could not be serialised", exc)
         return None
@@ -403,8 +445,7 @@ class EventRecorder:
 
     def __call__(self, event: Any) -> None:
         """Queue ``event`` for writing (never blocks on the target, never raises)."""
-        line = event_to_json(event, record_token_content=self._content)
-        data = None if line is None else (line + "\n").encode("utf-8")
+        data = event_line(event, record_token_content=self._content)
         with self._lock:
             if data is None:
                 self._malformed += 1
