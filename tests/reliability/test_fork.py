@@ -219,3 +219,40 @@ def test_a_fork_storm_of_30_children_over_every_worker_completes(tmp_path):
     completed, failures = fork_storm(on_event, checks)
     on_event.close()
     assert completed == FORK_STORM_CHILDREN, failures
+
+
+@pytest.mark.filterwarnings("ignore:This process.*is multi-threaded:DeprecationWarning")
+def test_a_fork_storm_with_the_opentelemetry_handler_completes(tmp_path):
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    tracer_provider = TracerProvider()
+    spans = InMemorySpanExporter()
+    tracer_provider.add_span_processor(BatchSpanProcessor(spans, schedule_delay_millis=10))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    otel = Monitoring.opentelemetry(tracer_provider.get_tracer("t"), meter_provider.get_meter("m"))
+    batch = Monitoring.batch(5, 0.01, lambda events: None)
+    recorder = Monitoring.record(tmp_path / "events.jsonl")
+
+    def failing(event):
+        raise RuntimeError("always fails")
+
+    on_event = Monitoring.combine(otel, batch, recorder, failing)
+
+    def checks(i):
+        events = make_stream_events(f"child{i}")
+        for e in events:
+            on_event(e)
+        if not (batch.flush(10) and recorder.flush(10)):
+            return 10
+        recorder.close(10)
+        return 0 if recorder.stats()["written"] == len(events) else 13
+
+    completed, failures = fork_storm(on_event, checks)
+    on_event.close()
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    assert completed == FORK_STORM_CHILDREN, failures
