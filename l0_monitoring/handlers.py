@@ -566,8 +566,9 @@ class Monitoring:
     ) -> DebouncedHandler:
         """Deliver the latest event of a burst once events pause for ``seconds``.
 
-        Delivery happens on the shared timer thread; ``flush()`` delivers now,
-        ``close()`` (also run at interpreter exit) delivers and stops.
+        Delivery happens on the handler's own worker thread (a handler that
+        blocks delays only itself); ``flush(timeout)`` delivers now and waits,
+        ``close(timeout)`` (also run at interpreter exit) delivers and stops.
 
         Raises:
             ValueError: If ``seconds`` is not positive.
