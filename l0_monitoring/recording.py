@@ -445,7 +445,7 @@ class EventRecorder:
 
     def __call__(self, event: Any) -> None:
         """Queue ``event`` for writing (never blocks on the target, never raises)."""
-        data = event_line(event, record_token_content=self._content)
+        data = b"" if self._closing else event_line(event, record_token_content=self._content)
         with self._lock:
             if data is None:
                 self._malformed += 1
@@ -619,7 +619,9 @@ class EventRecorder:
     def _after_fork_in_child(self) -> None:
         # The parent writes what it had queued; the child starts empty, with its
         # own writer thread on first use and its own file descriptor.
+        closed = self._closing
         self._reset_state()
+        self._closing = self._abandoned = closed  # closed in the parent: closed here
         if self._owns_file:
             self._target.after_fork_in_child()
 
