@@ -91,7 +91,8 @@ SENTRY_CLIENT_REJECTS = [
 
 @pytest.mark.parametrize("dsn", SENTRY_CLIENT_REJECTS)
 def test_a_dsn_the_sentry_client_rejects_fails_at_construction_never_echoing_it(dsn):
-    from sentry_sdk.utils import BadDsn, Dsn
+    utils = pytest.importorskip("sentry_sdk.utils")
+    BadDsn, Dsn = utils.BadDsn, utils.Dsn  # noqa: N806
 
     with pytest.raises((BadDsn, ValueError)):
         Dsn(dsn)  # the premise: sentry_sdk.init() would refuse it
@@ -106,6 +107,7 @@ def test_a_dsn_the_sentry_client_rejects_fails_at_construction_never_echoing_it(
 
 
 def test_what_the_config_accepts_init_accepts_and_init_never_raises(monkeypatch):
+    pytest.importorskip("sentry_sdk")
     from l0_monitoring import SentryExporter
 
     from ..sentry_ingest import Ingest
@@ -129,3 +131,14 @@ def test_what_the_config_accepts_init_accepts_and_init_never_raises(monkeypatch)
         assert not exporter.active and exporter.stats()["errors"] == 1
     finally:
         ingest.stop()
+
+
+@pytest.mark.parametrize("dsn", SENTRY_CLIENT_REJECTS)
+def test_without_sentry_sdk_the_same_dsns_are_rejected_by_the_same_rules(monkeypatch, dsn):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sentry_sdk.utils", None)  # import fails: fallback rules
+    with pytest.raises(ValueError) as info:
+        SentryExporterConfig.from_env({"SENTRY_DSN": dsn})
+    assert str(info.value).startswith("SENTRY_DSN: ") and "SECRET" not in str(info.value)
+    SentryExporterConfig.from_env({"SENTRY_DSN": "https://pub@o1.ingest.sentry.io/42"})
