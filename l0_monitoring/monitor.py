@@ -557,10 +557,22 @@ class Monitor:
             self.flush()
 
 
+_EXIT_TIMEOUT = 2.0  # seconds interpreter exit waits for close() (and the host's callbacks)
+
+
 def _close_if_alive(ref: weakref.ref[Monitor]) -> None:
     monitor = ref()
-    if monitor is not None:
+    if monitor is None:
+        return
+    # close() hands the last records to on_complete/on_flush: host code that may
+    # block for ever. It runs on a daemon thread, so exit waits a bounded time.
+    closer = threading.Thread(target=monitor.close, name="l0-monitoring-exit", daemon=True)
+    try:
+        closer.start()
+    except RuntimeError:  # pragma: no cover - threads refused this late in shutdown
         monitor.close()
+        return
+    closer.join(_EXIT_TIMEOUT)
 
 
 def _hash_fraction(stream_id: str) -> float:

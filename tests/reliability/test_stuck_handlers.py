@@ -82,3 +82,25 @@ def test_interpreter_exit_is_never_held_up_by_a_stuck_handler():
                          timeout=30)  # fmt: skip
     assert out.returncode == 0 and out.stdout.strip() == "fed", out.stderr
     assert time.monotonic() - start < 15  # two handlers x the 1 s exit timeout, plus startup
+
+
+STUCK_ON_FLUSH_AT_EXIT = r"""
+import threading
+from l0_monitoring import Monitor, MonitoringConfig
+from l0_monitoring.testing import make_stream_events
+never = threading.Event()
+monitor = Monitor(MonitoringConfig(flush_interval=60.0), on_flush=lambda records: never.wait())
+for i in range(3):
+    for e in make_stream_events(f"s{i}"):
+        monitor.handle_event(e)
+print("fed", flush=True)
+"""
+
+
+def test_interpreter_exit_is_never_held_up_by_a_stuck_on_flush():
+    # The exit hook's close() hands the last records to on_flush, which never returns.
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", STUCK_ON_FLUSH_AT_EXIT], capture_output=True,
+                         text=True, timeout=30)  # fmt: skip
+    assert out.returncode == 0 and out.stdout.strip() == "fed", out.stderr
+    assert time.monotonic() - start < 15  # the 2 s exit timeout, plus startup
