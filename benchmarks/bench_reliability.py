@@ -11,6 +11,8 @@
 * Fork storm: 30 children forked while three threads feed
   ``combine(monitor, batch, debounce, recorder, a failing handler)``; each child
   feeds its own stream and flushes every worker. Reported: children that completed.
+* Long line: traced peak memory of ``replay`` over a log holding one 1 GiB line
+  between two events (the line is skipped and counted, never held whole).
 * Caller cost: microseconds per ``recorder(event)`` call (the line is encoded in
   the caller's thread, so the queue can be bounded in bytes).
 
@@ -27,9 +29,10 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
-from l0_monitoring import EventRecorder, Monitor, Monitoring, MonitoringConfig
+from l0_monitoring import EventRecorder, Monitor, Monitoring, MonitoringConfig, replay
 from l0_monitoring.testing import make_stream_events
 
 BOUND = 8 << 20  # the default max_queue_bytes
@@ -158,6 +161,24 @@ def fork_storm(children: int = 30) -> int:
         return completed
 
 
+def long_line(mib: int = 1024) -> dict:
+    events = make_stream_events("s")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        with path.open("w") as f:
+            f.write(json.dumps(events[0].to_dict()) + "\n" + '{"a": "')
+            chunk = "y" * (1 << 20)
+            for _ in range(mib):
+                f.write(chunk)
+            f.write('"}\n' + json.dumps(events[1].to_dict()) + "\n")
+        tracemalloc.start()
+        result = replay(path, lambda event: None)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return {"line_mib": mib, "events": result.events, "skipped": result.skipped,
+            "peak_traced_mb": round(peak / 1e6, 2)}  # fmt: skip
+
+
 def caller_cost() -> float:
     events = []
     for s in range(1000):
@@ -177,6 +198,7 @@ def main() -> None:
     print(json.dumps({"fifo_close_timeout_1s_took_s": fifo_close()}))
     print(json.dumps({"exit_with_stuck_target_s": exit_time()}))
     print(json.dumps({"fork_storm_completed": f"{fork_storm()} of 30"}))
+    print(json.dumps({"replay_long_line": long_line()}))
     print(json.dumps({"recorder_call_us_per_event": caller_cost()}))
 
 
