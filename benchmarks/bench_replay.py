@@ -23,7 +23,7 @@ from l0_monitoring.testing import make_runtime_events, make_stream_events
 
 def write_log(path: Path, target_events: int) -> int:
     written = 0
-    with Monitoring.record(path, max_queue=10**7) as rec:
+    with Monitoring.record(path, max_queue=10**7, max_queue_bytes=1 << 30) as rec:
         s = 0
         while written < target_events:
             if s % 2:

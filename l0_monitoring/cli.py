@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import contextlib
 import json
 import os
@@ -21,6 +22,7 @@ from typing import IO, Any, NoReturn, TextIO
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from ._internal.safe import clean_text
 from ._version import __version__
 from .config import MonitoringConfig
 from .exporters import TelemetryExporter
@@ -297,6 +299,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Feed a recorded event log through a Monitor and print the result."""
     path = Path(args.events)
     _readable(path)
+    _text_file(path)
     config = _config(args.config).model_copy(update={"flush_interval": 0.0})
     builder = SummaryBuilder()
     writer = RecordWriter(sys.stdout, args.format) if args.format in (
@@ -393,12 +396,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a JSON or JSON Lines file against a published model."""
     path = Path(args.file)
     _readable(path)
+    _text_file(path)
     validators = _validators()
     check = validators.get(args.schema)
     if check is None:
         raise UsageError(f"unknown schema {args.schema!r}; one of: {', '.join(sorted(validators))}")
     docs: list[tuple[int, str]] = []
-    text = path.read_text(encoding="utf-8")
+    # Undecodable bytes become lone surrogates here, so json.loads rejects
+    # exactly the lines that hold them (reported with their number).
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
     if path.suffix == ".jsonl" or (path.suffix != ".json" and "\n{" in text.strip()):
         docs = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
     else:
@@ -407,6 +413,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     checked = 0
     for number, raw in docs:
         try:
+            if clean_text(raw) is not raw:
+                raise ValueError("not valid UTF-8")
             data = json.loads(raw)
         except ValueError as exc:
             bad += 1
@@ -590,6 +598,29 @@ def _add_slo_commands(sub: Any) -> None:
     generate.add_argument("--slo", help="targets file (.toml or .json)")
     generate.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
     generate.set_defaults(func=cmd_slo_generate)
+
+
+def _text_file(path: Path) -> None:
+    """Refuse (one line, exit 2) a file that is not text.
+
+    Not text: a NUL byte in the first 8 KiB, or most of its lines there not
+    UTF-8. A few undecodable lines are skipped and counted by the readers.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(8192)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lines = head.split(b"\n")
+    bad = 0
+    for i, line in enumerate(lines):
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:  # the last line may be cut inside a character at 8 KiB
+            decoder.decode(line, final=i < len(lines) - 1)
+        except UnicodeDecodeError:
+            bad += 1
+    if b"\x00" in head or bad * 2 > len(lines):
+        raise UsageError(f"{path} is not a text file (expected UTF-8 JSON Lines)")
 
 
 # -- parser ------------------------------------------------------------------------------

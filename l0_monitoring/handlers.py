@@ -14,13 +14,20 @@ from __future__ import annotations
 import atexit
 import random
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from ._internal.guard import ErrorReporter
-from ._internal.workers import REAL_CLOCK, Clock, TimerHandle, register_fork_aware
+from ._internal.workers import (
+    REAL_CLOCK,
+    Clock,
+    MonotonicClock,
+    TimerHandle,
+    register_fork_aware,
+)
 from .events import event_type_value
 
 __all__ = [
@@ -130,10 +137,143 @@ class _Combined:
                     _errors.report(f"combine.{method}", f"l0_monitoring: {method} failed", exc)
 
 
+class _Delivery:
+    """Calls one user handler off the caller's and the timer's threads, in order.
+
+    With the real clock, each debounce or batch handler has its own lazy daemon
+    worker thread, so a handler that blocks for ever only stalls itself: the
+    shared timer thread never runs user code, another handler's deliveries go
+    on, and ``close(timeout)`` gives up on it after ``timeout``. With an
+    injected clock (``ManualClock`` in tests) deliveries run inside the clock's
+    callbacks, deterministically. At most ``max_pending`` items wait; beyond,
+    the oldest is dropped and its events counted.
+    """
+
+    def __init__(
+        self,
+        deliver: Callable[[Any], None],
+        size: Callable[[Any], int],
+        clock: Clock,
+        max_pending: int,
+        name: str,
+    ) -> None:
+        self._deliver = deliver
+        self._size = size
+        self._clock = clock
+        self._inline = not isinstance(clock, MonotonicClock)
+        self._max = max_pending
+        self._name = name
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._items: deque[Any] = deque()
+        self._busy = 0  # events in the handler call right now
+        self._thread: threading.Thread | None = None
+        self._scheduled = False
+        self._stopped = False
+        self.dropped = 0
+
+    def put(self, item: Any) -> None:
+        """Queue one delivery (never blocks, never calls the handler)."""
+        with self._cond:
+            if self._stopped:
+                self.dropped += self._size(item)
+                return
+            if len(self._items) >= self._max:
+                self.dropped += self._size(self._items.popleft())
+            self._items.append(item)
+            if self._inline:
+                if not self._scheduled:
+                    self._scheduled = True
+                    self._clock.call_at(self._clock.now(), self._run_inline)
+            elif self._thread is None:
+                thread = threading.Thread(target=self._work, name=self._name, daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # interpreter shutting down: close() counts it
+                    return
+                self._thread = thread
+            else:
+                self._cond.notify()
+
+    def _next_locked(self) -> Any:
+        item = self._items.popleft()
+        self._busy = self._size(item)
+        return item
+
+    def _done(self) -> None:
+        with self._cond:
+            self._busy = 0
+            self._cond.notify_all()
+
+    def _run_inline(self) -> None:
+        with self._cond:
+            self._scheduled = False
+        self._drain_inline()
+
+    def _drain_inline(self) -> None:
+        while True:
+            with self._cond:
+                if not self._items:
+                    return
+                item = self._next_locked()
+            try:
+                self._deliver(item)
+            finally:
+                self._done()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._items:
+                    self._cond.wait()
+                item = self._next_locked()
+            try:
+                self._deliver(item)
+            finally:
+                self._done()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until every queued item is delivered; False if ``timeout`` passed first."""
+        if self._inline:
+            self._drain_inline()
+            return True
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._items or self._busy:
+                alive = self._thread is not None and self._thread.is_alive()
+                remaining = deadline - time.monotonic()
+                if not alive or remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            return not self._items and not self._busy
+
+    def stop(self, timeout: float) -> None:
+        """Deliver what is queued within ``timeout``; then drop (and count) the rest."""
+        self.wait(timeout)
+        with self._cond:
+            self._stopped = True
+            self.dropped += sum(self._size(i) for i in self._items)
+            self._items.clear()
+
+    def pending(self) -> int:
+        """Events queued or in the handler call now."""
+        with self._cond:
+            return self._busy + sum(self._size(i) for i in self._items)
+
+
+def _one(_: Any) -> int:
+    return 1
+
+
 class DebouncedHandler:
     """Trailing-edge debounce: the latest event of a burst, once events pause.
 
-    Use :meth:`Monitoring.debounce` to create one.
+    Use :meth:`Monitoring.debounce` to create one. Delivery runs on this
+    handler's own worker thread (see ``_Delivery``): never in the caller's
+    thread, never on the shared timer thread.
     """
 
     def __init__(self, seconds: float, handler: EventHandler, *, _clock: Clock | None = None):
@@ -151,6 +291,7 @@ class DebouncedHandler:
         self._closed = False
         self._stats = HandlerStats()
         self.superseded = 0
+        self._delivery = _Delivery(self._deliver, _one, self._clock, 100, "l0-monitoring-debounce")
         register_fork_aware(self)
         _register_exit(self)
 
@@ -171,6 +312,7 @@ class DebouncedHandler:
                 self._timer = clock.call_at(self._deadline, self._fire)
 
     def _fire(self) -> None:
+        # On the timer thread: only hands the event over, never calls the handler.
         with self._lock:
             self._timer = None
             if not self._has_latest:
@@ -178,8 +320,7 @@ class DebouncedHandler:
             if self._clock.now() < self._deadline:  # more events came: wait for the pause
                 self._timer = self._clock.call_at(self._deadline, self._fire)
                 return
-            event = self._take()
-        self._deliver(event)
+            self._delivery.put(self._take())
 
     def _take(self) -> Any:
         event = self._latest
@@ -188,32 +329,45 @@ class DebouncedHandler:
         return event
 
     def _deliver(self, event: Any) -> None:
-        if _call(self._handler, event, "debounce"):
-            self._stats.delivered += 1
-        else:
-            self._stats.errors += 1
-
-    def flush(self) -> None:
-        """Deliver the pending event now, if any."""
+        ok = _call(self._handler, event, "debounce")
         with self._lock:
-            if not self._has_latest:
-                return
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            event = self._take()
-        self._deliver(event)
+            if ok:
+                self._stats.delivered += 1
+            else:
+                self._stats.errors += 1
 
-    def close(self) -> None:
-        """Deliver the pending event and stop; later events are dropped and counted."""
-        self.flush()
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Deliver the pending event now and wait for it (at most ``timeout`` seconds).
+
+        Returns:
+            True if every pending event was delivered in time.
+        """
+        with self._lock:
+            if self._has_latest:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                self._delivery.put(self._take())
+        return self._delivery.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver the pending event and stop, within about ``timeout`` seconds.
+
+        A handler still busy then is left to finish on its own (daemon) thread;
+        what it could not take is counted in ``dropped``, like later events.
+        """
         with self._lock:
             self._closed = True
+        self.flush(timeout)
+        self._delivery.stop(0.0)
 
     def stats(self) -> dict[str, int]:
         """Counters: received, delivered, dropped (after close), errors, superseded."""
+        dropped = self._delivery.dropped
         with self._lock:
-            return {**self._stats.as_dict(), "superseded": self.superseded}
+            out = {**self._stats.as_dict(), "superseded": self.superseded}
+        out["dropped"] += dropped
+        return out
 
     def _after_fork_in_child(self) -> None:
         # The parent still holds (and will deliver) what was pending at the fork.
@@ -221,16 +375,19 @@ class DebouncedHandler:
         self._timer = None
         self._latest = None
         self._has_latest = False
+        self._delivery._reset()
 
 
 class BatchHandler:
     """Delivers lists of events once ``size`` is reached or ``max_wait_seconds`` passed.
 
     Whichever comes first, counted from the first event of a batch, even if no
-    other event arrives. Use :meth:`Monitoring.batch` to create one. Batches are delivered on the
-    shared timer thread, never in the caller's thread. At most
-    ``max_pending_batches`` full batches wait for delivery; beyond that the oldest
-    waiting batch is dropped and its events counted in ``dropped``.
+    other event arrives. Use :meth:`Monitoring.batch` to create one. Batches
+    are delivered on this handler's own worker thread (see ``_Delivery``),
+    never in the caller's thread nor on the shared timer thread, so a handler
+    that blocks never delays another. At most ``max_pending_batches`` full
+    batches wait for delivery; beyond that the oldest waiting batch is dropped
+    and its events counted in ``dropped``.
     """
 
     def __init__(
@@ -253,15 +410,14 @@ class BatchHandler:
         self._max_wait = float(max_wait_seconds)
         self._handler = handler
         self._clock = _clock or REAL_CLOCK
-        self._max_pending = max_pending_batches
         self._lock = threading.Lock()
-        self._deliver_lock = threading.Lock()
         self._current: list[Any] = []
-        self._ready: deque[list[Any]] = deque()
         self._timer: TimerHandle | None = None
-        self._delivery_scheduled = False
         self._closed = False
         self._stats = HandlerStats()
+        self._delivery = _Delivery(
+            self._deliver, len, self._clock, max_pending_batches, "l0-monitoring-batch"
+        )
         register_fork_aware(self)
         _register_exit(self)
 
@@ -285,63 +441,61 @@ class BatchHandler:
             self._timer = None
         if not self._current:
             return
-        if len(self._ready) >= self._max_pending:
-            self._stats.dropped += len(self._ready.popleft())
-        self._ready.append(self._current)
-        self._current = []
-        if not self._delivery_scheduled:
-            self._delivery_scheduled = True
-            self._clock.call_at(self._clock.now(), self._deliver_ready)
+        batch, self._current = self._current, []
+        self._delivery.put(batch)
 
     def _due(self) -> None:
         with self._lock:
             self._timer = None
             self._seal_locked()
 
-    def _deliver_ready(self) -> None:
+    def _deliver(self, batch: list[Any]) -> None:
+        ok = _call(self._handler, batch, "batch")
         with self._lock:
-            self._delivery_scheduled = False
-        self._drain()
+            if ok:
+                self._stats.delivered += len(batch)
+            else:
+                self._stats.errors += 1
 
-    def _drain(self) -> None:
-        # One deliverer at a time keeps batches in order; each batch is popped
-        # under the lock, so it is delivered exactly once.
-        with self._deliver_lock:
-            while True:
-                with self._lock:
-                    if not self._ready:
-                        return
-                    batch = self._ready.popleft()
-                if _call(self._handler, batch, "batch"):
-                    self._stats.delivered += len(batch)
-                else:
-                    self._stats.errors += 1
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Deliver every pending event now and wait (at most ``timeout`` seconds).
 
-    def flush(self) -> None:
-        """Deliver every pending event now, in the caller's thread."""
+        Returns:
+            True if every pending batch was delivered in time.
+        """
         with self._lock:
             self._seal_locked()
-        self._drain()
+        return self._delivery.wait(timeout)
 
-    def close(self) -> None:
-        """Deliver what is pending and stop; later events are dropped and counted."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is pending and stop, within about ``timeout`` seconds.
+
+        A handler still busy then is left to finish on its own (daemon) thread;
+        batches it could not take are counted in ``dropped``, like later events.
+        """
         with self._lock:
             self._closed = True
-        self.flush()
+        self.flush(timeout)
+        self._delivery.stop(0.0)
 
     def stats(self) -> dict[str, int]:
         """Counters: received, delivered (events), dropped (events), errors (batches), pending."""
+        dropped = self._delivery.dropped
+        waiting = self._delivery.pending()
         with self._lock:
-            pending = len(self._current) + sum(len(b) for b in self._ready)
-            return {**self._stats.as_dict(), "pending": pending}
+            pending = len(self._current) + waiting
+            out = {**self._stats.as_dict(), "pending": pending}
+        out["dropped"] += dropped
+        return out
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
-        self._deliver_lock = threading.Lock()
         self._current = []
-        self._ready = deque()
         self._timer = None
-        self._delivery_scheduled = False
+        self._delivery._reset()
+
+
+_EXIT_TIMEOUT = 1.0  # seconds each debounce/batch handler may take at interpreter exit
 
 
 def _register_exit(worker: DebouncedHandler | BatchHandler) -> None:
@@ -350,7 +504,7 @@ def _register_exit(worker: DebouncedHandler | BatchHandler) -> None:
     def close() -> None:
         target = ref()
         if target is not None:
-            target.close()
+            target.close(_EXIT_TIMEOUT)
 
     atexit.register(close)
 
@@ -412,8 +566,9 @@ class Monitoring:
     ) -> DebouncedHandler:
         """Deliver the latest event of a burst once events pause for ``seconds``.
 
-        Delivery happens on the shared timer thread; ``flush()`` delivers now,
-        ``close()`` (also run at interpreter exit) delivers and stops.
+        Delivery happens on the handler's own worker thread (a handler that
+        blocks delays only itself); ``flush(timeout)`` delivers now and waits,
+        ``close(timeout)`` (also run at interpreter exit) delivers and stops.
 
         Raises:
             ValueError: If ``seconds`` is not positive.
@@ -541,6 +696,7 @@ class Monitoring:
         max_bytes: int | None = None,
         backup_count: int = 3,
         max_queue: int = 100_000,
+        max_queue_bytes: int = 8 << 20,
         record_token_content: bool = False,
     ) -> Any:
         """Append every event as one JSON line (the ObservabilityEvent schema).
@@ -554,5 +710,6 @@ class Monitoring:
             max_bytes=max_bytes,
             backup_count=backup_count,
             max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
             record_token_content=record_token_content,
         )

@@ -26,6 +26,7 @@ from ._internal.guard import ErrorReporter
 from ._internal.recent import RecentIds
 from ._internal.safe import safe_repr
 from ._internal.state import FOLDS, GAP_CHUNK, StreamState
+from ._internal.workers import register_fork_aware
 from .config import MonitoringConfig
 from .events import ObservabilityEvent
 from .prometheus.series import SeriesSet, current_trace_id
@@ -117,6 +118,7 @@ class Monitor:
         self._stop = threading.Event()
         self._pid = os.getpid()
         self._atexit_registered = False
+        register_fork_aware(self)
         logging.getLogger("l0_monitoring").setLevel(cfg.log_level.upper())
 
     # ------------------------------------------------------------------ hot path
@@ -141,8 +143,15 @@ class Monitor:
                 if st is None:
                     return
             t = event.type
+            ts = event.ts
+            try:
+                bad_ts = ts - ts  # NaN for NaN and +-inf, 0 for every finite number
+            except TypeError:
+                bad_ts = True
+            if bad_ts or ts is True or ts is False:  # what replay skips: malformed
+                self._malformed(ValueError(f"event.ts must be a finite number: {safe_repr(ts)}"))
+                return
             if t == _TOKEN:
-                ts = event.ts
                 st.last_ms = ts
                 st.tokens += 1
                 last = st.last_token_ms
@@ -166,7 +175,7 @@ class Monitor:
                     if text.__class__ is str:
                         st.chars += len(text)
                 return
-            st.last_ms = ts = event.ts
+            st.last_ms = ts
             fold = _FOLDS_GET(t)
             if fold is None:
                 return
@@ -205,9 +214,9 @@ class Monitor:
             )
             return None
         ts = event.ts
-        if isinstance(ts, bool) or not isinstance(ts, int | float):
+        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
             self._malformed(
-                ValueError(f"event.ts must be a number of milliseconds: {safe_repr(ts)}")
+                ValueError(f"event.ts must be a finite number of milliseconds: {safe_repr(ts)}")
             )
             return None
         evicted: StreamState | None = None
@@ -544,6 +553,14 @@ class Monitor:
                 atexit.register(_close_if_alive, ref)
                 self._atexit_registered = True
 
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock at the fork; its flusher
+        # thread does not exist here (the next finished stream starts one).
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._flusher = None
+        self._stop = threading.Event()
+
     def _flush_loop(self) -> None:
         interval = self.config.flush_interval
         stop = self._stop
@@ -551,10 +568,22 @@ class Monitor:
             self.flush()
 
 
+_EXIT_TIMEOUT = 2.0  # seconds interpreter exit waits for close() (and the host's callbacks)
+
+
 def _close_if_alive(ref: weakref.ref[Monitor]) -> None:
     monitor = ref()
-    if monitor is not None:
+    if monitor is None:
+        return
+    # close() hands the last records to on_complete/on_flush: host code that may
+    # block for ever. It runs on a daemon thread, so exit waits a bounded time.
+    closer = threading.Thread(target=monitor.close, name="l0-monitoring-exit", daemon=True)
+    try:
+        closer.start()
+    except RuntimeError:  # pragma: no cover - threads refused this late in shutdown
         monitor.close()
+        return
+    closer.join(_EXIT_TIMEOUT)
 
 
 def _hash_fraction(stream_id: str) -> float:

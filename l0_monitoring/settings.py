@@ -22,6 +22,7 @@ the JSON Schemas mark them ``writeOnly`` without defaults.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -220,24 +221,51 @@ def _path(var: str, raw: str) -> str:
     return raw.strip()
 
 
+def _dsn_problem(dsn: str) -> str | None:
+    """Why the Sentry client would reject ``dsn`` (None if it accepts it); never echoes it.
+
+    What the config accepts, ``sentry_sdk.init()`` accepts: the DSN is parsed
+    by the SDK's own parser (``sentry_sdk.utils.Dsn``) when it is installed,
+    else by the same rules (http/https, a public key, a host, a port in range,
+    a numeric project id last in the path).
+    """
+    parsed = urlsplit(dsn)
+    secrets = [x for x in (dsn, parsed.username, parsed.password) if x]
+    try:
+        sdk_utils: Any = importlib.import_module("sentry_sdk.utils")
+    except ImportError:
+        sdk_utils = None
+    try:
+        if sdk_utils is not None:
+            sdk_utils.Dsn(dsn)
+            return None
+        project = parsed.path.rsplit("/", 1)[-1]
+        if parsed.scheme not in ("http", "https"):
+            return "unsupported scheme"
+        _ = parsed.port  # raises ValueError when out of range
+        if not parsed.hostname:
+            return "missing host"
+        if not parsed.username:
+            return "missing public key"
+        if not project.isdigit():
+            return "invalid project id (the last path segment must be a number)"
+        return None
+    except Exception as exc:  # the SDK's BadDsn, or ValueError from urllib
+        reason = str(exc)
+        if any(secret in reason for secret in secrets):
+            reason = type(exc).__name__  # never echo the DSN or its key
+        return f"the Sentry client rejects this DSN: {reason}"
+
+
 def _check_dsn_text(value: str) -> str:
     """Check a Sentry DSN without ever quoting it (it carries a key).
 
     Raises:
-        ValueError: When it is not ``http(s)://<key>@<host>/<project>``.
+        ValueError: When the Sentry client would reject it (see ``_dsn_problem``).
     """
-    parsed = urlsplit(value)
-    try:
-        parsed.port  # noqa: B018
-    except ValueError:
-        raise ValueError("expected a DSN like https://<public key>@<host>/<project id>") from None
-    if (
-        parsed.scheme not in ("http", "https")
-        or not parsed.hostname
-        or not parsed.username
-        or not parsed.path.strip("/")
-    ):
-        raise ValueError("expected a DSN like https://<public key>@<host>/<project id>")
+    problem = _dsn_problem(value)
+    if problem is not None:
+        raise ValueError(f"{problem}; expected a DSN like https://<public key>@<host>/<project id>")
     return value
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 
 logger = logging.getLogger("l0_monitoring")
 
@@ -16,7 +18,7 @@ class ErrorReporter:
     flood of identical failures costs one log line per interval, not one per event.
     """
 
-    __slots__ = ("_interval", "_last", "_lock", "_suppressed", "count")
+    __slots__ = ("__weakref__", "_interval", "_last", "_lock", "_suppressed", "count")
 
     def __init__(self, interval: float = 10.0) -> None:
         self._interval = interval
@@ -24,6 +26,11 @@ class ErrorReporter:
         self._suppressed: dict[str, int] = {}
         self._lock = threading.Lock()
         self.count = 0
+        _REPORTERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent may have forked while one of its threads held the lock.
+        self._lock = threading.Lock()
 
     def report(self, key: str, message: str, exc: BaseException | None = None) -> None:
         """Count one failure and log it unless the key was logged recently.
@@ -55,6 +62,19 @@ class ErrorReporter:
                 logger.warning("%s: %s at %s%s", message, type(exc).__name__, _where(exc), extra)
         except Exception:  # noqa: S110  # a broken logging handler must not escape
             pass
+
+
+_REPORTERS: weakref.WeakSet[ErrorReporter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Only our own objects are touched here: never another library's locks.
+    for reporter in list(_REPORTERS):
+        reporter._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _where(exc: BaseException) -> str:

@@ -1,8 +1,19 @@
-"""Turning arbitrary host objects into bounded, JSON-safe data without ever raising."""
+"""Turning arbitrary host objects into bounded, JSON-safe data without ever raising.
+
+Text that is not valid Unicode is made safe here, once, where host text enters
+this package (event meta and context read by the Monitor, recorded events,
+telemetry fields): a lone UTF-16 surrogate (``U+D800``, left by a provider
+that split an emoji between two chunks) becomes U+FFFD, the Unicode replacement
+character, one for one (so lengths, e.g. a stream's content length, are the
+same live and replayed). Everything else valid (NUL, U+2028, control characters) is kept as
+data: JSON, CSV and the Prometheus text format all escape or quote it, so one
+bad string never costs another record, line, series or scrape.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from collections.abc import Mapping
 from enum import Enum
@@ -18,10 +29,51 @@ _REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 10
 _REPR.maxstring = _REPR.maxother = 200
 
 
-def safe_str(value: object, limit: int = MAX_STR) -> str:
-    """Return ``str(value)`` cut to ``limit`` characters; never raises.
+REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""What a lone surrogate becomes (U+FFFD REPLACEMENT CHARACTER)."""
 
-    Objects whose ``__str__`` raises become ``<unprintable TypeName>``.
+
+def clean_text(text: str) -> str:
+    """Return ``text`` encodable as UTF-8: each surrogate code point becomes U+FFFD.
+
+    Never raises. Valid text is returned as is, the same object (one
+    ``isascii`` check, or one trial encode, for non-ASCII text).
+
+    Args:
+        text: Any ``str``.
+
+    Returns:
+        Text that ``str.encode("utf-8")`` accepts.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(REPLACEMENT, text)
+    return text
+
+
+def clean_data(value: Any) -> Any:
+    """Return JSON-like data with every string (keys too) passed through :func:`clean_text`.
+
+    Dicts, lists and tuples are rebuilt; other values are returned as they are.
+    """
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_data(k): clean_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_data(v) for v in value]
+    return value
+
+
+def safe_str(value: object, limit: int = MAX_STR) -> str:
+    """Return ``str(value)`` cut to ``limit`` characters, valid UTF-8; never raises.
+
+    Objects whose ``__str__`` raises become ``<unprintable TypeName>``; lone
+    surrogates become U+FFFD (see :func:`clean_text`).
     """
     if isinstance(value, str):
         s = value
@@ -38,9 +90,11 @@ def safe_str(value: object, limit: int = MAX_STR) -> str:
             s = str(value)
         except Exception:
             s = f"<unprintable {type(value).__name__}>"
+    if s.__class__ is not str:  # a str subclass whose __str__ returned itself
+        s = str.__str__(s)
     if len(s) > limit:
-        return s[: limit - 1] + "\u2026"
-    return s
+        s = s[: limit - 1] + "\u2026"
+    return clean_text(s)
 
 
 def safe_repr(value: object, limit: int = 80) -> str:
@@ -49,7 +103,7 @@ def safe_repr(value: object, limit: int = 80) -> str:
         text = _REPR.repr(value) if isinstance(value, dict | list | tuple | set) else repr(value)
     except Exception:
         text = f"<unprintable {type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    return clean_text(text if len(text) <= limit else text[: limit - 1] + "\u2026")
 
 
 def json_safe(value: Any, depth: int = MAX_DEPTH) -> Any:

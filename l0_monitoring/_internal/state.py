@@ -24,7 +24,7 @@ from ..telemetry import (
     TimingInfo,
     outcome_of,
 )
-from .safe import MAX_ITEMS, json_safe, safe_str
+from .safe import MAX_ITEMS, clean_text, json_safe, safe_str
 from .series import ITL_BUCKETS, Histogram
 from .sketch import BulkSketch
 
@@ -213,7 +213,7 @@ class StreamState:
         metadata = json_safe(self.context) if self.context else {}
         model = self.resolved_model()
         return Telemetry.model_construct(
-            stream_id=self.stream_id,
+            stream_id=clean_text(self.stream_id),  # host text: valid UTF-8 from here on
             session_id=self.session_id,
             model=model,
             timing=TimingInfo.model_construct(

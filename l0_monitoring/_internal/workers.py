@@ -2,6 +2,8 @@
 
 * ``MonotonicClock`` schedules callbacks on a single lazy daemon thread
   (``l0-monitoring-timer``), so timers work with or without an asyncio loop.
+  Callbacks only hand work over (to a handler's own delivery worker): user
+  code never runs on this thread, so one stuck handler cannot stall the others.
 * ``ManualClock`` (exposed in ``l0_monitoring.testing``) runs due callbacks
   synchronously when a test advances it: deterministic timing without sleeps.
 * Fork-aware: in a child process the timer thread and every registered
@@ -183,8 +185,7 @@ def register_fork_aware(worker: ForkAware) -> None:
 
 
 def _after_fork_in_child() -> None:
-    _TIMER._reset()
-    _errors.__init__()  # type: ignore[misc]  # fresh lock: the parent's may be held
+    _TIMER._reset()  # (ErrorReporter locks are reset by guard's own fork hook)
     for worker in list(_FORK_AWARE):
         try:
             worker._after_fork_in_child()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from pydantic import ValidationError
 
-from .._internal.safe import safe_repr, safe_str
+from .._internal.safe import clean_data, clean_text, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
 from ..telemetry import Telemetry
@@ -117,7 +117,10 @@ class TelemetryExporter:
         Returns:
             The JSON text; ``Telemetry.model_validate_json`` parses it back.
         """
-        return telemetry.model_dump_json(indent=indent)
+        try:
+            return telemetry.model_dump_json(indent=indent)
+        except pydantic_core.PydanticSerializationError:
+            return _clean_record(telemetry).model_dump_json(indent=indent)
 
     @staticmethod
     def to_dict(telemetry: Telemetry) -> dict[str, Any]:
@@ -139,7 +142,12 @@ class TelemetryExporter:
         # growing buffer for the whole list (which reallocates and copies as it
         # grows) and than joining str lines.
         to_json = _SERIALIZER.to_json
-        parts = [to_json(t) for t in telemetry_list]
+        try:
+            parts = [to_json(t) for t in telemetry_list]
+        except pydantic_core.PydanticSerializationError:
+            # A record built by the host with text that is not valid Unicode
+            # (lone surrogates): clean that record, keep every other one.
+            parts = [_record_json(t) for t in telemetry_list]
         if not parts:
             return ""
         parts.append(b"")
@@ -217,7 +225,10 @@ class TelemetryExporter:
             for i in json_idx:
                 v = row[i]
                 if v:
-                    row[i] = to_json(v).decode("utf-8")
+                    try:
+                        row[i] = to_json(v).decode("utf-8")
+                    except pydantic_core.PydanticSerializationError:  # lone surrogates
+                        row[i] = to_json(clean_data(v)).decode("utf-8")
                 elif v is not None:
                     row[i] = "[]" if v.__class__ is list else "{}"
             rows.append(row)
@@ -230,7 +241,10 @@ class TelemetryExporter:
                 for i in dt_idx:
                     row[i] = next(it)
         writer.writerows(rows)
-        return out.getvalue()
+        # Text cells of host-built records may hold lone surrogates: one check
+        # of the whole text, cleaned only when needed (per character, so every
+        # other cell and record is untouched).
+        return clean_text(out.getvalue())
 
     @staticmethod
     def from_csv(text: str | Iterable[str]) -> list[Telemetry]:
@@ -433,6 +447,18 @@ def series_from_records(records: Iterable[Telemetry]) -> SeriesSet:
             t.timing.inter_token_latencies,
         )
     return series
+
+
+def _clean_record(telemetry: Telemetry) -> Telemetry:
+    """The record with every text made valid UTF-8 (see ``clean_text``)."""
+    return Telemetry.model_validate(clean_data(telemetry.model_dump()))
+
+
+def _record_json(telemetry: Telemetry) -> bytes:
+    try:
+        return _SERIALIZER.to_json(telemetry)
+    except pydantic_core.PydanticSerializationError:
+        return _SERIALIZER.to_json(_clean_record(telemetry))
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._internal.safe import clean_text
+
 __all__ = [
     "DURATION_BUCKETS",
     "ITL_BUCKETS",
@@ -381,7 +383,7 @@ class SeriesSet:
             self._series(model)
 
     def _series(self, model: str | None) -> ModelSeries:
-        key = model or UNKNOWN_MODEL
+        key = clean_text(model) if model else UNKNOWN_MODEL  # a label value: valid UTF-8
         series = self.by_model.get(key)
         if series is None:
             if len(self.by_model) >= MAX_MODELS:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 
-from .._internal.safe import safe_repr
+from .._internal.safe import clean_text, safe_repr
 from .series import MAX_MODELS, Exemplar, Histogram, ModelSeries, SeriesSet
 
 __all__ = [
@@ -68,7 +68,7 @@ def check_labels(labels: Mapping[str, object] | None) -> dict[str, str]:
     for key, value in (labels or {}).items():
         if not isinstance(key, str) or not _LABEL_RE.match(key) or key.startswith("__"):
             raise ValueError(f"invalid Prometheus label name: {safe_repr(key)}")
-        out[key] = str(value)
+        out[key] = clean_text(str(value))  # valid UTF-8: a scrape is encoded whole
     return out
 
 

@@ -50,7 +50,20 @@ class SentryExporter:
         return self._client is not None
 
     def init(self) -> None:
-        """Create the client (no-op without a DSN, when disabled, or twice)."""
+        """Create the client (no-op without a DSN, when disabled, or twice).
+
+        Never raises into the host: a failure (a missing ``sentry_sdk``, a
+        client that refuses an option) is counted in ``stats()["errors"]`` and
+        logged once; the exporter then stays inactive (every call a no-op).
+        """
+        try:
+            self._init()
+        except Exception as exc:
+            self._client = None
+            self._stats["errors"] += 1
+            _errors.report("sentry.init", "l0_monitoring: Sentry client not created", exc)
+
+    def _init(self) -> None:
         cfg = self.config
         if self._client is not None or not cfg.enabled or cfg.dsn is None:
             return

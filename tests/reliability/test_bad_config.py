@@ -71,3 +71,69 @@ def test_every_variable_warns_on_garbage_naming_the_variable_and_ignores_it(var,
     (message,) = warnings
     assert f"{var}: " in message and expected in message, message
     assert cfg == cls.from_env({})  # the value was ignored: the defaults
+
+
+SENTRY_CLIENT_REJECTS = [
+    "https://public:SECRET@host/42/",  # trailing slash: not a project id
+    "https://pub@host/my-project",  # a project name, not its numeric id
+    "https://pub@host:70000/42",  # port out of range
+]
+
+
+@pytest.mark.parametrize("dsn", SENTRY_CLIENT_REJECTS)
+def test_a_dsn_the_sentry_client_rejects_fails_at_construction_never_echoing_it(dsn, caplog):
+    utils = pytest.importorskip("sentry_sdk.utils")
+    BadDsn, Dsn = utils.BadDsn, utils.Dsn  # noqa: N806
+
+    with pytest.raises((BadDsn, ValueError)):
+        Dsn(dsn)  # the premise: sentry_sdk.init() would refuse it
+    # From the environment: one warning naming SENTRY_DSN, the value ignored
+    # (so the exporter stays off and the host starts); explicitly: an error.
+    caplog.clear()
+    cfg = SentryExporterConfig.from_env({"SENTRY_DSN": dsn})
+    assert cfg.dsn is None
+    (env_text,) = [r.getMessage() for r in caplog.records if r.name == "l0_monitoring"]
+    with pytest.raises(ValidationError) as direct:
+        SentryExporterConfig(dsn=dsn)
+    direct_text = str(direct.value)
+    assert "SENTRY_DSN: " in env_text and "dsn" in direct_text
+    for text in (env_text, direct_text):
+        assert "SECRET" not in text and dsn not in text, text
+
+
+def test_what_the_config_accepts_init_accepts_and_init_never_raises(monkeypatch):
+    pytest.importorskip("sentry_sdk")
+    from l0_monitoring import SentryExporter
+
+    from ..sentry_ingest import Ingest
+
+    ingest = Ingest().start()
+    try:
+        for dsn in (ingest.dsn(), "https://pub@o1.ingest.sentry.io/42", "http://k@[::1]:9/7"):
+            exporter = SentryExporter(SentryExporterConfig.from_env({"SENTRY_DSN": dsn}))
+            exporter.init()
+            assert exporter.active and exporter.stats()["errors"] == 0, dsn
+            exporter.close(timeout=0.5)
+        # A client that fails anyway (here: the SDK refuses an option) is counted, not raised.
+        import sentry_sdk
+
+        def refuse(*args, **kwargs):
+            raise ValueError("client refused")
+
+        monkeypatch.setattr(sentry_sdk, "Client", refuse)
+        exporter = SentryExporter(SentryExporterConfig.from_env({"SENTRY_DSN": ingest.dsn()}))
+        exporter.init()  # never raises into the host
+        assert not exporter.active and exporter.stats()["errors"] == 1
+    finally:
+        ingest.stop()
+
+
+@pytest.mark.parametrize("dsn", SENTRY_CLIENT_REJECTS)
+def test_without_sentry_sdk_the_same_dsns_are_rejected_by_the_same_rules(monkeypatch, dsn):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sentry_sdk.utils", None)  # import fails: fallback rules
+    with pytest.raises(ValidationError) as info:
+        SentryExporterConfig(dsn=dsn)
+    assert "dsn" in str(info.value) and "SECRET" not in str(info.value)
+    SentryExporterConfig.from_env({"SENTRY_DSN": "https://pub@o1.ingest.sentry.io/42"})

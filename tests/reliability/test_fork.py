@@ -123,3 +123,137 @@ def test_workers_started_in_the_parent_work_in_a_forked_child(tmp_path):
     on_event.close()
     exporter.shutdown()
     receiver.close()
+
+
+FORK_STORM_CHILDREN = 30
+
+
+def fork_storm(on_event, checks, children=FORK_STORM_CHILDREN, deadline_s=60.0):
+    """Fork ``children`` processes while feeder threads hammer ``on_event``.
+
+    Each child feeds its own events and runs ``checks(i)`` (which returns 0
+    when every worker delivered them, else the number of the failed check);
+    returns how many children exited 0 in time, and the other exit codes.
+    """
+    stop = threading.Event()
+
+    def feed(k):
+        i = 0
+        while not stop.is_set():
+            for e in make_stream_events(f"p{k}-{i}"):
+                on_event(e)
+            i += 1
+
+    feeders = [threading.Thread(target=feed, args=(k,), daemon=True) for k in range(3)]
+    for t in feeders:
+        t.start()
+    pids = []
+    try:
+        for i in range(children):
+            time.sleep(0.005)  # let the feeders take locks between forks
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = checks(i)
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+    finally:
+        stop.set()
+        for t in feeders:
+            t.join(5)
+    completed = 0
+    codes = []
+    deadline = time.monotonic() + deadline_s
+    waiting = set(pids)
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                waiting.discard(pid)
+                code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+                completed += code == 0
+                codes += [code] if code else []
+        time.sleep(0.02)
+    for pid in waiting:  # hung: the failure this test exists to catch
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        codes.append("hung")
+    return completed, codes
+
+
+@pytest.mark.filterwarnings("ignore:This process.*is multi-threaded:DeprecationWarning")
+def test_a_fork_storm_of_30_children_over_every_worker_completes(tmp_path):
+    batch_seen = Monitoring.batch(5, 0.01, lambda events: None)
+    debounced = Monitoring.debounce(0.01, lambda event: None)
+    recorder = Monitoring.record(tmp_path / "events.jsonl", max_bytes=200_000, backup_count=2)
+    monitor = Monitor(MonitoringConfig(flush_interval=0.01), on_complete=lambda t: None,
+                      on_flush=lambda records: None)  # fmt: skip
+
+    def failing(event):
+        raise RuntimeError("a handler that always fails (logged, rate-limited)")
+
+    on_event = Monitoring.combine(monitor.handle_event, batch_seen, debounced, recorder, failing)
+
+    def checks(i):
+        events = make_stream_events(f"child{i}")
+        before = batch_seen.stats()["delivered"]
+        debounced_before = debounced.stats()["delivered"]
+        for e in events:
+            on_event(e)
+        if not (batch_seen.flush(10) and debounced.flush(10) and recorder.flush(10)):
+            return 10
+        recorder.close(10)
+        if batch_seen.stats()["delivered"] - before != len(events):
+            return 11
+        if debounced.stats()["delivered"] <= debounced_before:  # the latest, at least once
+            return 12
+        if recorder.stats()["written"] != len(events):
+            return 13
+        if monitor.get_telemetry(f"child{i}") is None:
+            return 14
+        monitor.close()
+        return 0
+
+    completed, failures = fork_storm(on_event, checks)
+    on_event.close()
+    assert completed == FORK_STORM_CHILDREN, failures
+
+
+@pytest.mark.filterwarnings("ignore:This process.*is multi-threaded:DeprecationWarning")
+def test_a_fork_storm_with_the_opentelemetry_handler_completes(tmp_path):
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    tracer_provider = TracerProvider()
+    spans = InMemorySpanExporter()
+    tracer_provider.add_span_processor(BatchSpanProcessor(spans, schedule_delay_millis=10))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    otel = Monitoring.opentelemetry(tracer_provider.get_tracer("t"), meter_provider.get_meter("m"))
+    batch = Monitoring.batch(5, 0.01, lambda events: None)
+    recorder = Monitoring.record(tmp_path / "events.jsonl")
+
+    def failing(event):
+        raise RuntimeError("always fails")
+
+    on_event = Monitoring.combine(otel, batch, recorder, failing)
+
+    def checks(i):
+        events = make_stream_events(f"child{i}")
+        for e in events:
+            on_event(e)
+        if not (batch.flush(10) and recorder.flush(10)):
+            return 10
+        recorder.close(10)
+        return 0 if recorder.stats()["written"] == len(events) else 13
+
+    completed, failures = fork_storm(on_event, checks)
+    on_event.close()
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    assert completed == FORK_STORM_CHILDREN, failures

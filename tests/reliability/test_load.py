@@ -41,7 +41,9 @@ def pipeline(tmp_path):
     monitor = Monitor(
         MonitoringConfig(buffer_size=10), on_complete=lambda t: kept.append(t.stream_id)
     )
-    recorder = Monitoring.record(tmp_path / "events.jsonl", max_queue=10**6)
+    recorder = Monitoring.record(
+        tmp_path / "events.jsonl", max_queue=10**6, max_queue_bytes=1 << 30
+    )
     otel = Monitoring.opentelemetry(tracer=tp.get_tracer("load"), meter=mp.get_meter("load"))
     sentry = Monitoring.sentry(sentry_sdk, enable_tracing=False)
     on_event = Monitoring.combine(monitor.handle_event, otel, sentry, recorder)

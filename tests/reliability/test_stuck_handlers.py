@@ -1,0 +1,106 @@
+"""A user handler that blocks for ever only stalls itself: never another handler,
+never the caller, never ``close()`` beyond its timeout, never interpreter exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+from l0_monitoring import Monitoring, ObservabilityEvent
+
+from ..conftest import T0
+
+BOUND = 0.05  # seconds a host call may take
+
+
+def event(i: int) -> ObservabilityEvent:
+    return ObservabilityEvent("TOKEN", T0 + i, "s", {}, {"token": "x"})
+
+
+def test_a_batch_handler_that_blocks_for_ever_never_delays_another():
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck(events):
+        entered.set()
+        release.wait()  # "for ever": until the test ends
+
+    got: list = []
+    all_in = threading.Event()
+
+    def other(events):
+        got.extend(events)
+        if len(got) == 5:
+            all_in.set()
+
+    blocked = Monitoring.batch(1, 0.01, stuck)
+    healthy = Monitoring.batch(1, 0.01, other)
+    debounced = Monitoring.debounce(0.01, lambda e: release.wait())
+    try:
+        slowest = 0.0
+        for i in range(5):
+            for handler in (blocked, debounced, healthy):
+                start = time.perf_counter()
+                handler(event(i))
+                slowest = max(slowest, time.perf_counter() - start)
+        assert entered.wait(5)
+        assert all_in.wait(5), got  # 5 of 5, although two handlers are stuck
+        assert slowest < BOUND  # the caller never waited on a handler
+        start = time.monotonic()
+        assert blocked.flush(timeout=0.2) is False  # bounded, and says so
+        blocked.close(timeout=0.3)
+        debounced.close(timeout=0.3)
+        healthy.close(timeout=0.3)
+        assert time.monotonic() - start < 1.5
+        stats = blocked.stats()
+        # Exact: one batch in the stuck call, the others dropped at close, counted.
+        assert stats["received"] == 5 and stats["delivered"] == 0
+        assert stats["pending"] + stats["dropped"] == 5 and stats["pending"] == 1
+        assert healthy.stats()["delivered"] == 5
+    finally:
+        release.set()
+
+
+STUCK_AT_EXIT = r"""
+import threading
+from l0_monitoring import Monitoring, ObservabilityEvent
+never = threading.Event()
+b = Monitoring.batch(1, 0.01, lambda events: never.wait())
+d = Monitoring.debounce(0.01, lambda event: never.wait())
+for i in range(20):
+    b(ObservabilityEvent("TOKEN", 1e12 + i, "s", {}, {}))
+    d(ObservabilityEvent("TOKEN", 1e12 + i, "s", {}, {}))
+print("fed", flush=True)
+"""
+
+
+def test_interpreter_exit_is_never_held_up_by_a_stuck_handler():
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", STUCK_AT_EXIT], capture_output=True, text=True,
+                         timeout=30)  # fmt: skip
+    assert out.returncode == 0 and out.stdout.strip() == "fed", out.stderr
+    assert time.monotonic() - start < 15  # two handlers x the 1 s exit timeout, plus startup
+
+
+STUCK_ON_FLUSH_AT_EXIT = r"""
+import threading
+from l0_monitoring import Monitor, MonitoringConfig
+from l0_monitoring.testing import make_stream_events
+never = threading.Event()
+monitor = Monitor(MonitoringConfig(flush_interval=60.0), on_flush=lambda records: never.wait())
+for i in range(3):
+    for e in make_stream_events(f"s{i}"):
+        monitor.handle_event(e)
+print("fed", flush=True)
+"""
+
+
+def test_interpreter_exit_is_never_held_up_by_a_stuck_on_flush():
+    # The exit hook's close() hands the last records to on_flush, which never returns.
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", STUCK_ON_FLUSH_AT_EXIT], capture_output=True,
+                         text=True, timeout=30)  # fmt: skip
+    assert out.returncode == 0 and out.stdout.strip() == "fed", out.stderr
+    assert time.monotonic() - start < 15  # the 2 s exit timeout, plus startup

@@ -1,0 +1,281 @@
+"""Hostile text and timestamps: one bad string or number never costs anything else.
+
+Text that is not valid Unicode (a lone surrogate from a provider that split an
+emoji, invalid UTF-8 bytes in a file) is made safe once where it enters (lone
+surrogates become U+FFFD); NUL and U+2028 are kept as data. Every output is
+read back with a standard parser: ``json``, ``csv``, ``prometheus_client.parser``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from l0_monitoring import (
+    Monitor,
+    Monitoring,
+    ObservabilityEvent,
+    Telemetry,
+    TelemetryExporter,
+    replay,
+)
+from l0_monitoring.cli import main
+from l0_monitoring.testing import make_stream_events
+
+try:  # the [prometheus] extra; without it, the Prometheus checks are skipped
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from l0_monitoring.prometheus import MonitorCollector
+except ImportError:  # pragma: no cover - the minimal (no extras) run
+    CollectorRegistry = None  # type: ignore[assignment,misc]
+
+SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "schemas" / "ObservabilityEvent.schema.json").read_text()
+)
+EVENT_SCHEMA = jsonschema.Draft202012Validator(SCHEMA)
+BAD = "\ud800"  # a lone surrogate: half of an emoji split between two chunks
+
+
+def bad_stream(sid: str, text: str) -> list[ObservabilityEvent]:
+    """A stream whose context, model, tokens and error message all carry ``text``."""
+    events = make_stream_events(sid, tokens=["a", text, "b"], outcome="halt", model=f"gpt{text}")
+    for e in events:
+        e.context.update({"tenant": text, f"k{text}": "v", "model": f"gpt{text}"})
+        if "error" in e.meta:
+            e.meta["error"] = RuntimeError(f"upstream said {text}")
+    return events
+
+
+def all_lines(*paths: Path) -> list[bytes]:
+    out: list[bytes] = []
+    for p in paths:
+        data = p.read_bytes()
+        assert not data or data.endswith(b"\n")
+        out.extend(x for x in data.split(b"\n") if x)
+    return out
+
+
+def parse_outputs(records: list[Telemetry]) -> None:
+    """Every exporter's output encodes as UTF-8 and parses back, one item per record."""
+    jsonl = TelemetryExporter.to_jsonl(records)
+    assert [json.loads(x) for x in jsonl.encode("utf-8").decode().split("\n") if x]
+    assert len([x for x in jsonl.split("\n") if x]) == len(records)
+    table = TelemetryExporter.to_csv(records)
+    rows = list(csv.reader(io.StringIO(table.encode("utf-8").decode(), newline="")))
+    assert len(rows) == len(records) + 1
+    assert len(TelemetryExporter.from_csv(table)) == len(records)
+    for t in records:
+        json.loads(TelemetryExporter.to_json(t).encode("utf-8"))
+        TelemetryExporter.to_log_format(t).encode("utf-8")
+    text = TelemetryExporter.to_prometheus(records)
+    if CollectorRegistry is not None:
+        list(text_string_to_metric_families(text.encode("utf-8").decode()))
+
+
+# -- the examples of the issue ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("rotate", [False, True], ids=["one-file", "rotating"])
+def test_one_lone_surrogate_costs_no_other_recorded_event(tmp_path, rotate):
+    path = tmp_path / "events.jsonl"
+    rec = Monitoring.record(path, max_bytes=20_000 if rotate else None, backup_count=1000)
+    n = 0
+    for s in range(125):  # 1,000 events; one stream carries the surrogate everywhere
+        events = bad_stream(f"s{s}", BAD) if s == 60 else make_stream_events(f"s{s}")
+        for e in events[:8]:
+            rec(e)
+            n += 1
+    rec.close()
+    stats = rec.stats()
+    lines = all_lines(path, *tmp_path.glob("events.jsonl.*"))
+    assert stats["written"] == len(lines) == n
+    for line in lines:
+        EVENT_SCHEMA.validate(json.loads(line))
+    assert "\ufffd".encode() in b"".join(lines)  # replaced, documented: U+FFFD
+
+
+def test_one_lone_surrogate_costs_no_other_record_in_any_export():
+    monitor = Monitor()
+    for s in range(10):
+        for e in bad_stream(f"s{s}{BAD}", BAD) if s == 3 else make_stream_events(f"s{s}"):
+            monitor.handle_event(e)
+    records = monitor.get_all_telemetry()
+    assert len(records) == 10
+    parse_outputs(records)
+    # A record the host built itself with bad text: cleaned, the others untouched.
+    host_built = Telemetry(stream_id=f"h{BAD}", model=f"m{BAD}", metadata={f"k{BAD}": [BAD]})
+    parse_outputs([records[0], host_built, records[1]])
+    assert json.loads(TelemetryExporter.to_jsonl([host_built]))["model"] == "m\ufffd"
+
+
+def test_a_lone_surrogate_never_breaks_a_scrape():
+    pytest.importorskip("prometheus_client")
+    monitor = Monitor()
+    registry = CollectorRegistry()
+    registry.register(MonitorCollector(monitor, labels={"region": f"eu{BAD}"}))
+    for s in range(5):
+        for e in bad_stream(f"s{s}", BAD) if s == 2 else make_stream_events(f"s{s}"):
+            monitor.handle_event(e)
+    for _ in range(2):  # every scrape, not only the first
+        text = generate_latest(registry).decode("utf-8")
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        models = {s.labels["model"] for s in families["l0_streams"].samples}
+        assert models == {"gpt-4o", "gpt\ufffd"}
+
+
+def test_an_invalid_utf8_byte_costs_only_its_line_on_replay(tmp_path):
+    path = tmp_path / "events.jsonl"
+    events = make_stream_events("s1")
+    lines = [json.dumps(e.to_dict()).encode() for e in events]
+    lines.insert(2, b'{"type": "TOKEN", "ts": 1, "stream_id": "s1", "meta": {"token": "\xff"}}')
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monitor = Monitor()
+    result = replay(path, monitor)
+    assert result.events == len(events) and result.skipped == 1
+    assert result.errors[0][0] == 3 and "UTF-8" in result.errors[0][1]
+    assert monitor.get_telemetry("s1").completed
+
+
+@pytest.mark.parametrize("command", ["replay", "validate"])
+def test_the_cli_refuses_a_binary_file_with_one_line_and_exit_2(tmp_path, capsys, command):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(bytes(range(256)) * 64)
+    assert main([command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a text file" in err and "Traceback" not in err
+
+
+def test_the_cli_skips_an_undecodable_line_and_names_it(tmp_path, capsys):
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps(e.to_dict()).encode() for e in make_stream_events("s1")]
+    lines.insert(1, b"\xc3\x28 not utf-8")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["replay", str(path), "--format", "jsonl"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["stream_id"] == "s1"
+    assert "skipped 1 malformed line(s); first: line 2: not valid UTF-8" in out.err
+    assert main(["validate", str(path), "--schema", "ObservabilityEvent"]) == 1
+    assert "line 2: invalid JSON: not valid UTF-8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad_ts", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_token_timestamp_counts_alike_live_and_replayed(tmp_path, bad_ts):
+    events = make_stream_events("s1", tokens=["a", "b", "c", "d"])
+    tokens = [e for e in events if e.type == "TOKEN"]
+    tokens[2].ts = bad_ts
+    path = tmp_path / "events.jsonl"
+    live = Monitor(raise_internal_errors=True)
+    rec = Monitoring.record(path)
+    for e in events:
+        live.handle_event(e)
+        rec(e)
+    rec.close()
+    assert rec.stats()["malformed"] == 1 and rec.stats()["written"] == len(events) - 1
+    for line in all_lines(path):
+        EVENT_SCHEMA.validate(json.loads(line))
+    replayed = Monitor(raise_internal_errors=True)
+    result = replay(path, replayed, strict=True)
+    assert result.skipped == 0
+    assert live.get_telemetry("s1").metrics.token_count == 3
+    assert replayed.get_all_telemetry() == live.get_all_telemetry()
+    assert live.stats()["malformed_events"] == 1
+
+
+# -- every boundary, arbitrary text ----------------------------------------------------
+
+# Every code point, lone surrogates included; NUL, U+2028 and friends often.
+any_char = st.characters(codec=None, exclude_categories=()) | st.sampled_from(
+    ["\x00", "\u2028", "\u2029", "\x85", "\ud800", "\udfff", "\n", "\r", '"', "\\", "=", ","]
+)
+hostile = st.text(any_char, max_size=12)
+weird_ts = st.sampled_from([math.nan, math.inf, -math.inf, True, "12", None])
+
+
+@st.composite
+def hostile_streams(draw):
+    """A few streams; each text field of one event may be replaced by hostile text."""
+    out = []
+    for s in range(draw(st.integers(1, 4))):
+        sid = draw(st.sampled_from([f"s{s}", f"s{s}" + draw(hostile)]))
+        events = make_stream_events(sid, tokens=["a", "b"], outcome=draw(
+            st.sampled_from(["complete", "halt"])))  # fmt: skip
+        for e in events:
+            if draw(st.booleans()):
+                e.context[draw(hostile)] = draw(hostile)
+                e.meta.update(model=draw(hostile), token=draw(hostile), error=draw(hostile))
+            if draw(st.integers(0, 20)) == 0:
+                e.ts = draw(weird_ts)
+        out.extend(events)
+    return out
+
+
+HOSTILE = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@HOSTILE
+@given(events=hostile_streams(), label=hostile, raw=st.binary(min_size=1, max_size=8))
+def test_arbitrary_text_crosses_every_boundary(tmp_path_factory, events, label, raw, capsys):
+    tmp = tmp_path_factory.mktemp("hostile")
+    path = tmp / "events.jsonl"
+    # event in: the Monitor, the recorder, a batch, combined
+    live = Monitor(raise_internal_errors=True)
+    rec = Monitoring.record(path, record_token_content=True)
+    batched: list = []
+    batch = Monitoring.batch(3, 60.0, batched.extend)
+    on_event = Monitoring.combine(live.handle_event, rec, batch)
+    for e in events:
+        on_event(e)
+    batch.close(timeout=5)
+    rec.close(timeout=5)
+    assert len(batched) == len(events)
+    stats = rec.stats()
+    assert stats["written"] + stats["malformed"] == len(events) and stats["dropped"] == 0
+    # record out: every line validates against the published schema
+    lines = all_lines(path)
+    assert len(lines) == stats["written"]
+    for line in lines:
+        EVENT_SCHEMA.validate(json.loads(line))
+        assert len(line.decode("utf-8").splitlines()) == 1  # U+2028 cannot split a line
+    # replay: the same records as live
+    replayed = Monitor(raise_internal_errors=True)
+    assert replay(path, replayed, strict=True).events == stats["written"]
+    assert replayed.get_all_telemetry() == live.get_all_telemetry()
+    # every exporter, the Prometheus text and a collector scrape
+    records = live.get_all_telemetry()
+    if records:
+        parse_outputs(records)
+    if CollectorRegistry is not None:
+        registry = CollectorRegistry()
+        registry.register(MonitorCollector(live, labels={"label": label}))
+        list(text_string_to_metric_families(generate_latest(registry).decode("utf-8")))
+    TelemetryExporter.to_prometheus(live, labels={"label": label}).encode("utf-8")
+    # invalid UTF-8 bytes in the file: that line only is skipped, by replay and the CLI
+    corrupt = tmp / "corrupt.jsonl"
+    data = path.read_bytes().split(b"\n")
+    raw = raw.replace(b"\n", b"").replace(b"\x00", b"")  # NUL: a binary file (below)
+    data.insert(1, b'{"x": "' + raw + b'\xff"}')
+    corrupt.write_bytes(b"\n".join(data))
+    again = Monitor(raise_internal_errors=True)
+    result = replay(corrupt, again)
+    assert result.events == stats["written"] and result.skipped == 1
+    assert main(["replay", str(corrupt), "--format", "jsonl"]) == 0
+    out = capsys.readouterr().out
+    # Every finished record, plus the unfinished streams the command closes as abandoned.
+    printed = [json.loads(x) for x in out.split("\n") if x]
+    assert len(printed) >= len(records)
+    # A NUL byte: not a text file, one line and exit 2
+    corrupt.write_bytes(path.read_bytes() + b"\x00" + raw)
+    assert main(["replay", str(corrupt)]) == 2
