@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ._internal.contract import loads
 from ._internal.guard import ErrorReporter
 from ._internal.safe import json_safe, safe_str
 from ._internal.workers import register_fork_aware
@@ -388,8 +389,8 @@ def iter_events(
         if not text:
             continue
         try:
-            data = json.loads(text)
-            event = ObservabilityEvent.from_dict(data)
+            data = loads(text)
+            event = ObservabilityEvent.from_dict(data, document=True)
         except (ValueError, RecursionError) as exc:
             message = f"line {number}: {safe_str(exc, 300)}"
             if strict:

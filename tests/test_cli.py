@@ -194,8 +194,9 @@ def test_unreadable_or_malformed_inputs_never_traceback(tmp_path):
     assert r.returncode == 2 and "line 1" in r.stderr and "Traceback" not in r.stderr
     events = tmp_path / "e.jsonl"
     events.write_text(
-        '{"type": "SESSION_START", "ts": 1, "stream_id": "s"}\nnot json\n'
-        '{"type": "COMPLETE", "ts": 5, "stream_id": "s"}\n'
+        '{"type": "SESSION_START", "ts": 1, "stream_id": "s", "context": {}, "meta": {}}\n'
+        "not json\n"
+        '{"type": "COMPLETE", "ts": 5, "stream_id": "s", "context": {}, "meta": {}}\n'
     )
     r = cli("replay", str(events), "--format", "jsonl")
     assert r.returncode == 0 and "skipped 1 malformed line" in r.stderr

@@ -1,0 +1,185 @@
+"""The document contract shared by the published schemas and the Python readers.
+
+The readers (``Telemetry.model_validate``, ``TelemetryExporter.from_jsonl`` /
+``from_csv``, ``iter_events`` / ``replay``, ``l0-monitoring validate``) accept
+exactly the JSON documents the published JSON Schemas accept. Pydantic's lax
+mode would reinterpret values the schemas reject (``"1.5"`` as a float,
+``"yes"`` as true, ``1700000000`` as a datetime, a naive time in the host's
+zone), so the record fields use the JSON-exact types below, and JSON text is
+parsed by :func:`loads` (no ``NaN`` / ``Infinity``: they are not JSON).
+Nothing here depends on the host's locale or time zone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+
+__all__ = [
+    "ERROR_CATEGORIES",
+    "RFC3339_PATTERN",
+    "SEVERITIES",
+    "ErrorCategory",
+    "JsonBool",
+    "JsonFloat",
+    "JsonInt",
+    "Severity",
+    "Timestamp",
+    "loads",
+    "normalize_error_category",
+    "normalize_severity",
+]
+
+# RFC 3339 date-time as pydantic writes it and reads it back unchanged: "T",
+# seconds 00-59, at most microseconds, "Z" or a +hh:mm offset. Every validator
+# of the ``date-time`` format accepts these; the pattern makes the accepted
+# set the same in ajv, Python jsonschema and the Python readers.
+RFC3339_PATTERN = (
+    r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text strictly: ``NaN``, ``Infinity`` and ``-Infinity`` are errors.
+
+    Args:
+        text: One JSON document.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        ValueError: On invalid JSON (``json.JSONDecodeError`` is a ``ValueError``).
+    """
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _json_int(value: Any) -> Any:
+    # JSON Schema "integer" is a number with no fractional part: 3 and 3.0 both
+    # are; true and "3" are not.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise ValueError("must be a JSON integer")
+        return int(value)
+    return value
+
+
+def _json_float(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON number")
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _json_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, datetime):  # built in Python (constructor, model_construct)
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("must carry a time zone")
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time string with a zone, e.g. 2024-01-02T03:04:05.123Z"
+        )
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.utcoffset() is None:  # pragma: no cover - the pattern requires a zone
+        raise ValueError("must carry a time zone")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+"""An integer: a JSON number without fractional part (not a boolean, not a string)."""
+
+JsonFloat = Annotated[float, BeforeValidator(_json_float)]
+"""A finite JSON number (not a boolean, not a string)."""
+
+JsonBool = Annotated[bool, BeforeValidator(_json_bool)]
+"""``true`` or ``false`` only."""
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    AfterValidator(_aware),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
+]
+"""A timezone-aware instant, written as RFC 3339 (``2024-01-02T03:04:05.123456Z``)."""
+
+ErrorCategory = Literal[
+    "network", "transient", "model", "content", "provider", "fatal", "internal", "unknown"
+]
+"""Error categories: the L0 runtime's ``ErrorCategory`` values plus ``unknown``."""
+
+ERROR_CATEGORIES: frozenset[str] = frozenset(ErrorCategory.__args__)  # type: ignore[attr-defined]
+
+Severity = Literal["warning", "error", "fatal"]
+"""Guardrail violation severities (the L0 runtime's ``Severity``)."""
+
+SEVERITIES: frozenset[str] = frozenset(Severity.__args__)  # type: ignore[attr-defined]
+
+
+def normalize_error_category(value: object) -> ErrorCategory:
+    """Map an error category from event meta to one of :data:`ErrorCategory`.
+
+    The L0 runtime's categories (``network``, ``transient``, ``model``, ``content``,
+    ``provider``, ``fatal``, ``internal``) are kept, case-insensitively, and so is
+    ``unknown`` (the runtime's ``failureType`` for non-network model errors);
+    anything else, from other emitters or newer runtimes, becomes ``unknown``, so
+    the record's ``error.category`` and the Prometheus ``category`` label stay a
+    closed set.
+
+    Args:
+        value: The raw ``failureType`` / ``category`` from meta (any type).
+
+    Returns:
+        One of the :data:`ErrorCategory` values.
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ERROR_CATEGORIES:
+            return text  # type: ignore[return-value]
+    else:
+        inner = getattr(value, "value", None)  # an enum member (L0's ErrorCategory)
+        if isinstance(inner, str):
+            return normalize_error_category(inner)
+    return "unknown"
+
+
+def normalize_severity(value: object) -> Severity:
+    """Map a guardrail violation severity to ``warning``, ``error`` or ``fatal``.
+
+    Anything else (a custom emitter's ``"critical"``, a number, None) becomes
+    ``"error"``, the L0 runtime's default severity for a rule.
+
+    Args:
+        value: The raw severity.
+
+    Returns:
+        One of the :data:`Severity` values.
+    """
+    text = getattr(value, "value", value)
+    if isinstance(text, str) and text.strip().lower() in SEVERITIES:
+        return text.strip().lower()  # type: ignore[return-value]
+    return "error"
