@@ -153,11 +153,20 @@ def published_models() -> dict[str, Callable[[], dict[str, Any]]]:
 def _strip_private(node: Any, drop: frozenset[str] = frozenset()) -> Any:
     # x-* keys are this package's own metadata (logfmt layout), not for consumers.
     if isinstance(node, dict):
-        return {
+        out = {
             k: _strip_private(v, drop)
             for k, v in node.items()
             if not k.startswith("x-") and k not in drop
         }
+        props = out.get("properties")
+        if isinstance(props, dict):
+            # Pydantic titles every property ("Stream Id"); type generators turn
+            # each into a named alias (json-schema-to-typescript: `type StreamId =
+            # string`). Models keep their titles, properties only describe.
+            for sub in props.values():
+                if isinstance(sub, dict):
+                    sub.pop("title", None)
+        return out
     if isinstance(node, list):
         return [_strip_private(v, drop) for v in node]
     return node

@@ -151,8 +151,8 @@ class GuardrailViolation(TypedDict, total=False):
 
     __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
-    rule: Annotated[Any, Field(description="Rule name (a string from the L0 runtime).")]
-    message: Annotated[Any, Field(description="What the rule found (a string from L0).")]
+    rule: Annotated[str | None, Field(description="Name of the rule that reported it.")]
+    message: Annotated[str | None, Field(description="What the rule found.")]
     severity: Annotated[
         Severity,
         Field(

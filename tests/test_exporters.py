@@ -205,7 +205,7 @@ def test_readers_name_the_bad_line_and_field():
     header, row = text.split("\r\n")[:2]
     assert E.from_csv(f"{header},new_column\r\n{row},1\r\n") == [record()]
     bad = text.replace(",100,", ",lots,", 1)
-    with pytest.raises(ValueError, match="CSV row 2: metrics.token_count"):
+    with pytest.raises(ValueError, match="CSV row 2, column token_count: must be an integer"):
         E.from_csv(bad)
 
 

@@ -477,6 +477,9 @@ def _add_violation(st: StreamState, violation: object) -> None:
         data = {"message": safe_str(violation)}
     if "severity" in data:
         data["severity"] = normalize_severity(data["severity"])
+    for text_key in ("rule", "message"):  # strings in the published schema
+        if data.get(text_key) is not None and not isinstance(data[text_key], str):
+            data[text_key] = safe_str(data[text_key])
     key = (
         safe_str(data.get("rule"), 200),
         safe_str(data.get("message"), 500),
