@@ -7,12 +7,13 @@ taken from the events' own ``ts``, so a replayed log yields the same records.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -51,8 +52,9 @@ SCHEMA_VERSION = "2.0.0"
 Outcome = Literal["completed", "aborted", "failed", "abandoned"]
 """How a stream ended (see :func:`outcome_of`)."""
 
-# The context Python construction validates with: omitted keys take their defaults.
-_FILL_DEFAULTS = {"l0_monitoring.fill_defaults": True}
+# The validation context of documents (model_validate): every key is required.
+_DOCUMENT_KEY = "l0_monitoring.document"
+_DOCUMENT = {_DOCUMENT_KEY: True}
 
 
 def _open_and_complete(schema: dict[str, Any], cls: type[Any]) -> None:
@@ -73,15 +75,36 @@ class _Record(BaseModel):
     # whose names are generic ("message", "passed"): as L0's own CSV names them.
     csv_prefix: ClassVar[str] = ""
 
-    def __init__(self, /, **data: Any) -> None:
-        self.__pydantic_validator__.validate_python(
-            data, self_instance=self, context=_FILL_DEFAULTS
-        )
+    # model_validate / model_validate_json read *documents* (files, other
+    # languages): they validate with the document context, which makes every key
+    # required. The constructor and model_construct do not.
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate a document: every key of the published schema must be present.
+
+        Takes the keyword arguments of ``pydantic.BaseModel.model_validate``.
+
+        Raises:
+            pydantic.ValidationError: Naming each missing or invalid field.
+        """
+        kwargs["context"] = {**(kwargs.get("context") or {}), **_DOCUMENT}
+        return super().model_validate(obj, **kwargs)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """Validate a JSON document: as :meth:`model_validate` (pydantic's JSON parser).
+
+        Raises:
+            pydantic.ValidationError: Naming each missing or invalid field.
+        """
+        kwargs["context"] = {**(kwargs.get("context") or {}), **_DOCUMENT}
+        return super().model_validate_json(json_data, **kwargs)
 
     @model_validator(mode="before")
     @classmethod
-    def _every_key_present(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or (info.context or {}).get("l0_monitoring.fill_defaults"):
+    def require_every_key(cls, data: Any, info: ValidationInfo) -> Any:
+        """A document carries every key; Python construction may omit keys for their defaults."""
+        if not isinstance(data, dict) or not (info.context or {}).get(_DOCUMENT_KEY):
             return data
         missing = [name for name in cls.model_fields if name not in data]
         if missing:
@@ -306,12 +329,16 @@ class Telemetry(_Record):
         examples=[SCHEMA_VERSION],
     )
 
-    def __init__(self, /, **data: Any) -> None:
-        super().__init__(**data)
-        if "outcome" not in data:
-            self.outcome = outcome_of(
-                self.completed, self.aborted, self.abandoned, self.error.occurred
+    @model_validator(mode="wrap")
+    @classmethod
+    def derive_outcome(cls, data: Any, handler: ModelWrapValidatorHandler[Telemetry]) -> Telemetry:
+        """Python construction without ``outcome`` computes it from the flags."""
+        record = handler(data)
+        if isinstance(data, dict) and "outcome" not in data:
+            record.outcome = outcome_of(
+                record.completed, record.aborted, record.abandoned, record.error.occurred
             )
+        return record
 
 
 def outcome_of(completed: bool, aborted: bool, abandoned: bool, error: bool) -> Outcome:

@@ -44,7 +44,9 @@ RFC3339_PATTERN = (
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
-_RFC3339 = re.compile(RFC3339_PATTERN)
+# JSON Schema patterns are ECMA-262 regular expressions, where "$" is the end
+# of the string; in Python "$" also matches before a final newline, hence "\Z".
+_RFC3339 = re.compile(RFC3339_PATTERN.removesuffix("$") + r"\Z")
 
 
 def _reject_constant(name: str) -> Any:
