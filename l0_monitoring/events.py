@@ -214,8 +214,12 @@ class ObservabilityEvent:
         ts = data["ts"]
         if isinstance(ts, bool) or not isinstance(ts, int | float):
             raise ValueError(f"event.ts: must be a number of milliseconds, got {safe_repr(ts)}")
-        if not math.isfinite(ts):
-            raise ValueError(f"event.ts: must be finite, got {safe_repr(ts)}")
+        try:
+            finite = math.isfinite(ts)
+        except OverflowError:  # an integer beyond the 64-bit float range
+            finite = False
+        if not finite:
+            raise ValueError(f"event.ts: must be finite, got {safe_repr(ts, 40)}")
         stream_id = data.get("stream_id")
         if not isinstance(stream_id, str) or not stream_id:
             raise ValueError(

@@ -392,7 +392,8 @@ class AggregateMetrics(TypedDict):
 PERCENTILE_KEY_PATTERN = r"^p[0-9]+(\.[0-9]+)?_(ttft|duration|tokens_per_sec)$"
 """Keys of the per-percentile aggregates: ``p50_ttft``, ``p99.9_duration``..."""
 
-_PERCENTILE_KEY = re.compile(PERCENTILE_KEY_PATTERN)
+# ECMA-262 "$" (the schema's semantics) is Python's "\Z".
+_PERCENTILE_KEY = re.compile(PERCENTILE_KEY_PATTERN.removesuffix("$") + r"\Z")
 _AGGREGATES = TypeAdapter(AggregateMetrics)
 _QUANTILE = TypeAdapter(JsonFloat | None)
 
@@ -416,7 +417,7 @@ def validate_aggregate_metrics(data: Any) -> AggregateMetrics:
     result = _AGGREGATES.validate_python(data)
     errors: list[InitErrorDetails] = []
     for key, value in data.items():
-        if isinstance(key, str) and _PERCENTILE_KEY.match(key):
+        if isinstance(key, str) and _PERCENTILE_KEY.search(key):
             try:
                 q = _QUANTILE.validate_python(value)
             except ValidationError as exc:

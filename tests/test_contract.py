@@ -44,7 +44,7 @@ from l0_monitoring import (
     TelemetryExporter,
     TimingInfo,
 )
-from l0_monitoring.recording import iter_events
+from l0_monitoring.recording import ReplayResult, iter_events
 from l0_monitoring.telemetry import validate_aggregate_metrics
 from l0_monitoring.testing import make_stream_events
 
@@ -60,12 +60,26 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> A
     # JSON Schema patterns are ECMA-262: "$" is the end of the string. Python's
     # re (used by jsonschema) also lets "$" match before a final newline, so
     # "2.0.0\n" would pass there and fail in ajv and in pydantic (Rust regex).
-    if isinstance(instance, str) and not re.search(re.sub(r"\$$", r"\\Z", pattern), instance):
+    if isinstance(instance, str) and not re.search(_ecma(pattern), instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
+def _ecma(pattern: str) -> str:
+    return re.sub(r"\$$", r"\\Z", pattern)
+
+
+def _ecma_pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if re.search(_ecma(pattern), key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
 ECMAValidator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
+    jsonschema.Draft202012Validator,
+    {"pattern": _ecma_pattern, "patternProperties": _ecma_pattern_properties},
 )
 
 
@@ -210,9 +224,11 @@ TRICKY = [
     "2026-01-01T24:00:00Z", "2026-01-01T00:00:00+05:30", "2026-01-01t00:00:00z",
     "2026-01-01T00:00:00+0530", 1767225600, "1767225600", "completed", "abandoned", "network",
     "NETWORK", "unknown", "warning", "critical", "2.0.0", "2.0", [], {}, [1], ["x"], {"a": 1},
-    [{"severity": "fatal"}], [{"severity": "bad"}], [1.5, "x"],
+    [{"severity": "fatal"}], [{"severity": "bad"}], [1.5, "x"], "2.0.0\n", 2**63, -(2**63) - 1,
+    "2026-01-01T00:00:00Z\n", {"p50_ttft": -1}, {"p50_ttft\n": "x"},
 ]  # fmt: skip
 VALUES = st.one_of(st.sampled_from(TRICKY), JSON_VALUES)
+NEW_KEYS = ["p50_ttft", "p99.9_duration", "p75_tokens_per_sec", "p50_ttft\n", "p5_other", "x"]
 
 
 def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -240,9 +256,8 @@ def mutated(draw: st.DrawFn, docs: list[dict[str, Any]]) -> tuple[Any, tuple[Any
         parent = parent[part]
     target = parent[path[-1]] if path else doc
     if op == "add" and isinstance(target, dict):
-        target[draw(st.text(min_size=1, max_size=6).filter(lambda k: k not in target))] = draw(
-            VALUES
-        )
+        keys = st.sampled_from(NEW_KEYS) | st.text(min_size=1, max_size=6)
+        target[draw(keys.filter(lambda k: k not in target))] = draw(VALUES)
     elif op == "delete" and isinstance(parent, dict) and path:
         del parent[path[-1]]
     else:
@@ -432,6 +447,22 @@ def test_nan_and_infinity_are_not_json():
     event = json.dumps(EVENTS[0]).replace('"meta": {', '"meta": {"x": Infinity, ', 1)
     with pytest.raises(ValueError, match="Infinity is not JSON"):
         list(iter_events([event], strict=True))
+
+
+def test_numbers_beyond_a_64_bit_float_are_rejected_naming_the_field_never_crash():
+    doc = json.dumps(RECORDS[0])
+    big_int = doc.replace('"token_count": 5', '"token_count": 5' + "0" * 400, 1)
+    assert TelemetryExporter.from_jsonl(big_int)[0].metrics.token_count == 5 * 10**400
+    big_float = re.sub(r'"duration": [0-9.]+', '"duration": 1' + "0" * 400, doc, count=1)
+    with pytest.raises(ValueError, match="line 1: timing.duration: .*64-bit float range"):
+        TelemetryExporter.from_jsonl(big_float)
+    with pytest.raises(ValueError, match="out of the 64-bit float range"):
+        TelemetryExporter.from_jsonl(doc.replace('"metadata": {', '"metadata": {"x": 1e400, ', 1))
+    event = json.dumps({**EVENTS[0], "ts": 10**400})
+    with pytest.raises(ValueError, match="event.ts: must be finite"):
+        list(iter_events([event], strict=True))
+    result = ReplayResult()
+    assert list(iter_events([event], result=result)) == [] and result.skipped == 1
 
 
 @pytest.mark.parametrize(

@@ -53,8 +53,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: beyond a 64-bit float, as in JS and Go
+        raise ValueError(f"number {text[:20]} is out of the 64-bit float range")
+    return value
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON text strictly: ``NaN``, ``Infinity`` and ``-Infinity`` are errors.
+
+    So is a number beyond the 64-bit float range (``1e400``): JSON parsers of
+    other languages read it as infinity or fail, so the readers reject it here.
 
     Args:
         text: One JSON document.
@@ -65,7 +75,7 @@ def loads(text: str | bytes) -> Any:
     Raises:
         ValueError: On invalid JSON (``json.JSONDecodeError`` is a ``ValueError``).
     """
-    return json.loads(text, parse_constant=_reject_constant)
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
 
 
 def _json_int(value: Any) -> Any:
@@ -83,8 +93,12 @@ def _json_int(value: Any) -> Any:
 def _json_float(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a JSON number")
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond the 64-bit float range
+        finite = False
+    if not finite:
+        raise ValueError("must be a finite number within the 64-bit float range")
     return value
 
 
