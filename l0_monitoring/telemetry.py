@@ -106,6 +106,8 @@ class _Record(BaseModel):
         """A document carries every key; Python construction may omit keys for their defaults."""
         if not isinstance(data, dict) or not (info.context or {}).get(_DOCUMENT_KEY):
             return data
+        if data.keys() >= cls.model_fields.keys():
+            return data
         missing = [name for name in cls.model_fields if name not in data]
         if missing:
             raise ValidationError.from_exception_data(

@@ -18,7 +18,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, AllowInfNan, BeforeValidator, Strict, WithJsonSchema
 
 __all__ = [
     "ERROR_CATEGORIES",
@@ -90,24 +90,6 @@ def _json_int(value: Any) -> Any:
     return value
 
 
-def _json_float(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a JSON number")
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:  # an integer beyond the 64-bit float range
-        finite = False
-    if not finite:
-        raise ValueError("must be a finite number within the 64-bit float range")
-    return value
-
-
-def _json_bool(value: Any) -> Any:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
 def _timestamp(value: Any) -> Any:
     if isinstance(value, datetime):  # built in Python (constructor, model_construct)
         if value.tzinfo is None or value.utcoffset() is None:
@@ -129,10 +111,12 @@ def _aware(value: datetime) -> datetime:
 JsonInt = Annotated[int, BeforeValidator(_json_int)]
 """An integer: a JSON number without fractional part (not a boolean, not a string)."""
 
-JsonFloat = Annotated[float, BeforeValidator(_json_float)]
-"""A finite JSON number (not a boolean, not a string)."""
+# pydantic's strict float and bool are exactly JSON's number and boolean (and
+# run in Rust): a float field takes 1 and 1.5, never True or "1.5".
+JsonFloat = Annotated[float, Strict(), AllowInfNan(False)]
+"""A finite JSON number (not a boolean, not a string) within the 64-bit float range."""
 
-JsonBool = Annotated[bool, BeforeValidator(_json_bool)]
+JsonBool = Annotated[bool, Strict()]
 """``true`` or ``false`` only."""
 
 Timestamp = Annotated[
