@@ -29,11 +29,14 @@ from ._internal.contract import (
     JsonInt,
     Severity,
     Timestamp,
+    normalize_error_category,
+    normalize_severity,
 )
 
 __all__ = [
     "AggregateMetrics",
     "DriftInfo",
+    "ErrorCategory",
     "ErrorInfo",
     "GuardrailInfo",
     "GuardrailViolation",
@@ -41,8 +44,13 @@ __all__ = [
     "Outcome",
     "RetryInfo",
     "SCHEMA_VERSION",
+    "Severity",
     "Telemetry",
     "TimingInfo",
+    "normalize_error_category",
+    "normalize_severity",
+    "outcome_of",
+    "validate_aggregate_metrics",
 ]
 
 

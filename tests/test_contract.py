@@ -480,3 +480,54 @@ def test_csv_cells_are_read_as_written_not_by_locale(column, cell):
     csv.writer(out).writerows([header, row])
     with pytest.raises(ValueError, match=f"CSV row 2(, column {column}|: .*{column})"):
         TelemetryExporter.from_csv(out.getvalue())
+
+
+# -- the writer keeps the closed sets closed -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failure_type", "category"),
+    [("network", "network"), ("Network", "network"), ("TRANSIENT", "transient"),
+     ("provider", "provider"), ("unknown", "unknown"), ("rate_limit", "unknown"),
+     ("", "unknown"), (42, "unknown"), (None, None)],
+)  # fmt: skip
+def test_error_categories_are_normalised_where_they_are_read(failure_type, category):
+    from l0_monitoring import ObservabilityEvent
+    from l0_monitoring import ObservabilityEventType as T
+
+    m = Monitor(MonitoringConfig.development())
+    meta = {"error": "boom", "recoveryStrategy": "halt"}
+    if failure_type is not None:
+        meta["failureType"] = failure_type
+    m.handle_event(ObservabilityEvent(T.SESSION_START, 1.0, "s", {}, {}))
+    m.handle_event(ObservabilityEvent(T.ERROR, 2.0, "s", {}, meta))
+    (t,) = m.get_all_telemetry()
+    assert t.error.category == category and t.outcome == "failed"
+    validator("Telemetry").validate(json.loads(TelemetryExporter.to_json(t)))
+
+
+def test_l0_error_category_members_are_understood():
+    from l0.types import ErrorCategory
+
+    from l0_monitoring.telemetry import normalize_error_category
+
+    assert {normalize_error_category(c) for c in ErrorCategory} == {
+        "network", "transient", "model", "content", "provider", "fatal", "internal",
+    }  # fmt: skip
+
+
+def test_guardrail_severities_and_texts_are_normalised_when_recorded():
+    violations = [
+        {"rule": "a", "message": "m", "severity": "critical"},
+        {"rule": 5, "message": None, "severity": "WARNING"},
+        {"rule": "c", "message": "m"},
+    ]
+    m = Monitor(MonitoringConfig.development())
+    for e in make_stream_events("g", violations=violations):
+        m.handle_event(e)
+    m.close()
+    (t,) = m.get_all_telemetry()
+    assert [(v.get("rule"), v.get("severity")) for v in t.guardrails.violations] == [
+        ("a", "error"), ("5", "warning"), ("c", None),
+    ]  # fmt: skip
+    validator("Telemetry").validate(json.loads(TelemetryExporter.to_json(t)))
