@@ -37,6 +37,7 @@ from l0_monitoring import (
     ErrorInfo,
     GuardrailInfo,
     Metrics,
+    MetricsConfig,
     Monitor,
     MonitoringConfig,
     RetryInfo,
@@ -47,6 +48,8 @@ from l0_monitoring import (
 from l0_monitoring.recording import ReplayResult, iter_events
 from l0_monitoring.telemetry import validate_aggregate_metrics
 from l0_monitoring.testing import make_stream_events
+
+from .test_monitor_properties import events as monitor_events
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -531,3 +534,23 @@ def test_guardrail_severities_and_texts_are_normalised_when_recorded():
         ("a", "error"), ("5", "warning"), ("c", None),
     ]  # fmt: skip
     validator("Telemetry").validate(json.loads(TelemetryExporter.to_json(t)))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(monitor_events, max_size=60), st.booleans())
+def test_whatever_the_events_every_written_record_is_a_valid_document(seq, itl):
+    """The writer side of the contract: records and aggregates always pass the schemas."""
+    cfg = MonitoringConfig(metrics=MetricsConfig(inter_token_latency=itl))
+    m = Monitor(cfg, raise_internal_errors=True)
+    for e in seq:
+        m.handle_event(e)
+    m.close()
+    records = m.get_all_telemetry()
+    text = TelemetryExporter.to_jsonl(records)
+    for line in filter(None, text.split("\n")):  # not splitlines(): U+0085 is in-line
+        validator("Telemetry").validate(json.loads(line))
+    assert TelemetryExporter.from_jsonl(text) == records
+    assert len(TelemetryExporter.from_csv(TelemetryExporter.to_csv(records))) == len(records)
+    aggregates = json.loads(json.dumps(m.get_aggregate_metrics(), allow_nan=False))
+    validator("AggregateMetrics").validate(aggregates)
+    validate_aggregate_metrics(aggregates)
