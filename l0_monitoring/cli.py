@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from ._internal.contract import loads
 from ._internal.safe import clean_text
 from ._version import __version__
 from .config import MonitoringConfig
@@ -30,7 +31,7 @@ from .handlers import Monitoring
 from .monitor import Monitor
 from .recording import iter_events
 from .report import TABLE_HEADER, SummaryBuilder, format_table, render_html, text_histogram
-from .telemetry import AggregateMetrics, Telemetry
+from .telemetry import Telemetry
 
 PRESETS: dict[str, Callable[[], MonitoringConfig]] = {
     "default": MonitoringConfig.default,
@@ -170,6 +171,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         jsonl.close()
         csv_w.close()
     (out_dir / "metrics.prom").write_text(TelemetryExporter.to_prometheus(monitor))
+    (out_dir / "aggregates.json").write_text(
+        json.dumps(monitor.get_aggregate_metrics(), indent=2, sort_keys=True, allow_nan=False)
+        + "\n"
+    )
     (out_dir / "report.html").write_text(render_html(records, "l0-monitoring demo"))
     elapsed = time.monotonic() - started
     print(f"l0-monitoring demo: {args.streams} streams through "
@@ -181,7 +186,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"completion rate {agg['completion_rate']:.1%}, retries {agg['total_retries']}; "
           f"records kept by sampling: {len(records)}")  # fmt: skip
     print(
-        f"\nwrote {out_dir}/: events.jsonl telemetry.jsonl telemetry.csv metrics.prom report.html"
+        f"\nwrote {out_dir}/: events.jsonl telemetry.jsonl telemetry.csv aggregates.json "
+        "metrics.prom report.html"
     )
     print(f"replay: l0-monitoring replay {out_dir}/events.jsonl --format jsonl")
     exporters.close()
@@ -355,11 +361,13 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def _validators() -> dict[str, Callable[[Any], object]]:
-    """One validating callable per published schema name."""
+    """One validating callable per published schema name (the readers' own contract)."""
     import l0_monitoring as pkg
 
     from . import settings
-    from .schemas import ObservabilityEventSchema, published_models
+    from .events import ObservabilityEvent
+    from .schemas import published_models
+    from .telemetry import validate_aggregate_metrics
 
     def settings_validator(cls: Any) -> Callable[[Any], object]:
         def check(data: Any) -> object:
@@ -369,12 +377,15 @@ def _validators() -> dict[str, Callable[[Any], object]]:
 
         return check
 
+    def event(data: Any) -> object:
+        return ObservabilityEvent.from_dict(data, document=True)
+
     out: dict[str, Callable[[Any], object]] = {}
     for name in published_models():
         if name == "ObservabilityEvent":
-            out[name] = ObservabilityEventSchema.model_validate
+            out[name] = event
         elif name == "AggregateMetrics":
-            out[name] = TypeAdapter(AggregateMetrics).validate_python
+            out[name] = validate_aggregate_metrics
         elif name in settings.PUBLISHED:
             out[name] = settings_validator(getattr(settings, name))
         else:
@@ -392,6 +403,23 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
+# Tried, in this order, to say what a rejected document looks like instead.
+_LOOKALIKES = ("Telemetry", "ObservabilityEvent", "AggregateMetrics", "MonitoringConfig")
+
+
+def _documents(path: Path, text: str) -> list[tuple[int, str]]:
+    """The documents of a file: one per non-blank line for JSON Lines, else the whole text."""
+    lines = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    if path.suffix == ".jsonl":
+        return lines
+    if path.suffix != ".json" and len(lines) > 1:
+        try:
+            loads(text)
+        except ValueError:
+            return lines  # not one JSON document: JSON Lines without the suffix
+    return [(1, text)]
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a JSON or JSON Lines file against a published model."""
     path = Path(args.file)
@@ -401,37 +429,57 @@ def cmd_validate(args: argparse.Namespace) -> int:
     check = validators.get(args.schema)
     if check is None:
         raise UsageError(f"unknown schema {args.schema!r}; one of: {', '.join(sorted(validators))}")
-    docs: list[tuple[int, str]] = []
-    # Undecodable bytes become lone surrogates here, so json.loads rejects
-    # exactly the lines that hold them (reported with their number).
+    # Undecodable bytes become lone surrogates here, so the line that holds
+    # them is rejected alone (reported with its number).
     text = path.read_bytes().decode("utf-8", "surrogateescape")
-    if path.suffix == ".jsonl" or (path.suffix != ".json" and "\n{" in text.strip()):
-        docs = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
-    else:
-        docs = [(1, text)]
-    bad = 0
-    checked = 0
-    for number, raw in docs:
+    if not text.strip():
+        print(f"{path}: empty file, no documents to validate ({args.schema})")
+        return 1
+    valid = invalid = 0
+    lookalikes: dict[str, int] = {}
+    for number, raw in _documents(path, text):
         try:
             if clean_text(raw) is not raw:
                 raise ValueError("not valid UTF-8")
-            data = json.loads(raw)
-        except ValueError as exc:
-            bad += 1
-            print(f"line {number}: invalid JSON: {exc}")
+            data = loads(raw)
+        except (ValueError, RecursionError) as exc:
+            invalid += 1
+            if invalid <= 50:
+                print(f"line {number}: invalid JSON: {exc}")
             continue
-        items = data if (isinstance(data, list) and len(docs) == 1) else [data]
+        items = data if (isinstance(data, list) and path.suffix == ".json") else [data]
         for k, item in enumerate(items):
-            checked += 1
             try:
                 check(item)
             except (ValidationError, ValueError) as exc:
-                bad += 1
-                where = f"line {number}" + (f", item {k}" if len(items) > 1 else "")
-                if bad <= 50:
+                invalid += 1
+                where = f"line {number}" + (f", item {k}" if items is data else "")
+                if invalid <= 50:
                     print(f"{where}: {_describe(exc)}")
-    print(f"{path}: {checked - bad} valid, {bad} invalid ({args.schema})")
-    return 1 if bad else 0
+                other = _looks_like(item, validators, args.schema)
+                if other:
+                    lookalikes[other] = lookalikes.get(other, 0) + 1
+            else:
+                valid += 1
+    if invalid > 50:
+        print(f"... {invalid - 50} more invalid document(s) not shown")
+    print(f"{path}: {valid} valid, {invalid} invalid ({args.schema})")
+    for other, n in sorted(lookalikes.items(), key=lambda kv: -kv[1]):
+        print(f"{n} invalid document(s) are valid {other} documents: "
+              f"did you mean --schema {other}?")  # fmt: skip
+    return 1 if invalid else 0
+
+
+def _looks_like(item: Any, validators: dict[str, Callable[[Any], object]], chosen: str) -> str:
+    for name in _LOOKALIKES:
+        if name == chosen:
+            continue
+        try:
+            validators[name](item)
+        except (ValidationError, ValueError):
+            continue
+        return name
+    return ""
 
 
 def cmd_report(args: argparse.Namespace) -> int:

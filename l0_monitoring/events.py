@@ -170,13 +170,20 @@ class ObservabilityEvent:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ObservabilityEvent:
+    def from_dict(cls, data: Mapping[str, Any], *, document: bool = False) -> ObservabilityEvent:
         """Validate a mapping (from a file or another language) into an event.
+
+        Keys other than the five are ignored (events are open to added fields).
 
         Args:
             data: A mapping with keys ``type``, ``ts``, ``stream_id`` and optionally
                 ``context`` and ``meta``. ``type`` may be an enum member or its string
                 value; ``ts`` is milliseconds since the epoch (a finite number).
+            document: Apply the published ``ObservabilityEvent`` schema exactly, as
+                :func:`~l0_monitoring.iter_events` does for a recorded log: ``context``
+                and ``meta`` must be present and be objects (the recorder always
+                writes them). Without it (events handed to ``handle_event`` as dicts)
+                they may be missing or None and read as ``{}``.
 
         Returns:
             The validated event.
@@ -186,9 +193,12 @@ class ObservabilityEvent:
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"event must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - {"type", "ts", "stream_id", "context", "meta"}
-        if unknown:
-            raise ValueError(f"event: unknown field(s) {sorted(map(str, unknown))}")
+        if document:
+            for key in ("context", "meta"):
+                if key in data and not isinstance(data[key], Mapping):
+                    raise ValueError(
+                        f"event.{key}: must be an object, got {type(data[key]).__name__}"
+                    )
         try:
             raw_type = data["type"]
         except KeyError:
@@ -204,13 +214,21 @@ class ObservabilityEvent:
         ts = data["ts"]
         if isinstance(ts, bool) or not isinstance(ts, int | float):
             raise ValueError(f"event.ts: must be a number of milliseconds, got {safe_repr(ts)}")
-        if not math.isfinite(ts):
-            raise ValueError(f"event.ts: must be finite, got {safe_repr(ts)}")
+        try:
+            finite = math.isfinite(ts)
+        except OverflowError:  # an integer beyond the 64-bit float range
+            finite = False
+        if not finite:
+            raise ValueError(f"event.ts: must be finite, got {safe_repr(ts, 40)}")
         stream_id = data.get("stream_id")
         if not isinstance(stream_id, str) or not stream_id:
             raise ValueError(
                 f"event.stream_id: must be a non-empty string, got {safe_repr(stream_id)}"
             )
+        if document:
+            missing = [k for k in ("type", "ts", "stream_id", "context", "meta") if k not in data]
+            if missing:
+                raise ValueError(f"event.{missing[0]}: field required")
         context = data.get("context")
         if context is None:
             context = {}

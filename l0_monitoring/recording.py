@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import pydantic_core
 
+from ._internal.contract import loads
 from ._internal.guard import ErrorReporter
 from ._internal.safe import MAX_ITEMS, MAX_STR, clean_text, json_safe, safe_str
 from ._internal.workers import register_fork_aware
@@ -728,8 +729,8 @@ def iter_events(
         try:
             if line.__class__ is _BadLine:
                 raise ValueError(line)
-            data = json.loads(text)
-            event = ObservabilityEvent.from_dict(data)
+            data = loads(text)
+            event = ObservabilityEvent.from_dict(data, document=True)
         except (ValueError, RecursionError) as exc:
             message = f"line {number}: {safe_str(exc, 300)}"
             if strict:

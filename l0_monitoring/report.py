@@ -236,7 +236,9 @@ def render_html(records: list[Telemetry], title: str = "l0_monitoring report") -
     ttft = {s.model: s.ttft for s in per_model}
     duration = {s.model: s.duration for s in per_model}
     tps = {s.model: s.tps for s in per_model}
-    errors = Counter(t.error.category or "unknown" for t in records if t.error.occurred)
+    errors: Counter[str] = Counter(
+        t.error.category or "unknown" for t in records if t.error.occurred
+    )
     retries = [(t.timing.started_at.timestamp(), t.retries.total_retries)
                for t in records if t.timing.started_at is not None]  # fmt: skip
     outcomes = Counter(t.outcome for t in records)

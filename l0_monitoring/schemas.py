@@ -7,8 +7,17 @@ the wheel and sdist), from ``nox -s schemas`` and from
 ``python -m l0_monitoring.schemas [--out DIR] [--check]``.
 
 Versioning: ``SCHEMA_VERSION`` follows semantic versioning. A breaking change
-(a property removed or renamed, a type narrowed, a new required property)
-needs a new major version; ``$id`` carries the major version so consumers pin it.
+(a property removed or renamed, a type narrowed, an enum or a constraint
+tightened, a new required property, an open object closed) needs a new major
+version; ``$id`` carries the major version so consumers pin it, and every
+Telemetry record names the version that wrote it (``schema_version``).
+
+Compatibility policy: output records (``Telemetry`` and its parts,
+``ObservabilityEvent``, ``AggregateMetrics``) are open (``additionalProperties:
+true``), so consumers built against this version keep reading records of a
+later minor version that adds fields. Every key the package always writes is
+``required``; a value that may be null is ``anyOf [X, null]``. Configurations
+are closed, so a misspelt key is an error.
 """
 
 from __future__ import annotations
@@ -18,14 +27,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from . import settings
+from ._internal.contract import JsonFloat
 from .config import MetricsConfig, MonitoringConfig, SamplingConfig
 from .events import ObservabilityEventType
 from .telemetry import (
+    PERCENTILE_KEY_PATTERN,
+    SCHEMA_VERSION,
     AggregateMetrics,
     DriftInfo,
     ErrorInfo,
@@ -37,6 +49,7 @@ from .telemetry import (
 )
 
 __all__ = [
+    "OUTPUT_RECORDS",
     "SCHEMA_VERSION",
     "breaking_changes",
     "check_schemas",
@@ -45,7 +58,6 @@ __all__ = [
     "write_schemas",
 ]
 
-SCHEMA_VERSION = "1.0.0"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -54,40 +66,62 @@ def schema_id(name: str, version: str = SCHEMA_VERSION) -> str:
     return f"urn:l0-monitoring:schema:v{version.split('.', maxsplit=1)[0]}:{name}"
 
 
+OUTPUT_RECORDS = frozenset(
+    {
+        "Telemetry",
+        "TimingInfo",
+        "Metrics",
+        "RetryInfo",
+        "GuardrailInfo",
+        "ErrorInfo",
+        "DriftInfo",
+        "AggregateMetrics",
+        "ObservabilityEvent",
+    }
+)
+"""Schemas of documents the package writes: open to added properties, every written key required."""
+
+
 class ObservabilityEventSchema(BaseModel):
-    """One observability event (input from files and other languages)."""
+    """One observability event, as ``EventRecorder`` writes it and ``iter_events`` reads it.
 
-    model_config = ConfigDict(extra="forbid", title="ObservabilityEvent")
+    ``type`` is open: the listed values are the L0 runtime's; a newer emitter's
+    types are accepted (and ignored by the Monitor).
+    """
 
-    type: ObservabilityEventType | str = Field(
+    model_config = ConfigDict(
+        extra="ignore", title="ObservabilityEvent", json_schema_extra={"additionalProperties": True}
+    )
+
+    type: ObservabilityEventType | Annotated[str, Field(min_length=1)] = Field(
         description="Event type: one of the L0 runtime's UPPER_CASE types; unknown types "
         "from newer emitters are accepted and ignored.",
         examples=["TOKEN", "COMPLETE"],
     )
-    ts: float = Field(
+    ts: JsonFloat = Field(
         description="Milliseconds since the Unix epoch (finite).", examples=[1700000000000.0]
     )
     stream_id: str = Field(min_length=1, description="Stream identifier.")
     context: dict[str, Any] = Field(
-        default_factory=dict, description="User context of the run (request id, tenant...)."
+        description="User context of the run (request id, tenant...); {} when none."
     )
     meta: dict[str, Any] = Field(
-        default_factory=dict,
         description="Event-specific data, camelCase keys from the L0 runtime "
-        "(e.g. tokenCount, isNetwork, recoveryStrategy).",
+        "(e.g. tokenCount, isNetwork, recoveryStrategy); {} when none.",
     )
 
 
 def _aggregate_schema() -> dict[str, Any]:
     schema = TypeAdapter(AggregateMetrics).json_schema()
     schema["patternProperties"] = {
-        r"^p[0-9]+(\.[0-9]+)?_(ttft|duration|tokens_per_sec)$": {
+        PERCENTILE_KEY_PATTERN: {
             "anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}],
             "description": "Quantile q of TTFT / duration (seconds) or tokens per second, "
-            "for each configured percentile (0.5 -> p50, 0.999 -> p99.9); 1% relative error.",
+            "for each configured percentile (0.5 -> p50, 0.999 -> p99.9); 1% relative error; "
+            "null when no stream had a value.",
         }
     }
-    schema["additionalProperties"] = False
+    schema["additionalProperties"] = True
     return schema
 
 
@@ -116,13 +150,31 @@ def published_models() -> dict[str, Callable[[], dict[str, Any]]]:
     return models
 
 
-def _strip_private(node: Any) -> Any:
+def _strip_private(node: Any, drop: frozenset[str] = frozenset()) -> Any:
     # x-* keys are this package's own metadata (logfmt layout), not for consumers.
     if isinstance(node, dict):
-        return {k: _strip_private(v) for k, v in node.items() if not k.startswith("x-")}
+        out = {
+            k: _strip_private(v, drop)
+            for k, v in node.items()
+            if not k.startswith("x-") and k not in drop
+        }
+        props = out.get("properties")
+        if isinstance(props, dict):
+            # Pydantic titles every property ("Stream Id"); type generators turn
+            # each into a named alias (json-schema-to-typescript: `type StreamId =
+            # string`). Models keep their titles, properties only describe.
+            for sub in props.values():
+                if isinstance(sub, dict):
+                    sub.pop("title", None)
+        return out
     if isinstance(node, list):
-        return [_strip_private(v) for v in node]
+        return [_strip_private(v, drop) for v in node]
     return node
+
+
+# A record's keys are always written, so a default says nothing to a reader of
+# the document (and some generators read "has a default" as "may be absent").
+_RECORD_ONLY = frozenset({"default"})
 
 
 def generate_schemas(version: str = SCHEMA_VERSION) -> dict[str, str]:
@@ -137,7 +189,7 @@ def generate_schemas(version: str = SCHEMA_VERSION) -> dict[str, str]:
     files: dict[str, str] = {}
     index: list[dict[str, str]] = []
     for name, build in sorted(published_models().items()):
-        schema = _strip_private(build())
+        schema = _strip_private(build(), _RECORD_ONLY if name in OUTPUT_RECORDS else frozenset())
         schema["title"] = name
         schema = {
             "$schema": DRAFT,
@@ -221,12 +273,37 @@ def _types(node: Any, root: dict[str, Any]) -> set[str]:
     return found or {"any"}
 
 
+# Keywords that can only reject more documents when added or changed.
+_TIGHTENING = (
+    "const",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "multipleOf",
+)
+
+
+def _enum_alternatives(node: dict[str, Any], root: dict[str, Any]) -> bool:
+    return "enum" in node or any(
+        "enum" in _resolve(alt, root) for key in ("anyOf", "oneOf") for alt in node.get(key, ())
+    )
+
+
 def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """List the breaking changes from schema ``old`` to schema ``new``.
 
     Breaking: a property removed or renamed, a type narrowed (a JSON type or
-    an enum value no longer allowed), a property newly required, an open
-    object closed. Additions that old documents still satisfy are not breaking.
+    an enum value no longer allowed, a free value restricted to an enum), a
+    constraint added or changed (pattern, format, bounds, lengths), a property
+    newly required, an open object closed. Additions that old documents still
+    satisfy are not breaking.
 
     Args:
         old: The last published schema.
@@ -248,6 +325,11 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             lost = [v for v in a["enum"] if v not in b["enum"]]
             if lost:
                 problems.append(f"{path}: enum values removed {lost}")
+        elif "enum" in b and "any" not in ta and not _enum_alternatives(a, old):
+            problems.append(f"{path}: values restricted to the enum {b['enum']}")
+        for key in _TIGHTENING:
+            if key in b and b[key] != a.get(key):
+                problems.append(f"{path}: {key} constraint added or changed to {b[key]!r}")
         added = set(b.get("required", ())) - set(a.get("required", ()))
         if added:
             problems.append(f"{path}: newly required {sorted(added)}")
@@ -266,10 +348,13 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 walk(a[key], b[key], f"{path}[{key}]")
         for key in ("anyOf", "oneOf"):
             alts_a, alts_b = a.get(key, []), b.get(key, [])
-            objects_b = [x for x in alts_b if "object" in _types(x, new)]
-            for alt in alts_a:
-                if "object" in _types(alt, old) and len(objects_b) == 1:
-                    walk(alt, objects_b[0], path)
+            for kind in ("object", "string", "number", "integer", "array"):
+                # Compare the one alternative of each JSON type on both sides
+                # (a nullable enum, a nullable object...).
+                of_a = [x for x in alts_a if kind in _types(x, old)]
+                of_b = [x for x in alts_b if kind in _types(x, new)]
+                if len(of_a) == 1 and len(of_b) == 1:
+                    walk(of_a[0], of_b[0], path)
 
     walk(old, new, "$")
     return problems

@@ -6,56 +6,147 @@ taken from the events' own ``ts``, so a replayed log yields the same records.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, ClassVar
+import re
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
+
+from ._internal.contract import (
+    ErrorCategory,
+    JsonBool,
+    JsonFloat,
+    JsonInt,
+    Severity,
+    Timestamp,
+    normalize_error_category,
+    normalize_severity,
+)
 
 __all__ = [
     "AggregateMetrics",
     "DriftInfo",
+    "ErrorCategory",
     "ErrorInfo",
     "GuardrailInfo",
+    "GuardrailViolation",
     "Metrics",
+    "Outcome",
     "RetryInfo",
+    "SCHEMA_VERSION",
+    "Severity",
     "Telemetry",
     "TimingInfo",
+    "normalize_error_category",
+    "normalize_severity",
+    "outcome_of",
+    "validate_aggregate_metrics",
 ]
 
 
+SCHEMA_VERSION = "2.0.0"
+"""Version of the published record schemas (semantic versioning; ``$id`` carries the major)."""
+
+Outcome = Literal["completed", "aborted", "failed", "abandoned"]
+"""How a stream ended (see :func:`outcome_of`)."""
+
+# The validation context of documents (model_validate): every key is required.
+_DOCUMENT_KEY = "l0_monitoring.document"
+_DOCUMENT = {_DOCUMENT_KEY: True}
+
+
+def _open_and_complete(schema: dict[str, Any], cls: type[Any]) -> None:
+    # Published contract of a record: every key present, unknown keys allowed.
+    schema["required"] = list(schema.get("properties", {}))
+    schema["additionalProperties"] = True
+
+
 class _Record(BaseModel):
-    # Records are read by other languages: reject keys we do not know so a
-    # typo in a hand-written record is an error, not silently dropped data.
-    model_config = ConfigDict(extra="forbid")
+    # Output records are open (compatibility policy): keys from a newer release
+    # are accepted and ignored, so old readers keep working when fields are
+    # added. Every key is always written, so a *document* must carry every key
+    # (the schema marks them required); only Python construction
+    # (``Telemetry(stream_id=...)``) may omit keys and get their defaults.
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_open_and_complete)
 
     # Flat column names (CSV) are the leaf field names, prefixed for sections
     # whose names are generic ("message", "passed"): as L0's own CSV names them.
     csv_prefix: ClassVar[str] = ""
 
+    # model_validate / model_validate_json read *documents* (files, other
+    # languages): they validate with the document context, which makes every key
+    # required. The constructor and model_construct do not.
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate a document: every key of the published schema must be present.
+
+        Takes the keyword arguments of ``pydantic.BaseModel.model_validate``.
+
+        Raises:
+            pydantic.ValidationError: Naming each missing or invalid field.
+        """
+        kwargs["context"] = {**(kwargs.get("context") or {}), **_DOCUMENT}
+        return super().model_validate(obj, **kwargs)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """Validate a JSON document: as :meth:`model_validate` (pydantic's JSON parser).
+
+        Raises:
+            pydantic.ValidationError: Naming each missing or invalid field.
+        """
+        kwargs["context"] = {**(kwargs.get("context") or {}), **_DOCUMENT}
+        return super().model_validate_json(json_data, **kwargs)
+
+    @model_validator(mode="before")
+    @classmethod
+    def require_every_key(cls, data: Any, info: ValidationInfo) -> Any:
+        """A document carries every key; Python construction may omit keys for their defaults."""
+        if not isinstance(data, dict) or not (info.context or {}).get(_DOCUMENT_KEY):
+            return data
+        if data.keys() >= cls.model_fields.keys():
+            return data
+        missing = [name for name in cls.model_fields if name not in data]
+        if missing:
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [InitErrorDetails(type="missing", loc=(name,), input=data) for name in missing],
+            )
+        return data
+
 
 class TimingInfo(_Record):
     """Timing of one stream, from its events' timestamps."""
 
-    started_at: datetime | None = Field(
+    started_at: Timestamp | None = Field(
         default=None, description="When the stream started (SESSION_START, or its first event)."
     )
-    completed_at: datetime | None = Field(
+    completed_at: Timestamp | None = Field(
         default=None, description="When the stream's terminal event was emitted."
     )
-    duration: float | None = Field(
+    duration: JsonFloat | None = Field(
         default=None,
         description="completed_at - started_at, in seconds.",
         examples=[1.234],
         json_schema_extra={"x-logfmt": {"key": "duration", "order": 2, "unit": "s"}},
     )
-    time_to_first_token: float | None = Field(
+    time_to_first_token: JsonFloat | None = Field(
         default=None,
         description="Seconds from started_at to the first token (across retries); "
         "None when no first-token signal was seen.",
         examples=[0.456],
     )
-    inter_token_latencies: list[float] = Field(
+    inter_token_latencies: list[JsonFloat] = Field(
         default_factory=list,
         description="Gaps between consecutive TOKEN events in seconds (at most the first "
         "1024 are listed; the metrics use all of them).",
@@ -65,21 +156,43 @@ class TimingInfo(_Record):
 class RetryInfo(_Record):
     """Retries of one stream."""
 
-    attempt: int = Field(default=1, description="Last attempt number (1 = first try).")
-    max_attempts: int = Field(default=1, description="Maximum attempts configured.")
-    model_retries: int = Field(default=0, description="Retries after model (non-network) errors.")
-    network_retries: int = Field(default=0, description="Retries after network errors.")
-    total_retries: int = Field(
+    attempt: JsonInt = Field(default=1, description="Last attempt number (1 = first try).")
+    max_attempts: JsonInt = Field(default=1, description="Maximum attempts configured.")
+    model_retries: JsonInt = Field(
+        default=0, description="Retries after model (non-network) errors."
+    )
+    network_retries: JsonInt = Field(default=0, description="Retries after network errors.")
+    total_retries: JsonInt = Field(
         default=0,
         description="model_retries + network_retries.",
         json_schema_extra={"x-logfmt": {"key": "retries", "order": 6, "omit": "falsy"}},
     )
     last_error: str | None = Field(default=None, description="Reason given for the last retry.")
-    last_error_category: str | None = Field(
+    last_error_category: Literal["network", "model"] | None = Field(
         default=None,
-        description="Category of the last retried error: 'network' or 'model'.",
+        description="Category of the last retried error: network or model; null before a retry.",
         examples=["network"],
     )
+
+
+class GuardrailViolation(TypedDict, total=False):
+    """One guardrail violation, as the L0 runtime reports it (an open object).
+
+    Keys beyond these (``recoverable``, ``position``, ``timestamp``, ``context``,
+    ``suggestion``, or a custom rule's own) are kept as reported.
+    """
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    rule: Annotated[str | None, Field(description="Name of the rule that reported it.")]
+    message: Annotated[str | None, Field(description="What the rule found.")]
+    severity: Annotated[
+        Severity,
+        Field(
+            description="warning, error or fatal (the L0 runtime's Severity); any other "
+            "reported severity is recorded as error."
+        ),
+    ]
 
 
 class GuardrailInfo(_Record):
@@ -87,15 +200,15 @@ class GuardrailInfo(_Record):
 
     csv_prefix: ClassVar[str] = "guardrail_"
 
-    rules_checked: int = Field(default=0, description="Number of guardrail rule runs started.")
-    violations: list[dict[str, Any]] = Field(
+    rules_checked: JsonInt = Field(default=0, description="Number of guardrail rule runs started.")
+    violations: list[GuardrailViolation] = Field(
         default_factory=list,
         description="Distinct violations (rule, message, severity, ...), at most 100.",
         json_schema_extra={
             "x-logfmt": {"key": "violations", "order": 7, "omit": "falsy", "format": "count"}
         },
     )
-    passed: bool = Field(default=True, description="False when any violation was reported.")
+    passed: JsonBool = Field(default=True, description="False when any violation was reported.")
 
 
 class ErrorInfo(_Record):
@@ -103,22 +216,25 @@ class ErrorInfo(_Record):
 
     csv_prefix: ClassVar[str] = "error_"
 
-    occurred: bool = Field(default=False, description="Whether any ERROR event was seen.")
+    occurred: JsonBool = Field(default=False, description="Whether any ERROR event was seen.")
     message: str | None = Field(
         default=None,
         description="Error message (truncated to 2000 chars).",
         json_schema_extra={"x-logfmt": {"key": "error", "order": 8, "omit": "none"}},
     )
-    category: str | None = Field(
+    category: ErrorCategory | None = Field(
         default=None,
-        description="Error category from meta failureType/category, e.g. network, model, unknown.",
+        description="Error category, a closed set: the L0 runtime's ErrorCategory values "
+        "(network, transient, model, content, provider, fatal, internal) or unknown (the "
+        "runtime's failureType for other errors, and any value this version does not know); "
+        "null when the ERROR event named none.",
         examples=["network"],
     )
     code: str | None = Field(default=None, description="Error code from meta errorCode/code.")
     stack: str | None = Field(
         default=None, description="Formatted traceback when the event carried an exception."
     )
-    recoverable: bool = Field(
+    recoverable: JsonBool = Field(
         default=False, description="True when L0 chose to retry or fall back, False on halt."
     )
 
@@ -128,20 +244,20 @@ class DriftInfo(_Record):
 
     csv_prefix: ClassVar[str] = "drift_"
 
-    detected: bool = Field(default=False, description="Whether any drift check detected drift.")
+    detected: JsonBool = Field(default=False, description="Whether any drift check detected drift.")
     types: list[str] = Field(default_factory=list, description="Drift types detected.")
-    score: float | None = Field(default=None, description="Highest drift score reported.")
+    score: JsonFloat | None = Field(default=None, description="Highest drift score reported.")
 
 
 class Metrics(_Record):
     """Derived per-stream metrics."""
 
-    token_count: int = Field(
+    token_count: JsonInt = Field(
         default=0,
         description="Tokens of the final attempt.",
         json_schema_extra={"x-logfmt": {"key": "tokens", "order": 4}},
     )
-    tokens_per_second: float | None = Field(
+    tokens_per_second: JsonFloat | None = Field(
         default=None,
         description="token_count / (duration - time_to_first_token): the generation rate once "
         "tokens flow; token_count / duration when no first token was seen.",
@@ -149,21 +265,21 @@ class Metrics(_Record):
             "x-logfmt": {"key": "tokens_per_sec", "order": 5, "precision": 1, "omit": "none"}
         },
     )
-    time_to_first_token: float | None = Field(
+    time_to_first_token: JsonFloat | None = Field(
         default=None,
         description="Same as timing.time_to_first_token, in seconds.",
         json_schema_extra={"x-logfmt": {"key": "ttft", "order": 3, "unit": "s"}},
     )
-    avg_inter_token_latency: float | None = Field(
+    avg_inter_token_latency: JsonFloat | None = Field(
         default=None, description="Mean gap between TOKEN events, seconds."
     )
-    p50_inter_token_latency: float | None = Field(
+    p50_inter_token_latency: JsonFloat | None = Field(
         default=None, description="Median gap between TOKEN events, seconds."
     )
-    p90_inter_token_latency: float | None = Field(
+    p90_inter_token_latency: JsonFloat | None = Field(
         default=None, description="90th percentile gap between TOKEN events, seconds."
     )
-    p99_inter_token_latency: float | None = Field(
+    p99_inter_token_latency: JsonFloat | None = Field(
         default=None, description="99th percentile gap between TOKEN events, seconds."
     )
 
@@ -192,29 +308,50 @@ class Telemetry(_Record):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="The events' context merged, plus user metadata."
     )
-    content_length: int = Field(default=0, description="Characters of generated content.")
-    completed: bool = Field(
+    content_length: JsonInt = Field(default=0, description="Characters of generated content.")
+    completed: JsonBool = Field(
         default=False,
         description="Stream reached COMPLETE.",
         json_schema_extra={"x-logfmt": {"key": "completed", "order": 9}},
     )
-    aborted: bool = Field(
+    aborted: JsonBool = Field(
         default=False,
         description="Stream was aborted (ABORT_COMPLETED).",
         json_schema_extra={"x-logfmt": {"key": "aborted", "order": 10, "omit": "falsy"}},
     )
-    abandoned: bool = Field(
+    abandoned: JsonBool = Field(
         default=False,
         description="Stream went silent and was finalized by eviction or close(), not by an event.",
     )
+    outcome: Outcome = Field(
+        default="failed",
+        description="How the stream ended: completed (reached COMPLETE), aborted "
+        "(ABORT_COMPLETED), abandoned (finalized silent, without an error) or failed "
+        "(anything else). When constructing in Python without it, it is computed from "
+        "completed, aborted, abandoned and error.occurred.",
+        examples=["completed"],
+    )
+    schema_version: str = Field(
+        default=SCHEMA_VERSION,
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        description="Version of the published Telemetry schema the writer followed "
+        "(semantic versioning; the $id of that schema carries its major version).",
+        examples=[SCHEMA_VERSION],
+    )
 
-    @property
-    def outcome(self) -> str:
-        """One word for how the stream ended: completed, aborted, failed or abandoned."""
-        return outcome_of(self.completed, self.aborted, self.abandoned, self.error.occurred)
+    @model_validator(mode="wrap")
+    @classmethod
+    def derive_outcome(cls, data: Any, handler: ModelWrapValidatorHandler[Telemetry]) -> Telemetry:
+        """Python construction without ``outcome`` computes it from the flags."""
+        record = handler(data)
+        if isinstance(data, dict) and "outcome" not in data:
+            record.outcome = outcome_of(
+                record.completed, record.aborted, record.abandoned, record.error.occurred
+            )
+        return record
 
 
-def outcome_of(completed: bool, aborted: bool, abandoned: bool, error: bool) -> str:
+def outcome_of(completed: bool, aborted: bool, abandoned: bool, error: bool) -> Outcome:
     """How a stream ended: completed, aborted, abandoned (silent, no error) or failed."""
     if completed:
         return "completed"
@@ -225,32 +362,90 @@ def outcome_of(completed: bool, aborted: bool, abandoned: bool, error: bool) -> 
     return "failed"
 
 
-class AggregateMetrics(TypedDict, total=False):
+class AggregateMetrics(TypedDict):
     """Aggregates over every stream finished since ``clear()`` (sampled or not).
 
     Besides these keys, ``p<q>_ttft``, ``p<q>_duration`` and ``p<q>_tokens_per_sec``
-    are present for each configured percentile q (0.5 -> ``p50``, 0.999 -> ``p99.9``).
+    are present for each configured percentile q (0.5 -> ``p50``, 0.999 -> ``p99.9``):
+    seconds for TTFT and duration, tokens per second for the last, null with no data.
+    Every key listed here is always present; the object is open to keys added later.
     """
 
-    count: Annotated[int, Field(description="Streams finished since clear().")]
-    total_tokens: Annotated[int, Field(description="Sum of token_count.")]
-    total_duration: Annotated[float, Field(description="Sum of durations, seconds.")]
-    total_retries: Annotated[int, Field(description="Sum of total_retries.")]
-    error_count: Annotated[int, Field(description="Streams that saw any ERROR.")]
-    error_rate: Annotated[float, Field(description="error_count / count (0 when empty).")]
-    completed_count: Annotated[int, Field(description="Streams that reached COMPLETE.")]
-    completion_rate: Annotated[float, Field(description="completed_count / count.")]
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    count: Annotated[JsonInt, Field(description="Streams finished since clear().")]
+    total_tokens: Annotated[JsonInt, Field(description="Sum of token_count.")]
+    total_duration: Annotated[JsonFloat, Field(description="Sum of durations, seconds.")]
+    total_retries: Annotated[JsonInt, Field(description="Sum of total_retries.")]
+    error_count: Annotated[JsonInt, Field(description="Streams that saw any ERROR.")]
+    error_rate: Annotated[JsonFloat, Field(description="error_count / count (0 when empty).")]
+    completed_count: Annotated[JsonInt, Field(description="Streams that reached COMPLETE.")]
+    completion_rate: Annotated[JsonFloat, Field(description="completed_count / count.")]
     failed_count: Annotated[
-        int, Field(description="Streams that ended neither completed nor aborted.")
+        JsonInt, Field(description="Streams that ended neither completed nor aborted.")
     ]
-    failure_rate: Annotated[float, Field(description="failed_count / count.")]
-    aborted_count: Annotated[int, Field(description="Streams aborted.")]
+    failure_rate: Annotated[JsonFloat, Field(description="failed_count / count.")]
+    aborted_count: Annotated[JsonInt, Field(description="Streams aborted.")]
     abandoned_count: Annotated[
-        int, Field(description="Streams finalized silent (evicted or closed).")
+        JsonInt, Field(description="Streams finalized silent (evicted or closed).")
     ]
-    avg_tokens: Annotated[float, Field(description="total_tokens / count.")]
-    avg_duration: Annotated[float, Field(description="total_duration / count, seconds.")]
-    avg_ttft: Annotated[float | None, Field(description="Mean TTFT of streams with one, seconds.")]
+    avg_tokens: Annotated[JsonFloat, Field(description="total_tokens / count.")]
+    avg_duration: Annotated[JsonFloat, Field(description="total_duration / count, seconds.")]
+    avg_ttft: Annotated[
+        JsonFloat | None, Field(description="Mean TTFT of streams with one, seconds.")
+    ]
     avg_tokens_per_sec: Annotated[
-        float | None, Field(description="Mean tokens_per_second of streams with one.")
+        JsonFloat | None, Field(description="Mean tokens_per_second of streams with one.")
     ]
+
+
+PERCENTILE_KEY_PATTERN = r"^p[0-9]+(\.[0-9]+)?_(ttft|duration|tokens_per_sec)$"
+"""Keys of the per-percentile aggregates: ``p50_ttft``, ``p99.9_duration``..."""
+
+# ECMA-262 "$" (the schema's semantics) is Python's "\Z".
+_PERCENTILE_KEY = re.compile(PERCENTILE_KEY_PATTERN.removesuffix("$") + r"\Z")
+_AGGREGATES = TypeAdapter(AggregateMetrics)
+_QUANTILE = TypeAdapter(JsonFloat | None)
+
+
+def validate_aggregate_metrics(data: Any) -> AggregateMetrics:
+    """Validate an aggregates document (what ``get_aggregate_metrics`` returns, as JSON).
+
+    Accepts exactly what the published ``AggregateMetrics`` schema accepts: every
+    listed key present, ``p<q>_*`` keys non-negative numbers or null, other keys
+    (from newer releases) kept as they are.
+
+    Args:
+        data: The parsed JSON document.
+
+    Returns:
+        The validated aggregates.
+
+    Raises:
+        pydantic.ValidationError: Naming the offending key.
+    """
+    result = _AGGREGATES.validate_python(data)
+    errors: list[InitErrorDetails] = []
+    for key, value in data.items():
+        if isinstance(key, str) and _PERCENTILE_KEY.search(key):
+            try:
+                q = _QUANTILE.validate_python(value)
+            except ValidationError as exc:
+                errors += [
+                    InitErrorDetails(
+                        type=PydanticCustomError("quantile", e["msg"]), loc=(key,), input=value
+                    )
+                    for e in exc.errors()
+                ]
+                continue
+            if q is not None and q < 0:
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("quantile", "must be >= 0"),
+                        loc=(key,),
+                        input=value,
+                    )
+                )
+    if errors:
+        raise ValidationError.from_exception_data("AggregateMetrics", errors)
+    return result

@@ -148,6 +148,46 @@ def test_validate_names_the_line_and_the_field(demo_dir, tmp_path):
     assert r.returncode == 1 and "sampling.rate" in r.stdout
 
 
+def test_validate_counts_a_good_line_and_a_truncated_line_as_one_each(demo_dir, tmp_path):
+    out, _ = demo_dir
+    line = (out / "telemetry.jsonl").read_text().splitlines()[0]
+    path = tmp_path / "t.jsonl"
+    path.write_text(line + "\n" + line[: len(line) // 2] + "\n")
+    r = cli("validate", str(path))
+    assert r.returncode == 1
+    assert f"{path}: 1 valid, 1 invalid (Telemetry)" in r.stdout
+    assert "line 2: invalid JSON" in r.stdout
+    # The same without the .jsonl suffix: still one document per line.
+    other = tmp_path / "t.txt"
+    other.write_text(path.read_text())
+    assert "1 valid, 1 invalid" in cli("validate", str(other)).stdout
+
+
+def test_validate_says_what_kind_of_file_it_was_given(demo_dir, tmp_path):
+    out, _ = demo_dir
+    events = out / "events.jsonl"
+    n = len(events.read_text().splitlines())
+    r = cli("validate", str(events))
+    assert r.returncode == 1 and f"0 valid, {n} invalid (Telemetry)" in r.stdout
+    assert f"{n} invalid document(s) are valid ObservabilityEvent documents" in r.stdout
+    assert "did you mean --schema ObservabilityEvent?" in r.stdout
+    r = cli("validate", str(out / "telemetry.jsonl"), "--schema", "ObservabilityEvent")
+    assert r.returncode == 1 and "did you mean --schema Telemetry?" in r.stdout
+    r = cli("validate", str(out / "aggregates.json"))
+    assert r.returncode == 1 and "did you mean --schema AggregateMetrics?" in r.stdout
+    r = cli("validate", str(out / "aggregates.json"), "--schema", "AggregateMetrics")
+    assert r.returncode == 0 and "1 valid, 0 invalid" in r.stdout
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "  \n"])
+def test_validate_reports_an_empty_file_as_empty(tmp_path, text):
+    path = tmp_path / "empty.jsonl"
+    path.write_text(text)
+    r = cli("validate", str(path))
+    assert r.returncode == 1
+    assert r.stdout.strip() == f"{path}: empty file, no documents to validate (Telemetry)"
+
+
 def test_schemas_command_writes_and_checks(tmp_path):
     r = cli("schemas", "--out", str(tmp_path / "s"))
     assert r.returncode == 0
@@ -194,8 +234,9 @@ def test_unreadable_or_malformed_inputs_never_traceback(tmp_path):
     assert r.returncode == 2 and "line 1" in r.stderr and "Traceback" not in r.stderr
     events = tmp_path / "e.jsonl"
     events.write_text(
-        '{"type": "SESSION_START", "ts": 1, "stream_id": "s"}\nnot json\n'
-        '{"type": "COMPLETE", "ts": 5, "stream_id": "s"}\n'
+        '{"type": "SESSION_START", "ts": 1, "stream_id": "s", "context": {}, "meta": {}}\n'
+        "not json\n"
+        '{"type": "COMPLETE", "ts": 5, "stream_id": "s", "context": {}, "meta": {}}\n'
     )
     r = cli("replay", str(events), "--format", "jsonl")
     assert r.returncode == 0 and "skipped 1 malformed line" in r.stderr

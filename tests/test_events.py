@@ -52,25 +52,33 @@ def test_to_dict_round_trips():
 
 
 @pytest.mark.parametrize(
-    ("data", "field"),
+    ("data", "field", "document"),
     [
-        ({"ts": 1, "stream_id": "a"}, "event.type"),
-        ({"type": 3, "ts": 1, "stream_id": "a"}, "event.type"),
-        ({"type": "", "ts": 1, "stream_id": "a"}, "event.type"),
-        ({"type": "TOKEN", "stream_id": "a"}, "event.ts"),
-        ({"type": "TOKEN", "ts": "now", "stream_id": "a"}, "event.ts"),
-        ({"type": "TOKEN", "ts": True, "stream_id": "a"}, "event.ts"),
-        ({"type": "TOKEN", "ts": math.nan, "stream_id": "a"}, "event.ts"),
-        ({"type": "TOKEN", "ts": 1}, "event.stream_id"),
-        ({"type": "TOKEN", "ts": 1, "stream_id": ""}, "event.stream_id"),
-        ({"type": "TOKEN", "ts": 1, "stream_id": "a", "meta": [1]}, "event.meta"),
-        ({"type": "TOKEN", "ts": 1, "stream_id": "a", "context": "x"}, "event.context"),
-        ({"type": "TOKEN", "ts": 1, "stream_id": "a", "extra": 1}, "unknown field"),
+        ({"ts": 1, "stream_id": "a"}, "event.type", False),
+        ({"type": 3, "ts": 1, "stream_id": "a"}, "event.type", False),
+        ({"type": "", "ts": 1, "stream_id": "a"}, "event.type", False),
+        ({"type": "TOKEN", "stream_id": "a"}, "event.ts", False),
+        ({"type": "TOKEN", "ts": "now", "stream_id": "a"}, "event.ts", False),
+        ({"type": "TOKEN", "ts": True, "stream_id": "a"}, "event.ts", False),
+        ({"type": "TOKEN", "ts": math.nan, "stream_id": "a"}, "event.ts", False),
+        ({"type": "TOKEN", "ts": 1}, "event.stream_id", False),
+        ({"type": "TOKEN", "ts": 1, "stream_id": ""}, "event.stream_id", False),
+        ({"type": "TOKEN", "ts": 1, "stream_id": "a", "meta": [1]}, "event.meta", False),
+        ({"type": "TOKEN", "ts": 1, "stream_id": "a", "context": "x"}, "event.context", False),
+        ({"type": "TOKEN", "ts": 1, "stream_id": "a", "meta": None}, "event.meta", True),
+        ({"type": "TOKEN", "ts": 1, "stream_id": "a", "meta": {}}, "event.context", True),
     ],
 )
-def test_from_dict_names_the_bad_field(data, field):
+def test_from_dict_names_the_bad_field(data, field, document):
     with pytest.raises(ValueError, match=field):
-        ObservabilityEvent.from_dict(data)
+        ObservabilityEvent.from_dict(data, document=document)
+
+
+def test_events_are_open_to_added_fields():
+    data = {"type": "TOKEN", "ts": 1, "stream_id": "a", "context": {}, "meta": {}, "extra": 1}
+    assert ObservabilityEvent.from_dict(data, document=True).to_dict() == {
+        k: v for k, v in data.items() if k != "extra"
+    }
 
 
 def test_from_dict_rejects_non_mappings():

@@ -199,10 +199,13 @@ def test_readers_name_the_bad_line_and_field():
     with pytest.raises(ValueError, match="line 1"):
         E.from_jsonl("{not json")
     text = E.to_csv([record()])
-    with pytest.raises(ValueError, match="unknown column 'bogus'"):
+    with pytest.raises(ValueError, match="missing column"):
         E.from_csv("bogus\n1\n")
+    # Open records: a column from a newer release is ignored.
+    header, row = text.split("\r\n")[:2]
+    assert E.from_csv(f"{header},new_column\r\n{row},1\r\n") == [record()]
     bad = text.replace(",100,", ",lots,", 1)
-    with pytest.raises(ValueError, match="CSV row 2: metrics.token_count"):
+    with pytest.raises(ValueError, match="CSV row 2, column token_count: must be an integer"):
         E.from_csv(bad)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -63,36 +65,71 @@ def test_python_block_runs(index, readme_env):
             close()
 
 
-def test_shell_and_js_blocks_run_with_the_real_tools(tmp_path):
+FILE_HEADER = re.compile(r"^// (l0-consumer/\S+)\n")
+
+
+def test_shell_js_ts_and_go_blocks_run_with_the_real_tools(tmp_path):
+    """The README's other-language snippets run as written, from a fresh copy of the repo root.
+
+    Blocks whose first line is ``// l0-consumer/<file>`` are written to that file;
+    bash blocks run line by line. The one install line (``npm install --prefix
+    l0-consumer <packages>``) is checked against tests/consumers/package.json and
+    served from its node_modules (installed by ``npm ci`` in .ci/run), since the
+    tests do not install from the registry.
+    """
     node = shutil.which("node")
     consumers = ROOT / "tests" / "consumers"
     if node is None or not (consumers / "node_modules").exists():
         missing_tool("node and tests/consumers/node_modules (npm ci --prefix tests/consumers)")
+    if shutil.which("go") is None:
+        missing_tool("go (Debian golang-go; .ci/run installs it)")
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
     demo = subprocess.run([sys.executable, "-m", "l0_monitoring", "demo", "--simulate",
                            "--streams", "20", "--out", "l0-telemetry"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert demo.returncode == 0, demo.stderr
-    ran = 0
+    env = {**os.environ, "GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local",
+           "GOPATH": str(tmp_path / "gopath")}  # fmt: skip
+    declared = json.loads((consumers / "package.json").read_text())["devDependencies"]
+    outputs: dict[str, str] = {}
+    written = []
     for lang, code in BLOCKS[1:]:
-        if lang == "bash":
-            for line in code.strip().splitlines():
-                if line.startswith("npm ci"):
-                    continue  # installs: CI runs it in .ci/run
-                line = line.replace("tests/consumers/", f"{consumers}/")
-                r = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True,
-                                   text=True, timeout=120, check=False)  # fmt: skip
-                assert r.returncode == 0, (line, r.stderr)
-                ran += 1
-        elif lang == "js":
-            script = consumers / "_readme_block.mjs"
-            script.write_text(code)
-            try:
-                r = subprocess.run([node, str(script)], cwd=tmp_path, capture_output=True,
-                                   text=True, timeout=120, check=False)  # fmt: skip
-            finally:
-                script.unlink()
-            assert r.returncode == 0 and r.stdout.strip() == "valid", r.stdout + r.stderr
-            ran += 1
-    assert (tmp_path / "telemetry.d.ts").exists()
-    assert ran >= 2
+        if lang == "python":
+            continue  # test_python_block_runs
+        header = FILE_HEADER.match(code)
+        if header:
+            path = tmp_path / header.group(1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(code)
+            written.append(header.group(1))
+            continue
+        assert lang == "bash", f"a {lang} block without a '// l0-consumer/<file>' first line"
+        for line in code.strip().splitlines():
+            if line.startswith("npm install --prefix l0-consumer "):
+                assert subprocess.run(["bash", "-n", "-c", line], check=False).returncode == 0
+                packages = line.split("npm install --prefix l0-consumer ", 1)[1].split()
+                assert set(packages) <= set(declared), set(packages) - set(declared)
+                (tmp_path / "l0-consumer").mkdir(exist_ok=True)
+                (tmp_path / "l0-consumer" / "node_modules").symlink_to(consumers / "node_modules")
+                continue
+            r = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=240, check=False, env=env)  # fmt: skip
+            assert r.returncode == 0, (line, r.stdout[-2000:], r.stderr[-2000:])
+            outputs[line] = r.stdout
+    assert written == ["l0-consumer/validate.mjs", "l0-consumer/read.ts", "l0-consumer/go/main.go"]
+    records = (tmp_path / "l0-telemetry" / "telemetry.jsonl").read_text().splitlines()
+    events = (tmp_path / "l0-telemetry" / "events.jsonl").read_text().splitlines()
+    validated = [out.strip() for line, out in outputs.items() if "validate.mjs" in line]
+    assert validated == [f"{len(records)} valid, 0 invalid", f"{len(events)} valid, 0 invalid",
+                         "1 valid, 0 invalid"]  # fmt: skip
+    (ts_out,) = [out for line, out in outputs.items() if line.startswith("node l0-consumer/out")]
+    (go_out,) = [out for line, out in outputs.items() if "go run" in line]
+    assert len(ts_out.splitlines()) == len(records) == 20
+    # Both languages read the same values from the same records.
+    assert go_out.splitlines() == ts_out.splitlines()
+    first = json.loads(records[0])
+    assert ts_out.split()[:3] == [
+        first["stream_id"],
+        first["outcome"],
+        str(first["metrics"]["token_count"]),
+    ]

@@ -11,19 +11,22 @@ import math
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from ..config import MetricsConfig
 from ..telemetry import (
     DriftInfo,
     ErrorInfo,
     GuardrailInfo,
+    GuardrailViolation,
     Metrics,
+    Outcome,
     RetryInfo,
     Telemetry,
     TimingInfo,
     outcome_of,
 )
+from .contract import ErrorCategory, normalize_error_category, normalize_severity
 from .safe import MAX_ITEMS, clean_text, json_safe, safe_str
 from .series import ITL_BUCKETS, Histogram
 from .sketch import BulkSketch
@@ -68,13 +71,13 @@ class StreamState:
     model_retries = 0
     network_retries = 0
     last_error: str | None = None
-    last_error_category: str | None = None
+    last_error_category: Literal["network", "model"] | None = None
     rules_checked = 0
-    violations: list[dict[str, Any]] | None = None
+    violations: list[GuardrailViolation] | None = None
     violation_keys: set[tuple[str, str, str, str]] | None = None
     err_occurred = False
     err_message: str | None = None
-    err_category: str | None = None
+    err_category: ErrorCategory | None = None
     err_code: str | None = None
     err_stack: str | None = None
     err_recoverable = False
@@ -153,7 +156,7 @@ class StreamState:
         return None if ctx_model is None else safe_str(ctx_model, 200)
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         """completed, aborted, abandoned (silent, no error) or failed."""
         return outcome_of(self.completed, self.aborted, self.abandoned, self.err_occurred)
 
@@ -277,6 +280,7 @@ class StreamState:
             completed=self.completed,
             aborted=self.aborted,
             abandoned=self.abandoned,
+            outcome=self.outcome,
         )
 
     def _gap_stats(
@@ -469,9 +473,14 @@ def _rule_result(st: StreamState, meta: Mapping[str, Any], ts: float) -> bool:
 
 
 def _add_violation(st: StreamState, violation: object) -> None:
-    data = json_safe(violation)
+    data: Any = json_safe(violation)
     if not isinstance(data, dict):
         data = {"message": safe_str(violation)}
+    if "severity" in data:
+        data["severity"] = normalize_severity(data["severity"])
+    for text_key in ("rule", "message"):  # strings in the published schema
+        if data.get(text_key) is not None and not isinstance(data[text_key], str):
+            data[text_key] = safe_str(data[text_key])
     key = (
         safe_str(data.get("rule"), 200),
         safe_str(data.get("message"), 500),
@@ -531,7 +540,7 @@ def _error(st: StreamState, meta: Mapping[str, Any], ts: float) -> bool:
     category = _get(meta, "failureType", "category")
     if category is None:
         category = meta.get("failure_type")
-    st.err_category = None if category is None else safe_str(category, 64).lower()
+    st.err_category = None if category is None else normalize_error_category(category)
     strategy = _get(meta, "recoveryStrategy", "recovery_strategy")
     if strategy is not None:
         strategy = safe_str(strategy, 32).lower()

@@ -10,6 +10,9 @@ import csv
 import io
 import json
 import math
+import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from pydantic import ValidationError
 
+from .._internal.contract import loads
 from .._internal.safe import clean_data, clean_text, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
@@ -170,11 +174,20 @@ class TelemetryExporter:
         # which JSON leaves unescaped inside strings.
         source = lines.split("\n") if isinstance(lines, str) else lines
         out: list[Telemetry] = []
+        validate = Telemetry.model_validate
         for number, line in enumerate(source, start=1):
             if not line.strip():
                 continue
+            # Strict JSON (no NaN/Infinity), then the record contract: the same
+            # documents the published Telemetry schema accepts.
             try:
-                out.append(Telemetry.model_validate_json(line))
+                data = loads(line)
+            except (ValueError, RecursionError) as exc:
+                raise ValueError(f"line {number}: invalid JSON: {safe_str(exc, 200)}") from None
+            if not isinstance(data, dict):
+                raise ValueError(f"line {number}: record: must be a JSON object")
+            try:
+                out.append(validate(data))
             except ValidationError as exc:
                 raise ValueError(f"line {number}: {_first_error(exc)}") from None
         return out
@@ -250,9 +263,12 @@ class TelemetryExporter:
     def from_csv(text: str | Iterable[str]) -> list[Telemetry]:
         """Parse CSV written by :meth:`to_csv` back into records.
 
-        Empty cells read as None (or the field's default), so an empty string
-        and None both come back as None. Unknown columns are an error; missing
-        columns take their defaults.
+        Empty cells read as None for nullable fields (so an empty string and
+        None both come back as None) and as "" for text fields that cannot be
+        null. Cells are read exactly as :meth:`to_csv` writes them, never by the
+        host's locale: integers and numbers in JSON syntax, ``True``/``False``,
+        RFC 3339 date-times. Every column of the record is required; unknown
+        columns (from a newer release) are ignored.
 
         Args:
             text: The CSV text, or an iterable of its lines.
@@ -269,12 +285,10 @@ class TelemetryExporter:
         if header is None:
             return []
         by_name = {c.name: c for c in CSV_COLUMNS}
-        columns: list[Column] = []
-        for name in header:
-            column = by_name.get(name)
-            if column is None:
-                raise ValueError(f"CSV header: unknown column {safe_repr(name)}")
-            columns.append(column)
+        columns: list[Column | None] = [by_name.get(name) for name in header]
+        missing = [c.name for c in CSV_COLUMNS if c.name not in header]
+        if missing:
+            raise ValueError(f"CSV header: missing column(s) {', '.join(missing)}")
         out: list[Telemetry] = []
         for number, row in enumerate(reader, start=2):
             if not row:
@@ -283,12 +297,10 @@ class TelemetryExporter:
                 raise ValueError(f"CSV row {number}: {len(row)} cells for {len(columns)} columns")
             nested: dict[str, Any] = {}
             for column, cell in zip(columns, row, strict=True):
-                if cell == "":
+                if column is None:
                     continue
                 try:
-                    value: Any = _csv_unescape(cell) if column.kind in ("str", "json") else cell
-                    if column.kind == "json":
-                        value = json.loads(value)
+                    value = _csv_cell(column, cell)
                 except ValueError as exc:
                     raise ValueError(f"CSV row {number}, column {column.name}: {exc}") from None
                 target = nested
@@ -459,6 +471,58 @@ def _record_json(telemetry: Telemetry) -> bytes:
         return _SERIALIZER.to_json(telemetry)
     except pydantic_core.PydanticSerializationError:
         return _SERIALIZER.to_json(_clean_record(telemetry))
+
+
+_CSV_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_CSV_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def _leaf_type(path: tuple[str, ...]) -> tuple[Any, bool]:
+    """The field's type at ``path`` (Optional and Annotated removed) and whether it is nullable."""
+    model: Any = Telemetry
+    annotation: Any = None
+    for part in path:
+        annotation = model.model_fields[part].annotation
+        model = annotation
+    nullable = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        nullable = len(args) < len(typing.get_args(annotation))
+        annotation = args[0] if len(args) == 1 else annotation
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation, nullable
+
+
+_CSV_TYPES = {c.path: _leaf_type(c.path) for c in CSV_COLUMNS}
+
+
+def _csv_cell(column: Column, cell: str) -> Any:
+    """One CSV cell as the JSON value the record contract expects (locale-independent)."""
+    base, nullable = _CSV_TYPES[column.path]
+    if cell == "":
+        if nullable:
+            return None
+        if base is str:
+            return ""
+        raise ValueError("empty cell")
+    if column.kind == "json":
+        return loads(_csv_unescape(cell))
+    if column.kind == "str":
+        return _csv_unescape(cell)
+    if base is bool:
+        if cell not in ("True", "False"):
+            raise ValueError(f"must be True or False, got {safe_repr(cell)}")
+        return cell == "True"
+    if base is int:
+        if not _CSV_INT.fullmatch(cell):
+            raise ValueError(f"must be an integer, got {safe_repr(cell)}")
+        return int(cell)
+    if base is float:
+        if not _CSV_NUMBER.fullmatch(cell):
+            raise ValueError(f"must be a number, got {safe_repr(cell)}")
+        return float(cell)
+    return cell  # date-times and enumerations: checked by the record's validators
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -34,6 +34,8 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
 
 
 def _kind(annotation: Any) -> str:
+    while typing.get_origin(annotation) is typing.Annotated:  # JsonFloat, Timestamp...
+        annotation = typing.get_args(annotation)[0]
     args = typing.get_args(annotation)
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):

@@ -1,0 +1,185 @@
+"""The document contract shared by the published schemas and the Python readers.
+
+The readers (``Telemetry.model_validate``, ``TelemetryExporter.from_jsonl`` /
+``from_csv``, ``iter_events`` / ``replay``, ``l0-monitoring validate``) accept
+exactly the JSON documents the published JSON Schemas accept. Pydantic's lax
+mode would reinterpret values the schemas reject (``"1.5"`` as a float,
+``"yes"`` as true, ``1700000000`` as a datetime, a naive time in the host's
+zone), so the record fields use the JSON-exact types below, and JSON text is
+parsed by :func:`loads` (no ``NaN`` / ``Infinity``: they are not JSON).
+Nothing here depends on the host's locale or time zone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AllowInfNan, BeforeValidator, Strict, WithJsonSchema
+
+__all__ = [
+    "ERROR_CATEGORIES",
+    "RFC3339_PATTERN",
+    "SEVERITIES",
+    "ErrorCategory",
+    "JsonBool",
+    "JsonFloat",
+    "JsonInt",
+    "Severity",
+    "Timestamp",
+    "loads",
+    "normalize_error_category",
+    "normalize_severity",
+]
+
+# RFC 3339 date-time as pydantic writes it and reads it back unchanged: "T",
+# seconds 00-59, at most microseconds, "Z" or a +hh:mm offset. Every validator
+# of the ``date-time`` format accepts these; the pattern makes the accepted
+# set the same in ajv, Python jsonschema and the Python readers.
+RFC3339_PATTERN = (
+    r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+# JSON Schema patterns are ECMA-262 regular expressions, where "$" is the end
+# of the string; in Python "$" also matches before a final newline, hence "\Z".
+_RFC3339 = re.compile(RFC3339_PATTERN.removesuffix("$") + r"\Z")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: beyond a 64-bit float, as in JS and Go
+        raise ValueError(f"number {text[:20]} is out of the 64-bit float range")
+    return value
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text strictly: ``NaN``, ``Infinity`` and ``-Infinity`` are errors.
+
+    So is a number beyond the 64-bit float range (``1e400``): JSON parsers of
+    other languages read it as infinity or fail, so the readers reject it here.
+
+    Args:
+        text: One JSON document.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        ValueError: On invalid JSON (``json.JSONDecodeError`` is a ``ValueError``).
+    """
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+
+
+def _json_int(value: Any) -> Any:
+    # JSON Schema "integer" is a number with no fractional part: 3 and 3.0 both
+    # are; true and "3" are not.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise ValueError("must be a JSON integer")
+        return int(value)
+    return value
+
+
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, datetime):  # built in Python (constructor, model_construct)
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("must carry a time zone")
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time string with a zone, e.g. 2024-01-02T03:04:05.123Z"
+        )
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.utcoffset() is None:  # pragma: no cover - the pattern requires a zone
+        raise ValueError("must carry a time zone")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+"""An integer: a JSON number without fractional part (not a boolean, not a string)."""
+
+# pydantic's strict float and bool are exactly JSON's number and boolean (and
+# run in Rust): a float field takes 1 and 1.5, never True or "1.5".
+JsonFloat = Annotated[float, Strict(), AllowInfNan(False)]
+"""A finite JSON number (not a boolean, not a string) within the 64-bit float range."""
+
+JsonBool = Annotated[bool, Strict()]
+"""``true`` or ``false`` only."""
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    AfterValidator(_aware),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
+]
+"""A timezone-aware instant, written as RFC 3339 (``2024-01-02T03:04:05.123456Z``)."""
+
+ErrorCategory = Literal[
+    "network", "transient", "model", "content", "provider", "fatal", "internal", "unknown"
+]
+"""Error categories: the L0 runtime's ``ErrorCategory`` values plus ``unknown``."""
+
+ERROR_CATEGORIES: frozenset[str] = frozenset(ErrorCategory.__args__)  # type: ignore[attr-defined]
+
+Severity = Literal["warning", "error", "fatal"]
+"""Guardrail violation severities (the L0 runtime's ``Severity``)."""
+
+SEVERITIES: frozenset[str] = frozenset(Severity.__args__)  # type: ignore[attr-defined]
+
+
+def normalize_error_category(value: object) -> ErrorCategory:
+    """Map an error category from event meta to one of :data:`ErrorCategory`.
+
+    The L0 runtime's categories (``network``, ``transient``, ``model``, ``content``,
+    ``provider``, ``fatal``, ``internal``) are kept, case-insensitively, and so is
+    ``unknown`` (the runtime's ``failureType`` for non-network model errors);
+    anything else, from other emitters or newer runtimes, becomes ``unknown``, so
+    the record's ``error.category`` and the Prometheus ``category`` label stay a
+    closed set.
+
+    Args:
+        value: The raw ``failureType`` / ``category`` from meta (any type).
+
+    Returns:
+        One of the :data:`ErrorCategory` values.
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ERROR_CATEGORIES:
+            return text  # type: ignore[return-value]
+    else:
+        inner = getattr(value, "value", None)  # an enum member (L0's ErrorCategory)
+        if isinstance(inner, str):
+            return normalize_error_category(inner)
+    return "unknown"
+
+
+def normalize_severity(value: object) -> Severity:
+    """Map a guardrail violation severity to ``warning``, ``error`` or ``fatal``.
+
+    Anything else (a custom emitter's ``"critical"``, a number, None) becomes
+    ``"error"``, the L0 runtime's default severity for a rule.
+
+    Args:
+        value: The raw severity.
+
+    Returns:
+        One of the :data:`Severity` values.
+    """
+    text = getattr(value, "value", value)
+    if isinstance(text, str) and text.strip().lower() in SEVERITIES:
+        return text.strip().lower()  # type: ignore[return-value]
+    return "error"

@@ -1,0 +1,3 @@
+module l0consumer
+
+go 1.19
