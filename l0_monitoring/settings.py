@@ -85,19 +85,36 @@ def _disabled(var: str, raw: str) -> bool:
     return not _otel_bool(var, raw)
 
 
+# sentry_sdk.utils' TRUTHY_ENV_VALUES / FALSY_ENV_VALUES: used when sentry_sdk is not
+# installed (tests/test_settings.py checks the copy against the SDK).
 _SENTRY_TRUE = frozenset({"true", "t", "y", "yes", "on", "1"})
 _SENTRY_FALSE = frozenset({"false", "f", "n", "no", "off", "0"})
 
 
-def _sentry_bool(var: str, raw: str) -> bool:
-    # The values sentry_sdk.utils.env_to_bool accepts.
-    value = raw.strip().lower()
-    if value in _SENTRY_TRUE:
-        return True
-    if value in _SENTRY_FALSE:
+def _env_to_bool(value: str) -> bool | None:
+    """``sentry_sdk.utils.env_to_bool(value, strict=True)``: lower-cased, not stripped."""
+    normalized = value.lower()
+    if normalized in _SENTRY_FALSE:
         return False
-    raise ValueError(f"expected true or false (t, y, yes, on, 1 / f, n, no, off, 0), "
-                     f"got {raw!r:.60}")  # fmt: skip
+    if normalized in _SENTRY_TRUE:
+        return True
+    return None
+
+
+def _sentry_bool(var: str, raw: str) -> bool:
+    # Exactly as sentry_sdk reads SENTRY_DEBUG (env_to_bool, strict): no
+    # stripping, so " 1" or "yes " is not true. sentry_sdk turns an unknown
+    # value into False silently; here it also warns (and the default, False, stays).
+    try:
+        from sentry_sdk.utils import env_to_bool
+    except ImportError:
+        value = _env_to_bool(raw)
+    else:
+        value = env_to_bool(raw, strict=True)
+    if value is None:
+        raise ValueError(f"expected true or false (t, y, yes, on, 1 / f, n, no, off, 0, "
+                         f"without spaces), got {raw!r:.60}")  # fmt: skip
+    return value
 
 
 def _rate(var: str, raw: str) -> float:

@@ -229,6 +229,31 @@ def test_sentry_booleans_read_as_sentry_sdk_reads_them(env, value, expected):
     assert env_to_bool(value, strict=True) is expected  # the SDK agrees
 
 
+@pytest.mark.parametrize(
+    "value", ["yes ", " 1", "TRUE\n", "\ton", "1", "Yes", "OFF", "no ", "f", "2", "truee", "y"]
+)
+def test_sentry_debug_is_read_exactly_as_sentry_sdk_reads_it(env, caplog, value):
+    # r14 finding 6: " 1" or "TRUE\n" were stripped and read as True; sentry_sdk
+    # (Client options: env_to_bool(SENTRY_DEBUG, strict=True) or False) does not strip.
+    import sentry_sdk
+
+    from l0_monitoring.settings import _env_to_bool
+
+    env.setenv("SENTRY_DEBUG", value)
+    ours = SentryCfg.from_env().debug
+    sdk_client = sentry_sdk.Client()  # no DSN: reads SENTRY_DEBUG, sends nothing
+    try:
+        assert ours is sdk_client.options["debug"]
+    finally:
+        sdk_client.close()
+    # The copy used without sentry_sdk installed agrees with the SDK's function.
+    from sentry_sdk.utils import env_to_bool
+
+    assert _env_to_bool(value) is env_to_bool(value, strict=True)
+    # A value sentry_sdk does not recognise is also reported (it stays False).
+    assert ("SENTRY_DEBUG: " in caplog.text) is (env_to_bool(value, strict=True) is None)
+
+
 def test_bad_explicit_values_name_the_field():
     with pytest.raises(ValueError, match="sample_rate"):
         SentryCfg.from_env({}, sample_rate=3)
