@@ -165,6 +165,21 @@ def _compression(var: str, raw: str) -> str:
     return value
 
 
+def _temporality(var: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("cumulative", "delta", "lowmemory"):
+        raise ValueError(f"expected cumulative, delta or lowmemory, got {raw!r:.60}")
+    return value
+
+
+def _histogram_aggregation(var: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("explicit_bucket_histogram", "base2_exponential_bucket_histogram"):
+        raise ValueError("expected explicit_bucket_histogram or "
+                         f"base2_exponential_bucket_histogram, got {raw!r:.60}")  # fmt: skip
+    return value
+
+
 def _pairs(raw: str) -> dict[str, str]:
     """Parse ``k1=v1,k2=v2`` with percent-encoded values (W3C baggage format)."""
     out: dict[str, str] = {}
@@ -412,6 +427,8 @@ _DEFAULT_ENDPOINT = {"grpc": "http://localhost:4317", "http/protobuf": "http://l
 
 
 Protocol = Literal["grpc", "http/protobuf"]
+Temporality = Literal["cumulative", "delta", "lowmemory"]
+HistogramAggregation = Literal["explicit_bucket_histogram", "base2_exponential_bucket_histogram"]
 Compression = Literal["none", "gzip"]
 _O = "OTEL_EXPORTER_OTLP_"
 _T = "OTEL_EXPORTER_OTLP_TRACES_"
@@ -558,6 +575,21 @@ class OpenTelemetryExporterConfig(_Settings):
         Field(default=None, description="Metrics client certificate "
               "(OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE).")
     )  # fmt: skip
+    metrics_temporality_preference: Annotated[
+        Temporality, Env(_M + "TEMPORALITY_PREFERENCE", _temporality)
+    ] = Field(
+        default="cumulative",
+        description="Metric temporality (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE): "
+        "cumulative, delta or lowmemory, as the OTLP metrics exporter specification defines.",
+    )
+    metrics_default_histogram_aggregation: Annotated[
+        HistogramAggregation, Env(_M + "DEFAULT_HISTOGRAM_AGGREGATION", _histogram_aggregation)
+    ] = Field(
+        default="explicit_bucket_histogram",
+        description="Histogram aggregation "
+        "(OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION): "
+        "explicit_bucket_histogram or base2_exponential_bucket_histogram.",
+    )
     # -- batch span processor and periodic metric reader ---------------------------------
     bsp_schedule_delay: Annotated[float, Env("OTEL_BSP_SCHEDULE_DELAY", _millis)] = Field(
         default=5.0, gt=0.0, description="Seconds between span batch exports "

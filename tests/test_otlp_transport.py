@@ -161,3 +161,105 @@ def test_batch_delay_and_metric_interval_from_the_environment_are_honoured(grpc_
     assert grpc_receiver.wait_for(lambda: "l0.streams" in grpc_receiver.metric_names(), timeout=10)
     assert exporter.stats()["exported"] == 3
     exporter.shutdown(5)
+
+
+# Every variable the SDK would read from os.environ behind the config's back, each
+# set to something that breaks or visibly changes the export.
+PROCESS_ENV = {
+    "OTEL_SDK_DISABLED": "true",
+    "OTEL_TRACES_SAMPLER": "always_off",
+    "OTEL_ATTRIBUTE_COUNT_LIMIT": "1",
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "1",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT": "not-a-number",  # the SDK raises on this one
+    "OTEL_METRICS_EXEMPLAR_FILTER": "always_on",
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION":
+        "base2_exponential_bucket_histogram",
+    "OTEL_EXPORTER_OTLP_HEADERS": "x-leak=1",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-leak=2",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS": "x-leak=3",
+    "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip",
+    "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent/ca.pem",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": "/nonexistent/ca.pem",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/nonexistent/key.pem",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": "/nonexistent/key.pem",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY": "/nonexistent/key.pem",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/nonexistent/cert.pem",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": "/nonexistent/cert.pem",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE": "/nonexistent/cert.pem",
+    "OTEL_EXPORTER_OTLP_INSECURE": "false",
+    "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "false",
+}  # fmt: skip
+
+
+def _metrics(requests):
+    out = {}
+    for req in requests:
+        for rm in req.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    out[m.name] = m
+    return out
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_the_sdk_reads_nothing_from_the_process_environment(env, protocol):
+    # r14 finding 4: with our client key None, the SDK read
+    # OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY from os.environ and every export failed;
+    # the same for each option passed as None, the sampler, the span limits,
+    # OTEL_SDK_DISABLED, the exemplar filter and the metric temporality/aggregation.
+    for key, value in PROCESS_ENV.items():
+        env.setenv(key, value)
+    http = protocol != "grpc"
+    receiver = HttpReceiver() if http else Receiver().start()
+    try:
+        cfg = OpenTelemetryExporterConfig.from_env({
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        })  # fmt: skip
+        exporter = OpenTelemetryExporter(cfg)
+        for t in records(3):
+            exporter.export(t)
+        assert exporter.flush(10)
+        exporter.shutdown(5)
+        assert exporter.stats()["exported"] == 3
+        spans = receiver.spans()
+        assert len(spans) == 3
+        for _, span in spans:
+            a = attrs(span.attributes)
+            assert len(a) > 1  # no attribute count limit of 1
+            assert a["gen_ai.request.model"] == "gpt-4o"  # no value length limit of 2
+        if http:
+            metric_requests = receiver.metric_requests()
+            headers = [r["headers"] for r in receiver.requests]
+            assert {r["encoding"] for r in receiver.requests} == {None}  # config: none
+        else:
+            metric_requests = receiver.metrics
+            headers = receiver.metadata
+        assert headers and all("x-leak" not in h for h in headers)
+        metrics = _metrics(metric_requests)
+        cumulative = 2  # AGGREGATION_TEMPORALITY_CUMULATIVE
+        assert metrics["l0.streams"].sum.aggregation_temporality == cumulative
+        histograms = [m for m in metrics.values() if m.WhichOneof("data") != "sum"]
+        assert histograms and all(m.WhichOneof("data") in ("histogram", "gauge")
+                                  for m in histograms)  # fmt: skip
+    finally:
+        receiver.close() if http else receiver.stop()
+
+
+def test_metric_temporality_and_histogram_aggregation_come_from_the_config(grpc_receiver, env):
+    cfg = OpenTelemetryExporterConfig.from_env({
+        "OTEL_EXPORTER_OTLP_ENDPOINT": grpc_receiver.endpoint,
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION":
+            "base2_exponential_bucket_histogram",
+    })  # fmt: skip
+    assert cfg.metrics_temporality_preference == "delta"
+    run(cfg)
+    metrics = _metrics(grpc_receiver.metrics)
+    assert metrics["l0.streams"].sum.aggregation_temporality == 1  # DELTA
+    assert any(m.WhichOneof("data") == "exponential_histogram" for m in metrics.values())

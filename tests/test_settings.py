@@ -282,7 +282,7 @@ def test_the_readme_tables_document_every_variable():
     for cls in (Otel, SentryCfg):
         for var in cls.env_variables().values():
             generic = var.replace("_TRACES_", "_").replace("_METRICS_", "_")
-            assert f"| `{generic}` |" in readme, var
+            assert f"| `{generic}` |" in readme or f"| `{var}` |" in readme, var
 
 
 def test_a_bad_endpoint_warning_never_echoes_its_credentials(env, caplog):
