@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -215,6 +215,18 @@ def _headers(var: str, raw: str) -> dict[str, str]:
     return headers
 
 
+def _mask_url(value: str) -> str:
+    """``value`` with the userinfo of its URL (``user:password@``) replaced by ``***``."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc = rest[:end]
+    if "@" not in netloc:
+        return value
+    return f"{scheme}{sep}***@{netloc.rpartition('@')[2]}{rest[end:]}"
+
+
 def _check_url(value: str) -> str:
     """Check an OTLP endpoint: ``http(s)://host[:port][/path]`` or ``host:port``.
 
@@ -225,10 +237,7 @@ def _check_url(value: str) -> str:
         ValueError: When it is not such a URL.
     """
     parsed = urlsplit(value if "://" in value else f"http://{value}")
-    # Never quote credentials a URL may carry (user:password@host).
-    shown = (
-        value.replace(parsed.netloc.rpartition("@")[0], "***") if "@" in parsed.netloc else value
-    )
+    shown = _mask_url(value)  # never quote credentials a URL may carry (user:password@host)
     if (
         parsed.scheme not in ("http", "https")
         or not parsed.hostname
@@ -321,7 +330,11 @@ class _EnvSource(PydanticBaseSettingsSource):
             except ValueError as exc:
                 logger.warning("l0_monitoring: %s: %s; the value is ignored", env.var, exc)
         finish = getattr(self.settings_cls, "_finish_env", None)
-        return finish(out) if finish is not None else out
+        out = finish(out) if finish is not None else out
+        produced = _FROM_ENV.get()
+        if produced is not None:
+            produced.update(out)
+        return out
 
 
 def _env_of(field: FieldInfo) -> Env | None:
@@ -334,6 +347,10 @@ def _env_of(field: FieldInfo) -> Env | None:
 # from_env(environ=...) reads that mapping instead of os.environ; a context
 # variable keeps concurrent calls (threads, tasks) apart.
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("l0_monitoring_environ", default=None)
+# The values the environment gave while a config is being built: a check that
+# spans fields (an endpoint and its protocol) warns about and drops a value that
+# came from the environment, and raises for one passed explicitly.
+_FROM_ENV: ContextVar[dict[str, Any] | None] = ContextVar("l0_monitoring_from_env", default=None)
 
 
 class _Settings(BaseSettings):
@@ -341,6 +358,27 @@ class _Settings(BaseSettings):
     model_config = SettingsConfigDict(
         extra="forbid", validate_default=True, hide_input_in_errors=True
     )
+
+    def __init__(self, **values: Any) -> None:
+        token = _FROM_ENV.set({})
+        try:
+            super().__init__(**values)
+        finally:
+            _FROM_ENV.reset(token)
+
+    def _from_env_or_raise(self, field: str, problem: str) -> None:
+        """A cross-field problem: the environment's value is dropped, an explicit one raises.
+
+        Raises:
+            ValueError: Naming ``field``, when its value was passed explicitly.
+        """
+        produced = _FROM_ENV.get() or {}
+        env = _env_of(type(self).model_fields[field])
+        if env is not None and field in produced and produced[field] == getattr(self, field):
+            logger.warning("l0_monitoring: %s: %s; the value is ignored", env.var, problem)
+            self.__dict__[field] = type(self).model_fields[field].default
+            return
+        raise ValueError(f"{field}: {problem}")
 
     @classmethod
     def settings_customise_sources(
@@ -385,8 +423,9 @@ class _Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = str(err["loc"][0]) if err.get("loc") else "?"
-            raise ValueError(f"{field}: {err['msg']}") from None
+            if not err.get("loc"):  # a check across fields names its field itself
+                raise ValueError(err["msg"].removeprefix("Value error, ")) from None
+            raise ValueError(f"{err['loc'][0]}: {err['msg']}") from None
         finally:
             _ENVIRON.reset(token)
 
@@ -468,9 +507,10 @@ class OpenTelemetryExporterConfig(_Settings):
     # -- OTLP, generic ------------------------------------------------------------------
     endpoint: Annotated[str | None, Env(_O + "ENDPOINT", _url)] = Field(
         default=None,
-        description="OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT). gRPC: used as is; HTTP: the "
-        "base URL, /v1/traces and /v1/metrics are appended to its path. None: "
-        "http://localhost:4317 (gRPC) or http://localhost:4318 (HTTP).",
+        description="OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT). gRPC: used as is (host:port "
+        "without a scheme too); HTTP: a URL with a scheme, the base URL, /v1/traces and "
+        "/v1/metrics are appended to its path. None: http://localhost:4317 (gRPC) or "
+        "http://localhost:4318 (HTTP).",
     )
     protocol: Annotated[Protocol, Env(_O + "PROTOCOL", _protocol)] = Field(
         default="grpc",
@@ -649,6 +689,30 @@ class OpenTelemetryExporterConfig(_Settings):
         if isinstance(value, Mapping):
             return {str(k).strip().lower(): v for k, v in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _check_endpoints_for_their_protocol(self) -> Self:
+        # OTLP/HTTP needs a URL with a scheme (the specification: "a valid URL with
+        # scheme (http or https)"); only gRPC accepts host:port, where insecure
+        # decides TLS. A bare host:port for OTLP/HTTP used to be accepted and then
+        # every export failed ("No connection adapters").
+        users = {
+            "endpoint": [sig for sig in ("traces", "metrics")
+                         if getattr(self, f"{sig}_endpoint") is None],
+            "traces_endpoint": ["traces"], "metrics_endpoint": ["metrics"],
+        }  # fmt: skip
+        for field, signals in users.items():
+            value = getattr(self, field)
+            if value is None or not signals:
+                continue
+            protocols = {getattr(self, f"{sig}_protocol") or self.protocol for sig in signals}
+            if "http/protobuf" in protocols and "://" not in value:
+                self._from_env_or_raise(
+                    field,
+                    "expected a URL with a scheme (http:// or https://) for OTLP/HTTP "
+                    f"(http/protobuf), got {_mask_url(value)!r:.80}",
+                )
+        return self
 
     @classmethod
     def _finish_env(cls, out: dict[str, Any]) -> dict[str, Any]:

@@ -263,3 +263,38 @@ def test_metric_temporality_and_histogram_aggregation_come_from_the_config(grpc_
     metrics = _metrics(grpc_receiver.metrics)
     assert metrics["l0.streams"].sum.aggregation_temporality == 1  # DELTA
     assert any(m.WhichOneof("data") == "exponential_histogram" for m in metrics.values())
+
+
+def test_an_otlp_http_endpoint_without_a_scheme_is_warned_about_and_ignored(env, caplog):
+    # r14 finding 3: "127.0.0.1:4318" with http/protobuf was accepted silently and
+    # every export then failed ("No connection adapters were found").
+    bare = "127.0.0.1:4318"
+    cases = [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": bare, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+         "OTEL_EXPORTER_OTLP_ENDPOINT", "endpoint"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": bare,
+          "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"},
+         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "traces_endpoint"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": bare, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL":
+          "http/protobuf"}, "OTEL_EXPORTER_OTLP_ENDPOINT", "endpoint"),  # used by metrics
+    ]  # fmt: skip
+    for environ, var, field in cases:
+        caplog.clear()
+        cfg = OpenTelemetryExporterConfig.from_env(environ)
+        assert getattr(cfg, field) is None, environ
+        assert caplog.text.count(f"{var}: expected a URL with a scheme") == 1, caplog.text
+        assert cfg.signal_endpoint("traces").startswith("http://")  # the default instead
+        explicit = {k.removeprefix("OTEL_EXPORTER_OTLP_").lower(): v for k, v in environ.items()}
+        with pytest.raises(ValueError, match=f"^{field}: expected a URL with a scheme"):
+            OpenTelemetryExporterConfig.from_env({}, **explicit)
+
+
+def test_a_grpc_endpoint_without_a_scheme_still_reaches_a_plaintext_collector(grpc_receiver, env):
+    # host:port stays valid for gRPC (the insecure flag decides TLS there).
+    cfg = OpenTelemetryExporterConfig.from_env({
+        "OTEL_EXPORTER_OTLP_ENDPOINT": grpc_receiver.endpoint.removeprefix("http://"),
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+    })  # fmt: skip
+    assert cfg.endpoint == grpc_receiver.endpoint.removeprefix("http://")
+    assert run(cfg).stats()["exported"] == 3
+    assert len(grpc_receiver.spans()) == 3

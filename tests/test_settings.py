@@ -105,7 +105,8 @@ def test_every_option_has_a_per_signal_form_that_wins(env):
     env.setenv("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none")
     env.setenv("OTEL_EXPORTER_OTLP_INSECURE", "false")
     env.setenv("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true")
-    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")  # gRPC only: metrics
+    env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/v1/traces")
     env.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")
     env.setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/key.pem")
     env.setenv("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "/cert.pem")
@@ -116,7 +117,7 @@ def test_every_option_has_a_per_signal_form_that_wins(env):
     assert (t.timeout, m.timeout) == (1.0, 3.0)
     assert (t.protocol, m.protocol) == ("http/protobuf", "grpc")
     assert (t.compression, m.compression) == ("gzip", "none")
-    assert t.endpoint == "collector:4317/v1/traces" and m.endpoint == "collector:4317"
+    assert t.endpoint == "http://traces:4318/v1/traces" and m.endpoint == "collector:4317"
     assert m.tls is False  # no scheme: insecure decides (gRPC only)
     assert (t.certificate, m.certificate) == ("/ca.pem", "/ca.pem")
     assert (t.client_key, m.client_key) == ("/key.pem", None)
