@@ -265,7 +265,7 @@ def _env_exporters() -> _EnvExporters:
 
 def _add_otel(out: _EnvExporters, otel: OpenTelemetryExporter) -> None:
     out.exports["otel"] = otel.export
-    where = otel.config.signal_endpoint("traces")
+    where = otel.config.signal("traces").shown_endpoint  # never the URL's credentials
     print(f"OpenTelemetry: exporting to {where}")
 
     def close_otel() -> str:

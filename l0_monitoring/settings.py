@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -461,7 +468,17 @@ class SignalSettings:
     client_key: str | None
     client_certificate: str | None
 
+    @property
+    def shown_endpoint(self) -> str:
+        """``endpoint`` with its credentials (``user:password@``) replaced by ``***``."""
+        return _mask_url(self.endpoint)
 
+    def __repr__(self) -> str:
+        fields = {**self.__dict__, "endpoint": self.shown_endpoint}
+        return f"SignalSettings({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
+
+_ENDPOINTS = frozenset({"endpoint", "traces_endpoint", "metrics_endpoint"})
 _DEFAULT_ENDPOINT = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
 
 
@@ -712,7 +729,27 @@ class OpenTelemetryExporterConfig(_Settings):
                     "expected a URL with a scheme (http:// or https://) for OTLP/HTTP "
                     f"(http/protobuf), got {_mask_url(value)!r:.80}",
                 )
+            elif "grpc" in protocols and _mask_url(value) != value:
+                # A gRPC target cannot carry user:password@ (the SDK would put it
+                # in its log lines, and no collector would see it).
+                self._from_env_or_raise(
+                    field,
+                    "expected no user:password@ in a gRPC endpoint (send credentials as "
+                    f"headers, e.g. authorization=Basic%20...), got {_mask_url(value)!r:.80}",
+                )
         return self
+
+    def __repr_args__(self) -> Any:
+        # Credentials in an endpoint URL (user:password@) never appear in repr.
+        for name, value in super().__repr_args__():
+            yield name, _mask_url(value) if name in _ENDPOINTS and isinstance(value, str) else (
+                value)  # fmt: skip
+
+    @field_serializer("endpoint", "traces_endpoint", "metrics_endpoint")
+    def _dump_endpoint(self, value: str | None) -> str | None:
+        # Dumps (model_dump, model_dump_json) are for showing and logging: the
+        # userinfo is write-only, like the SecretStr header values.
+        return None if value is None else _mask_url(value)
 
     @classmethod
     def _finish_env(cls, out: dict[str, Any]) -> dict[str, Any]:

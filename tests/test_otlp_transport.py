@@ -298,3 +298,62 @@ def test_a_grpc_endpoint_without_a_scheme_still_reaches_a_plaintext_collector(gr
     assert cfg.endpoint == grpc_receiver.endpoint.removeprefix("http://")
     assert run(cfg).stats()["exported"] == 3
     assert len(grpc_receiver.spans()) == 3
+
+
+URL_SECRET = "URLS3CRET"
+
+
+def test_credentials_in_an_endpoint_url_are_used_but_never_shown(env, caplog):
+    # r14 finding 2: http://user:URLSECRET@host was echoed by repr, model_dump_json,
+    # signal("traces") and the demo.
+    import base64
+
+    receiver = HttpReceiver()
+    try:
+        with_credentials = receiver.endpoint.replace("http://", f"http://user:{URL_SECRET}@")
+        cfg = OpenTelemetryExporterConfig.from_env({
+            "OTEL_EXPORTER_OTLP_ENDPOINT": with_credentials,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        })  # fmt: skip
+        assert cfg.endpoint == with_credentials  # kept for the exporter
+        shown = [repr(cfg), str(cfg), cfg.model_dump_json(), str(cfg.model_dump()),
+                 repr(cfg.signal("traces")), str(cfg.signal("metrics")),
+                 cfg.signal("traces").shown_endpoint]  # fmt: skip
+        for text in shown:
+            assert URL_SECRET not in text, text
+        assert "http://***@127.0.0.1:" in cfg.signal("traces").shown_endpoint
+        exporter = run(cfg)
+        assert exporter.stats()["exported"] == 3
+        basic = "Basic " + base64.b64encode(f"user:{URL_SECRET}".encode()).decode()
+        assert {r["headers"].get("authorization") for r in receiver.requests} == {basic}
+        assert URL_SECRET not in caplog.text
+    finally:
+        receiver.close()
+
+
+def test_credentials_in_a_grpc_endpoint_are_refused_without_being_echoed(env, caplog):
+    # A gRPC target cannot carry user:password@: the SDK logged it in every
+    # "Failed to export ... to user:password@host" line and no collector saw it.
+    url = f"http://user:{URL_SECRET}@127.0.0.1:4317"
+    cfg = OpenTelemetryExporterConfig.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": url})
+    assert cfg.endpoint is None
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT: expected no user:password@" in caplog.text
+    with pytest.raises(ValueError, match="^traces_endpoint: expected no user:password@") as err:
+        OpenTelemetryExporterConfig.from_env({}, traces_endpoint=url)
+    assert URL_SECRET not in str(err.value) and URL_SECRET not in caplog.text
+
+
+def test_the_demo_never_prints_the_credentials_of_its_endpoint(tmp_path):
+    from .test_cli import cli
+
+    receiver = HttpReceiver()
+    try:
+        url = receiver.endpoint.replace("http://", f"http://user:{URL_SECRET}@")
+        environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": url,
+                   "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}  # fmt: skip
+        r = cli("demo", "--simulate", "--streams", "5", "--out", str(tmp_path / "d"), env=environ)
+        assert r.returncode == 0, r.stderr
+        assert URL_SECRET not in r.stdout + r.stderr
+        assert "5 of 5 records delivered to http://***@127.0.0.1:" in r.stdout
+    finally:
+        receiver.close()
