@@ -673,6 +673,15 @@ class OpenTelemetryExporterConfig(_Settings):
         "(OTEL_METRIC_EXPORT_TIMEOUT, milliseconds).",
     )  # fmt: skip
     # -- this package's own options ---------------------------------------------------------
+    provider_name: Annotated[str, Env("L0_OTEL_PROVIDER_NAME")] = Field(
+        default="_OTHER",
+        min_length=1,
+        description="gen_ai.provider.name (gen_ai.system with the older conventions) of records "
+        "whose metadata names no provider (L0_OTEL_PROVIDER_NAME; a record's "
+        "metadata['provider'] wins). The attribute is Required by the GenAI conventions, which "
+        "define no value for an unknown provider: _OTHER is their fallback spelling "
+        "(as for error.type).",
+    )
     trace_enabled: bool = Field(default=True, description="Export spans.")
     metrics_enabled: bool = Field(default=True, description="Export metrics.")
     batch_export: bool = Field(

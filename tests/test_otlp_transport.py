@@ -357,3 +357,40 @@ def test_the_demo_never_prints_the_credentials_of_its_endpoint(tmp_path):
         assert "5 of 5 records delivered to http://***@127.0.0.1:" in r.stdout
     finally:
         receiver.close()
+
+
+def _providers(receiver):
+    spans = {attrs(span.attributes).get("gen_ai.provider.name") for _, span in receiver.spans()}
+    points = set()
+    for name, m in receiver.metric_names().items():
+        if not name.startswith("gen_ai."):  # the conventions' metrics (l0.* are ours)
+            continue
+        for p in getattr(m, m.WhichOneof("data")).data_points:
+            points.add(attrs(p.attributes).get("gen_ai.provider.name"))
+    return spans, points
+
+
+@pytest.mark.parametrize(("environ", "expected"), [({}, "_OTHER"),
+                                                    ({"L0_OTEL_PROVIDER_NAME": "anthropic"},
+                                                     "anthropic")])  # fmt: skip
+def test_records_without_a_provider_still_carry_the_required_provider_name(
+    grpc_receiver, env, environ, expected
+):
+    # r14 finding 5: gen_ai.provider.name (Required) was missing when a record's
+    # metadata named no provider, and the exporter config had no provider setting.
+    m = Monitor()
+    for e in make_stream_events("s1"):  # no provider in its context
+        m.handle_event(e)
+    (record,) = m.get_all_telemetry()
+    assert "provider" not in record.metadata
+    cfg = OpenTelemetryExporterConfig.from_env(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": grpc_receiver.endpoint, **environ}
+    )
+    exporter = OpenTelemetryExporter(cfg)
+    exporter.export(record)
+    for t in records(1):  # metadata provider "openai": the record's own wins
+        exporter.export(t)
+    exporter.shutdown(10)
+    spans, points = _providers(grpc_receiver)
+    assert spans == {expected, "openai"}
+    assert points == {expected, "openai"}

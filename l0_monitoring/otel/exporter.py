@@ -367,8 +367,9 @@ class OpenTelemetryExporter:
             _enable(self._meter_provider)
             meter = self._meter_provider.get_meter("l0_monitoring")
         self._otel = OpenTelemetry(
-            tracer, meter, OpenTelemetryConfig(service_name=cfg.service_name)
-        )
+            tracer, meter,
+            OpenTelemetryConfig(service_name=cfg.service_name, provider_name=cfg.provider_name),
+        )  # fmt: skip
 
     # -- accounting ------------------------------------------------------------------
 
