@@ -639,13 +639,26 @@ def _in_child() -> None:
         exporter._after_fork()
 
 
+_EXIT_BUDGET = 2.0  # seconds interpreter exit waits for all exporters together
+
+
 def _at_exit() -> None:
     # The SDK providers are built with shutdown_on_exit=False (a second shutdown
     # logs "shutdown can only be called once"): exporters not shut down yet are
-    # shut down here, bounded.
+    # shut down here side by side, within one budget for all of them (one after
+    # the other, each dead collector would add its own 2 s to the exit).
+    deadline = time.monotonic() + _EXIT_BUDGET + _SETTLE
+    threads = []
     for exporter in list(_LIVE):
-        if not exporter._closed:
-            exporter.shutdown(min(exporter.config.timeout, 2.0))
+        if exporter._closed:
+            continue
+        timeout = min(exporter.config.timeout, _EXIT_BUDGET)
+        thread = threading.Thread(target=exporter.shutdown, args=(timeout,),
+                                  name="l0-monitoring-otlp-exit", daemon=True)  # fmt: skip
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 if hasattr(os, "register_at_fork"):
