@@ -804,7 +804,10 @@ class OpenTelemetryExporterConfig(_Settings):
         )  # fmt: skip
 
     def signal_endpoint(self, signal: Literal["traces", "metrics"]) -> str:
-        """The URL one signal is sent to (see :meth:`signal`)."""
+        """The URL one signal is sent to (see :meth:`signal`), credentials included.
+
+        To show it, use ``signal(signal).shown_endpoint`` (credentials masked).
+        """
         return self.signal(signal).endpoint
 
     @property
