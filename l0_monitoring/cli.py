@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +32,10 @@ from .monitor import Monitor
 from .recording import iter_events
 from .report import TABLE_HEADER, SummaryBuilder, format_table, render_html, text_histogram
 from .telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from .otel import OpenTelemetryExporter
+    from .sentry import SentryExporter
 
 PRESETS: dict[str, Callable[[], MonitoringConfig]] = {
     "default": MonitoringConfig.default,
@@ -247,48 +251,60 @@ def _env_exporters() -> _EnvExporters:
         from .otel import OpenTelemetryExporter
         from .settings import OpenTelemetryExporterConfig
 
-        otel = OpenTelemetryExporter(OpenTelemetryExporterConfig.from_env())
-        out.exports["otel"] = otel.export
-        where = otel.config.signal_endpoint("traces")
-        if otel.config.enabled:
-            print(f"OpenTelemetry: exporting to {where}")
+        otel_config = OpenTelemetryExporterConfig.from_env()
+        if not otel_config.enabled:
+            # Nothing is exported, so no delivery summary (not "0 of 0 delivered").
+            print("OpenTelemetry: disabled by OTEL_SDK_DISABLED=true; nothing is exported")
         else:
-            print("OpenTelemetry: disabled by OTEL_SDK_DISABLED")
-
-        def close_otel() -> str:
-            # A collector that refuses or never answers costs at most 3 s here.
-            otel.shutdown(timeout=min(otel.config.timeout, _EXPORT_DEADLINE))
-            s = otel.stats()
-            line = f"OpenTelemetry: {s['exported']} of {s['accepted']} records delivered to {where}"
-            missing = s["accepted"] - s["exported"]
-            if missing or s["failed_exports"]:
-                line += (f"; NOT delivered: {missing} ({s['failed']} failed, {s['dropped']} "
-                         f"dropped, {s['errors']} errors), {s['failed_exports']} failed "
-                         "export request(s)")  # fmt: skip
-            return line
-
-        out.closers.append(close_otel)
+            _add_otel(out, OpenTelemetryExporter(otel_config))
     if os.environ.get("SENTRY_DSN"):
         from .sentry import SentryExporter
         from .settings import SentryExporterConfig
 
         sentry = SentryExporter(SentryExporterConfig.from_env())
         sentry.init()
-        out.exports["sentry"] = sentry.capture_telemetry_error
-        if sentry.active:
-            print("Sentry: capturing failed streams (DSN from SENTRY_DSN)")
-
-        def close_sentry() -> str:
-            sentry.close(timeout=_EXPORT_DEADLINE)
-            s = sentry.stats()
-            line = f"Sentry: {s['sent']} of {s['captured']} failed-stream events sent"
-            if s["lost"] or s["not_sent"] or s["errors"]:
-                line += (f"; NOT sent: {s['lost']} lost, {s['not_sent']} refused or sampled "
-                         f"out, {s['errors']} errors")  # fmt: skip
-            return line
-
-        out.closers.append(close_sentry)
+        if not sentry.active:
+            # A malformed SENTRY_DSN was reported and ignored; nothing is captured.
+            print("Sentry: not active (SENTRY_DSN was not usable); nothing is captured")
+        else:
+            _add_sentry(out, sentry)
     return out
+
+
+def _add_otel(out: _EnvExporters, otel: OpenTelemetryExporter) -> None:
+    out.exports["otel"] = otel.export
+    where = otel.config.signal("traces").shown_endpoint  # never the URL's credentials
+    print(f"OpenTelemetry: exporting to {where}")
+
+    def close_otel() -> str:
+        # A collector that refuses or never answers costs at most 3 s here.
+        otel.shutdown(timeout=min(otel.config.timeout, _EXPORT_DEADLINE))
+        s = otel.stats()
+        line = f"OpenTelemetry: {s['exported']} of {s['accepted']} records delivered to {where}"
+        missing = s["accepted"] - s["exported"]
+        if missing or s["failed_exports"]:
+            line += (f"; NOT delivered: {missing} ({s['failed']} failed, {s['dropped']} "
+                     f"dropped, {s['errors']} errors), {s['failed_exports']} failed "
+                     "export request(s)")  # fmt: skip
+        return line
+
+    out.closers.append(close_otel)
+
+
+def _add_sentry(out: _EnvExporters, sentry: SentryExporter) -> None:
+    out.exports["sentry"] = sentry.capture_telemetry_error
+    print("Sentry: capturing failed streams (DSN from SENTRY_DSN)")
+
+    def close_sentry() -> str:
+        sentry.close(timeout=_EXPORT_DEADLINE)
+        s = sentry.stats()
+        line = f"Sentry: {s['sent']} of {s['captured']} failed-stream events sent"
+        if s["lost"] or s["not_sent"] or s["errors"]:
+            line += (f"; NOT sent: {s['lost']} lost, {s['not_sent']} refused or sampled "
+                     f"out, {s['errors']} errors")  # fmt: skip
+        return line
+
+    out.closers.append(close_sentry)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -86,19 +93,36 @@ def _disabled(var: str, raw: str) -> bool:
     return not _otel_bool(var, raw)
 
 
+# sentry_sdk.utils' TRUTHY_ENV_VALUES / FALSY_ENV_VALUES: used when sentry_sdk is not
+# installed (tests/test_settings.py checks the copy against the SDK).
 _SENTRY_TRUE = frozenset({"true", "t", "y", "yes", "on", "1"})
 _SENTRY_FALSE = frozenset({"false", "f", "n", "no", "off", "0"})
 
 
-def _sentry_bool(var: str, raw: str) -> bool:
-    # The values sentry_sdk.utils.env_to_bool accepts.
-    value = raw.strip().lower()
-    if value in _SENTRY_TRUE:
-        return True
-    if value in _SENTRY_FALSE:
+def _env_to_bool(value: str) -> bool | None:
+    """``sentry_sdk.utils.env_to_bool(value, strict=True)``: lower-cased, not stripped."""
+    normalized = value.lower()
+    if normalized in _SENTRY_FALSE:
         return False
-    raise ValueError(f"expected true or false (t, y, yes, on, 1 / f, n, no, off, 0), "
-                     f"got {raw!r:.60}")  # fmt: skip
+    if normalized in _SENTRY_TRUE:
+        return True
+    return None
+
+
+def _sentry_bool(var: str, raw: str) -> bool:
+    # Exactly as sentry_sdk reads SENTRY_DEBUG (env_to_bool, strict): no
+    # stripping, so " 1" or "yes " is not true. sentry_sdk turns an unknown
+    # value into False silently; here it also warns (and the default, False, stays).
+    try:
+        from sentry_sdk.utils import env_to_bool
+    except ImportError:
+        value = _env_to_bool(raw)
+    else:
+        value = env_to_bool(raw, strict=True)
+    if value is None:
+        raise ValueError(f"expected true or false (t, y, yes, on, 1 / f, n, no, off, 0, "
+                         f"without spaces), got {raw!r:.60}")  # fmt: skip
+    return value
 
 
 def _rate(var: str, raw: str) -> float:
@@ -149,6 +173,21 @@ def _compression(var: str, raw: str) -> str:
     return value
 
 
+def _temporality(var: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("cumulative", "delta", "lowmemory"):
+        raise ValueError(f"expected cumulative, delta or lowmemory, got {raw!r:.60}")
+    return value
+
+
+def _histogram_aggregation(var: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("explicit_bucket_histogram", "base2_exponential_bucket_histogram"):
+        raise ValueError("expected explicit_bucket_histogram or "
+                         f"base2_exponential_bucket_histogram, got {raw!r:.60}")  # fmt: skip
+    return value
+
+
 def _pairs(raw: str) -> dict[str, str]:
     """Parse ``k1=v1,k2=v2`` with percent-encoded values (W3C baggage format)."""
     out: dict[str, str] = {}
@@ -184,6 +223,18 @@ def _headers(var: str, raw: str) -> dict[str, str]:
     return headers
 
 
+def _mask_url(value: str) -> str:
+    """``value`` with the userinfo of its URL (``user:password@``) replaced by ``***``."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc = rest[:end]
+    if "@" not in netloc:
+        return value
+    return f"{scheme}{sep}***@{netloc.rpartition('@')[2]}{rest[end:]}"
+
+
 def _check_url(value: str) -> str:
     """Check an OTLP endpoint: ``http(s)://host[:port][/path]`` or ``host:port``.
 
@@ -194,10 +245,7 @@ def _check_url(value: str) -> str:
         ValueError: When it is not such a URL.
     """
     parsed = urlsplit(value if "://" in value else f"http://{value}")
-    # Never quote credentials a URL may carry (user:password@host).
-    shown = (
-        value.replace(parsed.netloc.rpartition("@")[0], "***") if "@" in parsed.netloc else value
-    )
+    shown = _mask_url(value)  # never quote credentials a URL may carry (user:password@host)
     if (
         parsed.scheme not in ("http", "https")
         or not parsed.hostname
@@ -317,7 +365,11 @@ class _EnvSource(PydanticBaseSettingsSource):
             except ValueError as exc:
                 logger.warning("l0_monitoring: %s: %s; the value is ignored", env.var, exc)
         finish = getattr(self.settings_cls, "_finish_env", None)
-        return finish(out) if finish is not None else out
+        out = finish(out) if finish is not None else out
+        produced = _FROM_ENV.get()
+        if produced is not None:
+            produced.update(out)
+        return out
 
 
 def _env_of(field: FieldInfo) -> Env | None:
@@ -330,6 +382,10 @@ def _env_of(field: FieldInfo) -> Env | None:
 # from_env(environ=...) reads that mapping instead of os.environ; a context
 # variable keeps concurrent calls (threads, tasks) apart.
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("l0_monitoring_environ", default=None)
+# The values the environment gave while a config is being built: a check that
+# spans fields (an endpoint and its protocol) warns about and drops a value that
+# came from the environment, and raises for one passed explicitly.
+_FROM_ENV: ContextVar[dict[str, Any] | None] = ContextVar("l0_monitoring_from_env", default=None)
 
 
 class _Settings(BaseSettings):
@@ -337,6 +393,27 @@ class _Settings(BaseSettings):
     model_config = SettingsConfigDict(
         extra="forbid", validate_default=True, hide_input_in_errors=True
     )
+
+    def __init__(self, **values: Any) -> None:
+        token = _FROM_ENV.set({})
+        try:
+            super().__init__(**values)
+        finally:
+            _FROM_ENV.reset(token)
+
+    def _from_env_or_raise(self, field: str, problem: str) -> None:
+        """A cross-field problem: the environment's value is dropped, an explicit one raises.
+
+        Raises:
+            ValueError: Naming ``field``, when its value was passed explicitly.
+        """
+        produced = _FROM_ENV.get() or {}
+        env = _env_of(type(self).model_fields[field])
+        if env is not None and field in produced and produced[field] == getattr(self, field):
+            logger.warning("l0_monitoring: %s: %s; the value is ignored", env.var, problem)
+            self.__dict__[field] = type(self).model_fields[field].default
+            return
+        raise ValueError(f"{field}: {problem}")
 
     @classmethod
     def settings_customise_sources(
@@ -381,8 +458,9 @@ class _Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = str(err["loc"][0]) if err.get("loc") else "?"
-            raise ValueError(f"{field}: {err['msg']}") from None
+            if not err.get("loc"):  # a check across fields names its field itself
+                raise ValueError(err["msg"].removeprefix("Value error, ")) from None
+            raise ValueError(f"{err['loc'][0]}: {err['msg']}") from None
         finally:
             _ENVIRON.reset(token)
 
@@ -418,11 +496,23 @@ class SignalSettings:
     client_key: str | None
     client_certificate: str | None
 
+    @property
+    def shown_endpoint(self) -> str:
+        """``endpoint`` with its credentials (``user:password@``) replaced by ``***``."""
+        return _mask_url(self.endpoint)
 
+    def __repr__(self) -> str:
+        fields = {**self.__dict__, "endpoint": self.shown_endpoint}
+        return f"SignalSettings({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
+
+_ENDPOINTS = frozenset({"endpoint", "traces_endpoint", "metrics_endpoint"})
 _DEFAULT_ENDPOINT = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
 
 
 Protocol = Literal["grpc", "http/protobuf"]
+Temporality = Literal["cumulative", "delta", "lowmemory"]
+HistogramAggregation = Literal["explicit_bucket_histogram", "base2_exponential_bucket_histogram"]
 Compression = Literal["none", "gzip"]
 _O = "OTEL_EXPORTER_OTLP_"
 _T = "OTEL_EXPORTER_OTLP_TRACES_"
@@ -462,9 +552,10 @@ class OpenTelemetryExporterConfig(_Settings):
     # -- OTLP, generic ------------------------------------------------------------------
     endpoint: Annotated[str | None, Env(_O + "ENDPOINT", _url)] = Field(
         default=None,
-        description="OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT). gRPC: used as is; HTTP: the "
-        "base URL, /v1/traces and /v1/metrics are appended to its path. None: "
-        "http://localhost:4317 (gRPC) or http://localhost:4318 (HTTP).",
+        description="OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT). gRPC: used as is (host:port "
+        "without a scheme too); HTTP: a URL with a scheme, the base URL, /v1/traces and "
+        "/v1/metrics are appended to its path. None: http://localhost:4317 (gRPC) or "
+        "http://localhost:4318 (HTTP).",
     )
     protocol: Annotated[Protocol, Env(_O + "PROTOCOL", _protocol)] = Field(
         default="grpc",
@@ -569,6 +660,21 @@ class OpenTelemetryExporterConfig(_Settings):
         Field(default=None, description="Metrics client certificate "
               "(OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE).")
     )  # fmt: skip
+    metrics_temporality_preference: Annotated[
+        Temporality, Env(_M + "TEMPORALITY_PREFERENCE", _temporality)
+    ] = Field(
+        default="cumulative",
+        description="Metric temporality (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE): "
+        "cumulative, delta or lowmemory, as the OTLP metrics exporter specification defines.",
+    )
+    metrics_default_histogram_aggregation: Annotated[
+        HistogramAggregation, Env(_M + "DEFAULT_HISTOGRAM_AGGREGATION", _histogram_aggregation)
+    ] = Field(
+        default="explicit_bucket_histogram",
+        description="Histogram aggregation "
+        "(OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION): "
+        "explicit_bucket_histogram or base2_exponential_bucket_histogram.",
+    )
     # -- batch span processor and periodic metric reader ---------------------------------
     bsp_schedule_delay: Annotated[float, Env("OTEL_BSP_SCHEDULE_DELAY", _millis)] = Field(
         default=5.0, gt=0.0, description="Seconds between span batch exports "
@@ -595,6 +701,15 @@ class OpenTelemetryExporterConfig(_Settings):
         "(OTEL_METRIC_EXPORT_TIMEOUT, milliseconds).",
     )  # fmt: skip
     # -- this package's own options ---------------------------------------------------------
+    provider_name: Annotated[str, Env("L0_OTEL_PROVIDER_NAME")] = Field(
+        default="_OTHER",
+        min_length=1,
+        description="gen_ai.provider.name (gen_ai.system with the older conventions) of records "
+        "whose metadata names no provider (L0_OTEL_PROVIDER_NAME; a record's "
+        "metadata['provider'] wins). The attribute is Required by the GenAI conventions, which "
+        "define no value for an unknown provider: _OTHER is their fallback spelling "
+        "(as for error.type).",
+    )
     trace_enabled: bool = Field(default=True, description="Export spans.")
     metrics_enabled: bool = Field(default=True, description="Export metrics.")
     batch_export: bool = Field(
@@ -628,6 +743,50 @@ class OpenTelemetryExporterConfig(_Settings):
         if isinstance(value, Mapping):
             return {str(k).strip().lower(): v for k, v in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _check_endpoints_for_their_protocol(self) -> Self:
+        # OTLP/HTTP needs a URL with a scheme (the specification: "a valid URL with
+        # scheme (http or https)"); only gRPC accepts host:port, where insecure
+        # decides TLS. A bare host:port for OTLP/HTTP used to be accepted and then
+        # every export failed ("No connection adapters").
+        users = {
+            "endpoint": [sig for sig in ("traces", "metrics")
+                         if getattr(self, f"{sig}_endpoint") is None],
+            "traces_endpoint": ["traces"], "metrics_endpoint": ["metrics"],
+        }  # fmt: skip
+        for field, signals in users.items():
+            value = getattr(self, field)
+            if value is None or not signals:
+                continue
+            protocols = {getattr(self, f"{sig}_protocol") or self.protocol for sig in signals}
+            if "http/protobuf" in protocols and "://" not in value:
+                self._from_env_or_raise(
+                    field,
+                    "expected a URL with a scheme (http:// or https://) for OTLP/HTTP "
+                    f"(http/protobuf), got {_mask_url(value)!r:.80}",
+                )
+            elif "grpc" in protocols and _mask_url(value) != value:
+                # A gRPC target cannot carry user:password@ (the SDK would put it
+                # in its log lines, and no collector would see it).
+                self._from_env_or_raise(
+                    field,
+                    "expected no user:password@ in a gRPC endpoint (send credentials as "
+                    f"headers, e.g. authorization=Basic%20...), got {_mask_url(value)!r:.80}",
+                )
+        return self
+
+    def __repr_args__(self) -> Any:
+        # Credentials in an endpoint URL (user:password@) never appear in repr.
+        for name, value in super().__repr_args__():
+            yield name, _mask_url(value) if name in _ENDPOINTS and isinstance(value, str) else (
+                value)  # fmt: skip
+
+    @field_serializer("endpoint", "traces_endpoint", "metrics_endpoint")
+    def _dump_endpoint(self, value: str | None) -> str | None:
+        # Dumps (model_dump, model_dump_json) are for showing and logging: the
+        # userinfo is write-only, like the SecretStr header values.
+        return None if value is None else _mask_url(value)
 
     @classmethod
     def _finish_env(cls, out: dict[str, Any]) -> dict[str, Any]:
@@ -673,7 +832,10 @@ class OpenTelemetryExporterConfig(_Settings):
         )  # fmt: skip
 
     def signal_endpoint(self, signal: Literal["traces", "metrics"]) -> str:
-        """The URL one signal is sent to (see :meth:`signal`)."""
+        """The URL one signal is sent to (see :meth:`signal`), credentials included.
+
+        To show it, use ``signal(signal).shown_endpoint`` (credentials masked).
+        """
         return self.signal(signal).endpoint
 
     @property

@@ -77,3 +77,25 @@ def test_demo_with_dead_backends_ends_within_5s_of_normal_and_says_so(tmp_path, 
     finally:
         if silent:
             silent.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "says", "not_said"),
+    [
+        ({"OTEL_SDK_DISABLED": "TRUE", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"},
+         "OpenTelemetry: disabled by OTEL_SDK_DISABLED=true; nothing is exported",
+         "OpenTelemetry: 0 of 0"),
+        ({"SENTRY_DSN": "not a dsn"},
+         "Sentry: not active (SENTRY_DSN was not usable); nothing is captured", "Sentry: 0 of 0"),
+    ],
+)  # fmt: skip
+def test_demo_summary_says_an_exporter_is_off_instead_of_0_of_0_delivered(
+    tmp_path, env, says, not_said
+):
+    # r14 finding 7: OTEL_SDK_DISABLED=TRUE printed "disabled", then
+    # "OpenTelemetry: 0 of 0 records delivered to http://127.0.0.1:1".
+    r = cli(*ARGS, "--out", str(tmp_path / "off"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count(says) == 1, r.stdout
+    assert not_said not in r.stdout
+    assert "127.0.0.1:1" not in r.stdout

@@ -143,13 +143,16 @@ def test_bsp_queue_overflow_is_counted_as_dropped(env):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_child_exports_only_its_own_totals_under_a_new_instance(env, tmp_path):
-    receiver = HttpReceiver()
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_forked_child_exports_only_its_own_totals_under_a_new_instance(env, tmp_path, protocol):
+    # gRPC too (r14, engineer's note: untested): the child builds its own channel.
+    grpc_ = protocol == "grpc"
+    receiver = Receiver().start() if grpc_ else HttpReceiver()
     out = tmp_path / "child.json"
     try:
         cfg = OpenTelemetryExporterConfig.from_env({
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
         })  # fmt: skip
         exporter = OpenTelemetryExporter(cfg)
         for t in records(2):
@@ -174,8 +177,57 @@ def test_a_forked_child_exports_only_its_own_totals_under_a_new_instance(env, tm
         assert child["id"] != parent_id
         exporter.shutdown(5)
         assert exporter.stats()["exported"] == 2
-        totals = streams_total(receiver.metric_requests())
+        requests = receiver.metrics if grpc_ else receiver.metric_requests()
+        totals = streams_total(requests)
         assert totals == {parent_id: 2, child["id"]: 3}  # a collector sums 5 for 5 streams
         assert len(receiver.spans()) == 5
     finally:
-        receiver.close()
+        receiver.stop() if grpc_ else receiver.close()
+
+
+EXIT_SCRIPT = """
+import atexit, json, sys
+exporters = []
+# Registered first, so it runs after the package's exit hook (atexit is LIFO).
+atexit.register(lambda: print(json.dumps([e.stats() for e in exporters]), flush=True))
+from l0_monitoring import OpenTelemetryExporter, OpenTelemetryExporterConfig
+from tests.test_otlp_transport import records
+for _ in range(4):
+    e = OpenTelemetryExporter(OpenTelemetryExporterConfig.from_env(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": sys.argv[1]}))
+    for t in records(2):
+        e.export(t)
+    exporters.append(e)
+print("ready", flush=True)
+"""  # no shutdown(): the exit hook has to do it
+
+
+def test_interpreter_exit_waits_for_all_unshut_exporters_within_one_budget(env):
+    # r14 (engineer's note): the exit hook gave each un-shut exporter up to 2 s,
+    # one after the other: four exporters on a dead collector added 8 s to exit.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    silent = Silent()
+    try:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        environ["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+        with subprocess.Popen([sys.executable, "-c", EXIT_SCRIPT, silent.endpoint],
+                              stdout=subprocess.PIPE, text=True, env=environ) as proc:  # fmt: skip
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+            start = time.monotonic()
+            rest = proc.stdout.read()
+            proc.wait(30)
+            took = time.monotonic() - start
+    finally:
+        silent.close()
+    assert proc.returncode == 0
+    # One budget for all four (plus process teardown), not 4 x 2 s.
+    assert took < 2.0 + 0.3 + 2.0, took  # budget + settle + teardown margin
+    stats = json.loads(rest.strip().splitlines()[-1])
+    assert len(stats) == 4
+    for s in stats:
+        assert_final(s, 2)
+        assert s["exported"] == 0  # nobody answered: nothing claimed as delivered

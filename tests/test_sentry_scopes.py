@@ -153,3 +153,96 @@ def test_an_ingest_that_refuses_is_reported_as_lost():
         assert exporter.stats()["sent"] == 0 and exporter.stats()["lost"] == 1
     finally:
         refusing.stop()
+
+
+# The application, in a process of its own: sentry_sdk.init with the default
+# integrations patches the interpreter (http.client, threading, logging, excepthook)
+# for good. Run with -c, so no source line of it is quoted in a stack trace.
+APPLICATION = """
+import contextlib, json, sys
+import sentry_sdk
+from l0_monitoring import Monitor, SentryExporter, SentryExporterConfig
+from l0_monitoring.testing import make_stream_events
+
+app_dsn, exporter_dsn, tracing = sys.argv[1:4]
+sentry_sdk.init(dsn=app_dsn, environment="app-env", release="app-release",
+                traces_sample_rate=1.0 if tracing == "yes" else None,
+                send_default_pii=True)  # and the default integrations
+sentry_sdk.set_user({"id": "app-user", "email": "app@example.com", "ip_address": "10.0.0.1"})
+sentry_sdk.set_tag("app-tag", "app-value")
+sentry_sdk.set_extra("app-extra", "app-only")
+sentry_sdk.set_context("app-context", {"secret": "app-only"})
+sentry_sdk.add_breadcrumb(message="application breadcrumb")
+exporter = SentryExporter(SentryExporterConfig.from_env(
+    {"SENTRY_DSN": exporter_dsn, "SENTRY_ENVIRONMENT": "exporter-env",
+     "SENTRY_RELEASE": "exporter-release"}, tags={"service": "llm"}))
+exporter.init()
+exporter.add_breadcrumb("exporter breadcrumb")
+m = Monitor()
+for e in make_stream_events("s1", outcome="halt"):
+    m.handle_event(e)
+record = m.get_telemetry("s1")
+transaction = sentry_sdk.start_transaction(name="app-request") if tracing == "yes" else None
+with transaction or contextlib.nullcontext():
+    app_trace_id = sentry_sdk.get_traceparent().split("-")[0]
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("inner-app-tag", "x")
+        ids = [exporter.capture_telemetry_error(record), exporter.capture_message("a message")]
+        try:
+            raise ValueError("boom")
+        except ValueError as exc:
+            ids.append(exporter.capture_error(exc, record))
+exporter.close(5)
+sentry_sdk.flush(5)
+print(json.dumps({"ids": ids, "stats": exporter.stats(), "trace_id": app_trace_id}))
+"""
+
+
+@pytest.mark.parametrize("tracing", ["yes", "no"])
+def test_exporter_events_carry_nothing_from_the_applications_client(ingest, tracing):
+    # r14 finding 1: with the application's Sentry client initialised with its
+    # default integrations, the exporter's envelopes carried the application's
+    # public key and environment (envelope header trace DSC, sentry-trace/baggage
+    # HTTP headers, DSC in stack-frame locals) and the application's
+    # extra sys.argv and contexts.runtime (its integrations' event processors).
+    # The transport's worker thread may see the application's client as current
+    # (its stdlib integration then adds the headers to the exporter's requests).
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    app = Ingest().start()
+    try:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+        environ["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+        done = subprocess.run(
+            [sys.executable, "-c", APPLICATION, app.dsn("appkey"), ingest.dsn("exporterkey"),
+             tracing],
+            capture_output=True, text=True, timeout=60, env=environ, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        app.stop()
+    assert all(out["ids"]) and out["stats"]["sent"] == 3
+    assert app.items("transaction") or tracing == "no"  # the application's client works
+    raw = ingest.raw()  # bodies and HTTP headers of every request the exporter made
+    for leaked in (*APP_VALUES, "appkey", "app-env", "app-release", "app-extra", "sys.argv",
+                   out["trace_id"]):  # fmt: skip
+        assert leaked not in raw, leaked
+    for request in ingest.requests:
+        headers = {k.lower() for k in request["headers"]}
+        assert "sentry-trace" not in headers and "baggage" not in headers
+        envelope_header = json.loads(request["body"].split(b"\n")[0])
+        assert envelope_header["trace"]["public_key"] == "exporterkey"
+        assert envelope_header["trace"]["environment"] == "exporter-env"
+    events = ingest.items("event")
+    assert len(events) == 3
+    for event in events:
+        assert "extra" not in event and "modules" not in event
+        assert set(event["contexts"]) == {"l0", "trace"} or set(event["contexts"]) == {"trace"}
+        assert event["tags"]["service"] == "llm"
+        assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["exporter breadcrumb"]
+        assert event["environment"] == "exporter-env"

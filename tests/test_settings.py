@@ -105,7 +105,8 @@ def test_every_option_has_a_per_signal_form_that_wins(env):
     env.setenv("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none")
     env.setenv("OTEL_EXPORTER_OTLP_INSECURE", "false")
     env.setenv("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true")
-    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")  # gRPC only: metrics
+    env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/v1/traces")
     env.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")
     env.setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/key.pem")
     env.setenv("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "/cert.pem")
@@ -116,7 +117,7 @@ def test_every_option_has_a_per_signal_form_that_wins(env):
     assert (t.timeout, m.timeout) == (1.0, 3.0)
     assert (t.protocol, m.protocol) == ("http/protobuf", "grpc")
     assert (t.compression, m.compression) == ("gzip", "none")
-    assert t.endpoint == "collector:4317/v1/traces" and m.endpoint == "collector:4317"
+    assert t.endpoint == "http://traces:4318/v1/traces" and m.endpoint == "collector:4317"
     assert m.tls is False  # no scheme: insecure decides (gRPC only)
     assert (t.certificate, m.certificate) == ("/ca.pem", "/ca.pem")
     assert (t.client_key, m.client_key) == ("/key.pem", None)
@@ -229,6 +230,31 @@ def test_sentry_booleans_read_as_sentry_sdk_reads_them(env, value, expected):
     assert env_to_bool(value, strict=True) is expected  # the SDK agrees
 
 
+@pytest.mark.parametrize(
+    "value", ["yes ", " 1", "TRUE\n", "\ton", "1", "Yes", "OFF", "no ", "f", "2", "truee", "y"]
+)
+def test_sentry_debug_is_read_exactly_as_sentry_sdk_reads_it(env, caplog, value):
+    # r14 finding 6: " 1" or "TRUE\n" were stripped and read as True; sentry_sdk
+    # (Client options: env_to_bool(SENTRY_DEBUG, strict=True) or False) does not strip.
+    import sentry_sdk
+
+    from l0_monitoring.settings import _env_to_bool
+
+    env.setenv("SENTRY_DEBUG", value)
+    ours = SentryCfg.from_env().debug
+    sdk_client = sentry_sdk.Client()  # no DSN: reads SENTRY_DEBUG, sends nothing
+    try:
+        assert ours is sdk_client.options["debug"]
+    finally:
+        sdk_client.close()
+    # The copy used without sentry_sdk installed agrees with the SDK's function.
+    from sentry_sdk.utils import env_to_bool
+
+    assert _env_to_bool(value) is env_to_bool(value, strict=True)
+    # A value sentry_sdk does not recognise is also reported (it stays False).
+    assert ("SENTRY_DEBUG: " in caplog.text) is (env_to_bool(value, strict=True) is None)
+
+
 def test_bad_explicit_values_name_the_field():
     with pytest.raises(ValueError, match="sample_rate"):
         SentryCfg.from_env({}, sample_rate=3)
@@ -257,7 +283,7 @@ def test_the_readme_tables_document_every_variable():
     for cls in (Otel, SentryCfg):
         for var in cls.env_variables().values():
             generic = var.replace("_TRACES_", "_").replace("_METRICS_", "_")
-            assert f"| `{generic}` |" in readme, var
+            assert f"| `{generic}` |" in readme or f"| `{var}` |" in readme, var
 
 
 def test_a_bad_endpoint_warning_never_echoes_its_credentials(env, caplog):

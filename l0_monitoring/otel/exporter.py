@@ -2,9 +2,11 @@
 
 Configuration comes only from :class:`~l0_monitoring.OpenTelemetryExporterConfig`:
 every option is passed to the SDK exporters explicitly (the SDK would otherwise
-re-read ``OTEL_EXPORTER_OTLP_*`` from the process environment), and the
-resource is built from the config's attributes (never ``Resource.create``,
-which merges ``OTEL_RESOURCE_ATTRIBUTES`` again).
+re-read ``OTEL_EXPORTER_OTLP_*`` from the process environment for each option
+given as None), the providers get an explicit sampler (always on), span limits,
+exemplar filter and are never disabled by ``OTEL_SDK_DISABLED`` behind the
+config's back, and the resource is built from the config's attributes (never
+``Resource.create``, which merges ``OTEL_RESOURCE_ATTRIBUTES`` again).
 
 Delivery accounting: every accepted record ends as exactly one of ``exported``
 (its span reached the collector; with traces off, the metric export after it
@@ -111,9 +113,16 @@ def _read(path: str | None, what: str) -> bytes | None:
         return None
 
 
-def _make_exporter(s: SignalSettings) -> Any:
-    """Build the SDK exporter of one signal from exactly the resolved settings."""
+def _make_exporter(s: SignalSettings, cfg: OpenTelemetryExporterConfig) -> Any:
+    """Build the SDK exporter of one signal from exactly the resolved settings.
+
+    The SDK exporters read ``OTEL_EXPORTER_OTLP_*`` from ``os.environ`` for every
+    option passed as None (or empty); every option is therefore passed with a value,
+    and where the SDK has no way to say "none" (no headers, no client key) the
+    SDK's reading is replaced after construction.
+    """
     headers = {k: v.get_secret_value() for k, v in s.headers.items()}
+    metric_options = _metric_options(cfg) if s.signal == "metrics" else {}
     if s.protocol == "grpc":
         import grpc
 
@@ -141,6 +150,7 @@ def _make_exporter(s: SignalSettings) -> Any:
         exporter = cls(
             endpoint=s.endpoint, insecure=not s.tls, credentials=credentials,
             headers=headers or None, timeout=s.timeout, compression=compression,
+            **metric_options,
         )  # fmt: skip
         if hasattr(exporter, "_headers"):
             # Without headers the SDK falls back to OTEL_EXPORTER_OTLP_HEADERS from
@@ -163,10 +173,19 @@ def _make_exporter(s: SignalSettings) -> Any:
         )
 
         http_cls = HttpMetrics
+    tls: dict[str, Any] = {
+        "certificate_file": s.certificate or True, "client_key_file": s.client_key,
+        "client_certificate_file": s.client_certificate,
+    }  # fmt: skip
+    transport = _http_transport(http_cls, s)
+    if transport is not None:
+        # The SDK reads OTEL_EXPORTER_OTLP_*CLIENT_KEY/_CLIENT_CERTIFICATE/_CERTIFICATE
+        # (and a credential-provider session) from os.environ for each file given as
+        # None; a transport built here from the config alone replaces that reading.
+        tls = {"_transport": transport}
     exporter = http_cls(
-        endpoint=s.endpoint, certificate_file=s.certificate or True,
-        client_key_file=s.client_key, client_certificate_file=s.client_certificate,
-        headers=headers, timeout=s.timeout, compression=http_compression,
+        endpoint=s.endpoint, headers=headers, timeout=s.timeout, compression=http_compression,
+        **tls, **metric_options,
     )  # fmt: skip
     client = getattr(exporter, "_client", None)
     if client is not None and hasattr(client, "_headers"):
@@ -175,6 +194,63 @@ def _make_exporter(s: SignalSettings) -> Any:
         base = {k: v for k, v in client._headers.items() if k.lower() in own}
         client._headers = {**base, **headers}
     return exporter
+
+
+def _http_transport(http_cls: Any, s: SignalSettings) -> Any:
+    """A requests transport with exactly the config's TLS files (None: SDK too old)."""
+    import inspect
+
+    if "_transport" not in inspect.signature(http_cls.__init__).parameters:
+        return None  # pragma: no cover - opentelemetry-exporter-otlp-proto-http < 1.4x
+    import requests
+    from opentelemetry.exporter.http.transport._requests import RequestsHTTPTransport
+
+    cert: str | tuple[str, str] | None = s.client_certificate
+    if s.client_certificate and s.client_key:
+        cert = (s.client_certificate, s.client_key)
+    return RequestsHTTPTransport(
+        verify=s.certificate or True, cert=cert, session=requests.Session()
+    )
+
+
+def _metric_options(cfg: OpenTelemetryExporterConfig) -> dict[str, Any]:
+    """Temporality and histogram aggregation from the config, for every instrument kind.
+
+    The SDK metric exporters start from OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE
+    and OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION in ``os.environ``
+    and let the values passed here replace them; every kind is passed.
+    """
+    from opentelemetry.sdk.metrics import (
+        Counter,
+        Histogram,
+        ObservableCounter,
+        ObservableGauge,
+        ObservableUpDownCounter,
+        UpDownCounter,
+    )
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+    from opentelemetry.sdk.metrics.view import (
+        ExplicitBucketHistogramAggregation,
+        ExponentialBucketHistogramAggregation,
+    )
+
+    delta, cumulative = AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE
+    # The OTLP metrics exporter specification's table of temporality preferences.
+    pref = cfg.metrics_temporality_preference
+    temporality = {
+        Counter: cumulative if pref == "cumulative" else delta,
+        UpDownCounter: cumulative,
+        Histogram: cumulative if pref == "cumulative" else delta,
+        ObservableCounter: delta if pref == "delta" else cumulative,
+        ObservableUpDownCounter: cumulative,
+        ObservableGauge: cumulative,
+    }
+    histogram: Any = (
+        ExponentialBucketHistogramAggregation()
+        if cfg.metrics_default_histogram_aggregation == "base2_exponential_bucket_histogram"
+        else ExplicitBucketHistogramAggregation()
+    )
+    return {"preferred_temporality": temporality, "preferred_aggregation": {Histogram: histogram}}
 
 
 class OpenTelemetryExporter:
@@ -231,11 +307,12 @@ class OpenTelemetryExporter:
     def _setup(self) -> None:
         require("opentelemetry.sdk.trace", "otel")
         from opentelemetry import context as otel_context
-        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
         cfg = self.config
         # Exactly the config's attributes: Resource.create would merge
@@ -248,10 +325,17 @@ class OpenTelemetryExporter:
         resource = Resource(attributes)
         tracer = meter = None
         if cfg.trace_enabled:
-            spans = _Counting(self._span_exporter or _make_exporter(cfg.signal("traces")),
+            spans = _Counting(self._span_exporter or _make_exporter(cfg.signal("traces"), cfg),
                               self, "traces")  # fmt: skip
             self._wrappers.append(spans)
-            self._tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+            # An explicit sampler and explicit limits: given None, the SDK reads
+            # OTEL_TRACES_SAMPLER and OTEL_*_LIMIT from os.environ (and raises on a
+            # malformed limit). Every record becomes a span (sampling is the Monitor's).
+            self._tracer_provider = TracerProvider(
+                resource=resource, shutdown_on_exit=False, sampler=ALWAYS_ON,
+                span_limits=_span_limits(),
+            )  # fmt: skip
+            _enable(self._tracer_provider)
             self._tracer_provider.add_span_processor(
                 BatchSpanProcessor(
                     cast(Any, spans),
@@ -266,7 +350,7 @@ class OpenTelemetryExporter:
             self._current_context = otel_context.get_current
         if cfg.metrics_enabled:
             metrics = _Counting(
-                self._metric_exporter or _make_exporter(cfg.signal("metrics")), self, "metrics"
+                self._metric_exporter or _make_exporter(cfg.signal("metrics"), cfg), self, "metrics"
             )
             self._wrappers.append(metrics)
             reader = PeriodicExportingMetricReader(
@@ -274,13 +358,18 @@ class OpenTelemetryExporter:
                 export_interval_millis=cfg.metric_interval * 1000,
                 export_timeout_millis=cfg.metric_export_timeout * 1000,
             )
+            # The specification's default exemplar filter, explicitly: given None,
+            # the SDK reads OTEL_METRICS_EXEMPLAR_FILTER from os.environ.
             self._meter_provider = MeterProvider(
-                resource=resource, metric_readers=[reader], shutdown_on_exit=False
-            )
+                resource=resource, metric_readers=[reader], shutdown_on_exit=False,
+                exemplar_filter=TraceBasedExemplarFilter(),
+            )  # fmt: skip
+            _enable(self._meter_provider)
             meter = self._meter_provider.get_meter("l0_monitoring")
         self._otel = OpenTelemetry(
-            tracer, meter, OpenTelemetryConfig(service_name=cfg.service_name)
-        )
+            tracer, meter,
+            OpenTelemetryConfig(service_name=cfg.service_name, provider_name=cfg.provider_name),
+        )  # fmt: skip
 
     # -- accounting ------------------------------------------------------------------
 
@@ -522,6 +611,26 @@ class OpenTelemetryExporter:
         threading.Thread(target=retire, name="l0-monitoring-otlp-retire", daemon=True).start()
 
 
+def _span_limits() -> Any:
+    """The SDK's default span limits, given explicitly (never read from os.environ)."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    count = 128  # the specification's default for every count limit
+    return SpanLimits(
+        max_attributes=count, max_events=count, max_links=count, max_span_attributes=count,
+        max_event_attributes=count, max_link_attributes=count,
+        max_attribute_length=SpanLimits.UNSET, max_span_attribute_length=SpanLimits.UNSET,
+    )  # fmt: skip
+
+
+def _enable(provider: Any) -> None:
+    # The SDK providers read OTEL_SDK_DISABLED from os.environ and then hand out
+    # no-op tracers and meters; this exporter exists only when its config is
+    # enabled, and the config is the only source.
+    if getattr(provider, "_disabled", False):
+        provider._disabled = False
+
+
 _LIVE: weakref.WeakSet[OpenTelemetryExporter] = weakref.WeakSet()
 
 
@@ -530,13 +639,26 @@ def _in_child() -> None:
         exporter._after_fork()
 
 
+_EXIT_BUDGET = 2.0  # seconds interpreter exit waits for all exporters together
+
+
 def _at_exit() -> None:
     # The SDK providers are built with shutdown_on_exit=False (a second shutdown
     # logs "shutdown can only be called once"): exporters not shut down yet are
-    # shut down here, bounded.
+    # shut down here side by side, within one budget for all of them (one after
+    # the other, each dead collector would add its own 2 s to the exit).
+    deadline = time.monotonic() + _EXIT_BUDGET + _SETTLE
+    threads = []
     for exporter in list(_LIVE):
-        if not exporter._closed:
-            exporter.shutdown(min(exporter.config.timeout, 2.0))
+        if exporter._closed:
+            continue
+        timeout = min(exporter.config.timeout, _EXIT_BUDGET)
+        thread = threading.Thread(target=exporter.shutdown, args=(timeout,),
+                                  name="l0-monitoring-otlp-exit", daemon=True)  # fmt: skip
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 if hasattr(os, "register_at_fork"):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,7 @@ class SentryExporter:
         self._lock = threading.Lock()
         self._closed = False
         self._breadcrumbs: deque[dict[str, Any]] = deque(maxlen=max(self.config.max_breadcrumbs, 1))
+        self._sdk_client: Any = None
 
     @property
     def active(self) -> bool:
@@ -90,6 +92,7 @@ class SentryExporter:
             self._transport if self._transport is not None else _counting_transport(self)
         )
         self._client = sentry_sdk.Client(**{k: v for k, v in options.items() if v is not None})
+        self._sdk_client = self._client  # kept after close() for the transport's last sends
 
     def _capture(self, build: Callable[[Any, Any], Any], fingerprint: list[str],
                  telemetry: Telemetry | None) -> str | None:  # fmt: skip
@@ -101,9 +104,11 @@ class SentryExporter:
             # A scope of our own, not sentry_sdk.new_scope(): that forks the
             # application's scopes (its user, tags, breadcrumbs), and
             # Scope.capture_* merges them in again; Client.capture_event applies
-            # exactly the scope it is given.
-            scope = sentry_sdk.Scope()
-            scope.set_client(self._client)
+            # exactly the scope it is given. It also runs no event processor of
+            # the application (its integrations' sys.argv, runtime context, request
+            # data), and its fresh propagation context is this client's (DSC with
+            # this DSN's public key and this environment).
+            scope = _own_scope(self._client)
             for key, value in self.config.tags.items():
                 scope.set_tag(key, value)
             scope.fingerprint = fingerprint
@@ -115,8 +120,12 @@ class SentryExporter:
                 scope.set_user(self._user)
             for crumb in self._breadcrumbs:
                 scope.add_breadcrumb(**crumb)
-            event, hint = build(sentry_sdk, self._client)
-            result = self._client.capture_event(event, hint=hint, scope=scope)
+            # Current while capturing: sentry_sdk.get_client() (which builds the
+            # dynamic sampling context) is then this exporter's client, not the
+            # application's.
+            with _current(scope, self._client):
+                event, hint = build(sentry_sdk, self._client)
+                result = self._client.capture_event(event, hint=hint, scope=scope)
             with self._lock:
                 if isinstance(result, str):
                     self._stats["captured"] += 1
@@ -234,6 +243,37 @@ class SentryExporter:
                 self._closed = True
 
 
+_SCOPE_CLASS: type[Any] | None = None
+
+
+def _own_scope(client: Any, isolation: bool = False) -> Any:
+    """A new, empty scope bound to ``client`` that applies nothing but its own data."""
+    global _SCOPE_CLASS  # noqa: PLW0603 - built once, on first use (sentry_sdk is optional)
+    if _SCOPE_CLASS is None:
+        from sentry_sdk.scope import Scope
+
+        class OwnScope(Scope):
+            def run_event_processors(self, event: Any, hint: Any) -> Any:
+                # Scope.run_event_processors also runs the global processors and
+                # those of the application's global, isolation and current
+                # scopes (its integrations'); this scope has none of its own.
+                return event
+
+        _SCOPE_CLASS = OwnScope
+    from sentry_sdk.scope import ScopeType
+
+    return _SCOPE_CLASS(ty=ScopeType.ISOLATION if isolation else None, client=client)
+
+
+@contextlib.contextmanager
+def _current(scope: Any, client: Any) -> Iterator[None]:
+    """Make ``scope`` (and a fresh isolation scope) current: get_client() is ``client``."""
+    from sentry_sdk.scope import use_isolation_scope, use_scope
+
+    with use_isolation_scope(_own_scope(client, isolation=True)), use_scope(scope):
+        yield
+
+
 def _exception_event(sdk: Any, client: Any, error: BaseException) -> tuple[Any, Any]:
     """The event and hint sentry-sdk builds for an exception, with this client's options."""
     from sentry_sdk.utils import event_from_exception
@@ -249,6 +289,17 @@ def _counting_transport(owner: SentryExporter) -> type[Any]:
         return sum(1 for item in getattr(envelope, "items", ()) if item.type == "event")
 
     class CountingTransport(HttpTransport):
+        def _send_request(self, *args: Any, **kwargs: Any) -> None:
+            # On the transport's worker thread the application's client is current:
+            # its stdlib integration would add sentry-trace/baggage headers (with
+            # the application's public key) to this exporter's own requests.
+            client = owner._sdk_client
+            if client is None:  # pragma: no cover - the client exists before any send
+                super()._send_request(*args, **kwargs)
+                return
+            with _current(_own_scope(client), client):
+                super()._send_request(*args, **kwargs)
+
         def _handle_response(self, response: Any, envelope: Any) -> None:
             super()._handle_response(response=response, envelope=envelope)
             if envelope is not None and 200 <= response.status < 300:

@@ -50,6 +50,7 @@ ENV = {
     **dict.fromkeys(OpenTelemetryExporterConfig.env_variables().values(), "expected"),
     **dict.fromkeys(SentryExporterConfig.env_variables().values(), "expected"),
     "OTEL_SERVICE_NAME": None,  # any string is a valid name
+    "L0_OTEL_PROVIDER_NAME": None,
     "OTEL_RESOURCE_ATTRIBUTES": "percent-encoded",
     "SENTRY_ENVIRONMENT": None,
     "SENTRY_RELEASE": None,
