@@ -27,7 +27,7 @@ __all__ = [
 class _Record(BaseModel):
     # Records are read by other languages: reject keys we do not know so a
     # typo in a hand-written record is an error, not silently dropped data.
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     # Flat column names (CSV) are the leaf field names, prefixed for sections
     # whose names are generic ("message", "passed"): as L0's own CSV names them.

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["TelemetryExporter"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The models defer their schema build to first use (a fast import); the exporters
+# need the real serializer now.
+Telemetry.model_rebuild()
 _SERIALIZER = Telemetry.__pydantic_serializer__
 _ESCAPE_START = frozenset({"=", "+", "-", "@", "\t", "\r", "'"})
 
