@@ -33,9 +33,7 @@ CASES = {
 
 def run_once(code: str) -> float:
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL
-    )
+    subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -51,7 +49,9 @@ def main() -> None:
             best[name] = min(best[name], run_once(code))
     ref = best["reference: from l0.monitoring import Monitor, MonitoringConfig, Telemetry"]
     for name, seconds in best.items():
-        print(json.dumps({"case": name, "min_s": round(seconds, 4), "ratio": round(seconds / ref, 3)}))
+        print(
+            json.dumps({"case": name, "min_s": round(seconds, 4), "ratio": round(seconds / ref, 3)})
+        )
 
 
 if __name__ == "__main__":

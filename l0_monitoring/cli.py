@@ -122,7 +122,7 @@ def _progress(total: int, stream: TextIO) -> Iterator[Callable[[int], None]]:
         disable=not stream.isatty(),
         mininterval=1 / PROGRESS_REDRAWS_PER_SECOND,
         dynamic_ncols=True,
-        leave=False,
+        leave=True,
     )
     try:
         yield bar.update
@@ -201,9 +201,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         csv_w.close()
     agg = monitor.get_aggregate_metrics()
     (out_dir / "metrics.prom").write_text(TelemetryExporter.to_prometheus(monitor))
-    (out_dir / "report.html").write_text(
-        render_html(records, "l0-monitoring demo", total=agg["count"])
-    )
+    written = "events.jsonl telemetry.jsonl telemetry.csv metrics.prom"
+    try:
+        page = render_html(records, "l0-monitoring demo", total=agg["count"])
+    except ImportError as exc:  # the report extra is not installed
+        print(f"report.html not written: {exc}", file=sys.stderr)
+    else:
+        (out_dir / "report.html").write_text(page, encoding="utf-8")
+        written += " report.html"
     elapsed = time.monotonic() - started
     print(f"l0-monitoring demo: {_plural(args.streams, 'stream')} through "
           f"{'the real L0 runtime (l0.run)' if use_l0 else 'the built-in event simulator'} "
@@ -212,9 +217,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nall streams: {agg['count']}, error rate {agg['error_rate']:.1%}, "
           f"completion rate {agg['completion_rate']:.1%}, retries {agg['total_retries']}; "
           f"records kept by sampling: {len(records)}")  # fmt: skip
-    print(
-        f"\nwrote {out_dir}/: events.jsonl telemetry.jsonl telemetry.csv metrics.prom report.html"
-    )
+    print(f"\nwrote {out_dir}/: {written}")
     print(f"replay: l0-monitoring replay {out_dir}/events.jsonl --format jsonl")
     exporters.close()
     if "otel" not in exporters.exports:
@@ -531,8 +534,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: {exc}") from None
     out = Path(args.html)
     try:
-        out.write_text(render_html(records, f"l0-monitoring report: {path.name}"),
-                       encoding="utf-8")  # fmt: skip
+        page = render_html(records, f"l0-monitoring report: {path.name}")
+    except ImportError as exc:  # the report extra is not installed
+        raise UsageError(str(exc)) from None
+    try:
+        out.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from None
     print(f"wrote {out} ({_plural(len(records), 'stream')})")

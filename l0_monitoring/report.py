@@ -345,8 +345,7 @@ def _percent() -> Any:
 def _time_bins(
     records: Sequence[Telemetry], bins: int
 ) -> tuple[list[datetime], list[list[Telemetry]]]:
-    starts = [t.timing.started_at for t in records]
-    stamps = [s.timestamp() for s in starts if s is not None]
+    stamps = [t.timing.started_at.timestamp() for t in records if t.timing.started_at]
     lo, hi = min(stamps), max(stamps)
     span = (hi - lo) or 1.0
     groups: list[list[Telemetry]] = [[] for _ in range(bins)]
@@ -415,9 +414,10 @@ def plot_rates_over_time(records: Sequence[Telemetry], n: int) -> str:
 def _time_axis(ax: Any) -> None:
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    locator = AutoDateLocator(tz=UTC)
+    # matplotlib.dates has no annotations on these two constructors.
+    locator = AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))  # type: ignore[no-untyped-call]
 
 
 def plot_error_categories(counts: dict[str, int], n: int) -> str:
@@ -562,25 +562,33 @@ def render_html(records: Sequence[Telemetry], title: str = "l0_monitoring report
     parts.append(_section("models", f"Per model ({note})", models_body))
 
     fig_n = iter(range(1000))
-    if records:
-        ttft = {s.model: s.ttft for s in per_model}
-        tps = {s.model: s.tps for s in per_model}
-        duration = {s.model: s.duration for s in per_model}
-        figures = [
-            plot_ecdf(ttft, "Time to first token per model", "time to first token (s, log scale)",
-                      next(fig_n), _SLO["ttft"], log=True),
-            plot_ecdf(tps, "Tokens per second per model", "tokens per second (tokens/s)",
-                      next(fig_n), _SLO["tokens_per_second"]),
-            plot_box(duration, "Stream duration per model", "duration (s)", next(fig_n)),
-        ]  # fmt: skip
-        latency = (
-            '<div class="grid">' + "".join(f"<figure>{f}</figure>" for f in figures) + "</div>"
-        )
+    empty = '<p class="empty">No data.</p>'
+    ttft = {s.model: s.ttft for s in per_model}
+    tps = {s.model: s.tps for s in per_model}
+    duration = {s.model: s.duration for s in per_model}
+    figures = []
+    if any(ttft.values()):
+        figures.append(plot_ecdf(ttft, "Time to first token per model",
+                                 "time to first token (s, log scale)", next(fig_n),
+                                 _SLO["ttft"], log=True))  # fmt: skip
+    if any(tps.values()):
+        figures.append(plot_ecdf(tps, "Tokens per second per model",
+                                 "tokens per second (tokens/s)", next(fig_n),
+                                 _SLO["tokens_per_second"]))  # fmt: skip
+    if any(duration.values()):
+        figures.append(plot_box(duration, "Stream duration per model", "duration (s)",
+                                next(fig_n)))  # fmt: skip
+    latency = (
+        '<div class="grid">' + "".join(f"<figure>{f}</figure>" for f in figures) + "</div>"
+        if figures
+        else empty
+    )
+    if starts:
         over_time = ('<div class="grid"><figure>' + plot_ttft_over_time(records, next(fig_n))
                      + "</figure><figure>" + plot_rates_over_time(records, next(fig_n))
                      + "</figure></div>")  # fmt: skip
     else:
-        latency = over_time = '<p class="empty">No data.</p>'
+        over_time = empty
     parts.append(_section("latency", f"Latency per model ({note})", latency))
     parts.append(_section("over-time", f"Over time ({note})", over_time))
 
