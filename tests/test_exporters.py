@@ -446,3 +446,89 @@ def test_prometheus_client_collector_serves_the_same_families():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# -- the generated logfmt formatter against a plain reading of LOG_FIELDS -------------------
+
+
+def _logfmt_oracle(t: Telemetry) -> str:
+    """The slow, obvious formatter: every key from LOG_FIELDS, one by one."""
+    import math
+
+    from l0_monitoring._internal.safe import safe_str
+    from l0_monitoring.exporters import _logfmt_value
+    from l0_monitoring.exporters._layout import LOG_FIELDS
+
+    parts = []
+    for f in LOG_FIELDS:
+        value = t
+        for name in f.path:
+            value = getattr(value, name)
+        if f.path == ("error", "message") and not t.error.occurred:
+            value = None
+        if f.fmt == "count":
+            value = len(value) if isinstance(value, list) else 0
+        if value is None or (f.omit == "falsy" and not value):
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, float):
+            text = f"{value:.{f.precision}f}" if math.isfinite(value) else "NaN"
+        elif isinstance(value, int):
+            text = str(value)
+        else:
+            text = safe_str(value)
+        parts.append(f"{f.key}={_logfmt_value(text + f.unit)}")
+    return " ".join(parts)
+
+
+_floats = st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.floats(0, 1e4)
+
+
+@given(
+    stream_id=st.text(max_size=30) | st.sampled_from(["s-1", "x" * 2500, 'a"b', "=", ""]),
+    model=st.none() | st.text(max_size=20) | st.just("gpt-4o"),
+    duration=_floats,
+    ttft=_floats,
+    tps=_floats,
+    tokens=st.integers(0, 10**9),
+    retries=st.integers(0, 5),
+    violations=st.integers(0, 3),
+    occurred=st.booleans(),
+    message=st.none() | st.text(max_size=40) | st.just("connection reset"),
+    completed=st.booleans(),
+    aborted=st.booleans(),
+)
+def test_generated_log_format_equals_the_plain_reading_of_the_fields(
+    stream_id,
+    model,
+    duration,
+    ttft,
+    tps,
+    tokens,
+    retries,
+    violations,
+    occurred,
+    message,
+    completed,
+    aborted,
+):
+    t = Telemetry.model_construct(
+        **{
+            **Telemetry(stream_id="x").__dict__,
+            "stream_id": stream_id,
+            "model": model,
+            "completed": completed,
+            "aborted": aborted,
+        }
+    )
+    t.timing.duration = duration
+    t.metrics.time_to_first_token = ttft
+    t.metrics.tokens_per_second = tps
+    t.metrics.token_count = tokens
+    t.retries.total_retries = retries
+    t.guardrails.violations = [{"rule": "r"}] * violations
+    t.error.occurred = occurred
+    t.error.message = message
+    for _ in range(2):  # the second time through the caches
+        assert E.to_log_format(t) == _logfmt_oracle(t)

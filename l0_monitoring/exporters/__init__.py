@@ -21,7 +21,7 @@ from .._internal.safe import MAX_STR, safe_repr, safe_str
 from .._internal.series import SeriesSet
 from ..telemetry import Telemetry
 from . import prometheus_text
-from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, _kind
+from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
 if TYPE_CHECKING:
     from ..monitor import Monitor
@@ -102,55 +102,157 @@ def _annotation(path: tuple[str, ...]) -> Any:
     return annotation
 
 
+def _log_kind(f: LogField) -> str:
+    """``text``, ``int``, ``float``, ``bool`` or ``count`` for one logfmt key."""
+    if f.fmt == "count":
+        return "count"
+    annotation = _annotation(f.path)
+    kind = _kind(annotation)
+    if kind == "scalar":
+        return "int" if annotation in (int, int | None) else "float"
+    return "bool" if kind == "bool" else "text"
+
+
+def _log_field_code(f: LogField, v: str, caches: dict[str, dict[str, str]]) -> list[str]:
+    """Lines (indented 4) appending one key's ``key=value`` when it is shown."""
+    key, unit, kind = repr(f.key + "="), repr(f.unit), _log_kind(f)
+    out = []
+    if kind == "count":
+        out.append(f"{v} = len({v}) if {v}.__class__ is list else 0")
+    guard = v if f.omit == "falsy" else f"{v} is not None"
+    if f.path == ("error", "message"):
+        guard += " and s_error.occurred"
+    out.append(f"if {guard}:")
+    if kind in ("int", "count"):
+        out.append(f"    a(f{f.key + '={' + v + '}' + f.unit!r})")
+    elif kind == "bool":
+        yes, no = repr(f"{f.key}=true{f.unit}"), repr(f"{f.key}=false{f.unit}")
+        out.append(f"    a({yes} if {v} else {no})")
+    elif kind == "float":  # x - x is 0 only for finite x
+        fstr = repr(f"{f.key}={{{v}:.{f.precision}f}}{f.unit}")
+        out.append(f"    a(f{fstr} if {v} - {v} == 0 else {f.key + '=NaN' + f.unit!r})")
+    else:  # text: capped, quoted when it could be misread (see _logfmt_text)
+        cache = f"_cache_{len(caches)}"
+        caches[cache] = {}
+        out += [
+            "    try:",
+            f"        p = {cache}.get({v})",
+            "    except TypeError:  # not hashable: not a str",
+            "        p = None",
+            f"    a(p if p is not None else _text({key}, {v}, {unit}, {cache}))",
+        ]
+    return ["    " + line for line in out]
+
+
+def _log_groups(fields: tuple[LogField, ...]) -> list[list[LogField]]:
+    """Runs of consecutive keys that can share one f-string in the common case."""
+
+    def group_kind(f: LogField) -> str | None:
+        if f.omit == "falsy" or f.path == ("error", "message"):
+            return None
+        kind = _log_kind(f)
+        if kind == "text":
+            return "text" if not f.unit else None
+        return "number" if kind in ("int", "float", "bool") else None
+
+    groups: list[list[LogField]] = []
+    last: str | None = None
+    for f in fields:
+        kind = group_kind(f)
+        if kind is not None and kind == last:
+            groups[-1].append(f)
+        else:
+            groups.append([f])
+        last = kind
+    return groups
+
+
 def _compile_log_format() -> Callable[[Telemetry], str]:
     """Generate the logfmt formatter from ``LOG_FIELDS`` (as dataclasses generates ``__init__``).
 
     The keys, their order, units, precision and omission rules all come from the
     model's ``x-logfmt`` metadata; generating straight-line code from them makes
     one record cost a few attribute reads and f-strings (as fast as the
-    reference's hand-written formatter) without a hand-written field list.
+    reference's hand-written formatter) without a hand-written field list. Runs
+    of keys that are usually all present (the ids; the timings and counts) are
+    written by one f-string when they are, with one quoting check for the ids.
     """
-    lines = ["def to_log_format(t):", "    parts = []", "    a = parts.append"]
+    if not all(f.key.isidentifier() and (not f.unit or f.unit.isalnum()) for f in LOG_FIELDS):
+        raise ValueError("x-logfmt keys must be identifiers and units letters")
+    lines = [
+        "def to_log_format(telemetry):",
+        "    t = telemetry",
+        "    parts = []",
+        "    a = parts.append",
+    ]
     caches: dict[str, dict[str, str]] = {}
     sections = sorted({f.path[0] for f in LOG_FIELDS if len(f.path) > 1})
     lines += [f"    s_{name} = t.{name}" for name in sections]
-    for f in LOG_FIELDS:
-        read = f"s_{f.path[0]}.{f.path[1]}" if len(f.path) > 1 else f"t.{f.path[0]}"
-        key, unit = repr(f.key + "="), repr(f.unit)
-        kind = _kind(_annotation(f.path))
-        lines.append(f"    v = {read}")
-        if f.fmt == "count":
-            lines.append("    v = len(v) if v.__class__ is list else 0")
-        guard = "v" if f.omit == "falsy" else "v is not None"
-        if f.path == ("error", "message"):
-            guard += " and s_error.occurred"
-        lines.append(f"    if {guard}:")
-        if f.fmt == "count" or (kind == "scalar" and _annotation(f.path) in (int, int | None)):
-            lines.append(f"        a(f{f.key + '={v}' + f.unit!r})")
-        elif kind == "bool":
-            lines.append(f"        a({key} + ('true' if v else 'false') + {unit})")
-        elif kind == "scalar":  # a float (ints format the same way)
-            # An f-string with the format spec (no method call); x - x is 0 only
-            # for finite x.
-            fstr = repr(f"{f.key}={{v:.{f.precision}f}}{f.unit}")
-            lines.append(f"        a(f{fstr} if v - v == 0 else {key} + 'NaN' + {unit})")
-        else:  # text: capped, quoted when it could be misread (see _logfmt_text)
-            cache = f"_cache_{len(caches)}"
-            caches[cache] = {}
-            lines.append(f"        p = {cache}.get(v) if v.__class__ is str else None")
-            lines.append(f"        a(p if p is not None else _text({key}, v, {unit}, {cache}))")
+    n = 0
+    for group in _log_groups(LOG_FIELDS):
+        names = []
+        for f in group:
+            names.append(f"v{n}")
+            read = f"s_{f.path[0]}.{f.path[1]}" if len(f.path) > 1 else f"t.{f.path[0]}"
+            lines.append(f"    v{n} = {read}")
+            n += 1
+        if len(group) == 1:
+            lines += _log_field_code(group[0], names[0], caches)
+            continue
+        checks, pieces = [], []
+        for f, v in zip(group, names, strict=True):
+            kind = _log_kind(f)
+            if kind == "text":
+                checks.append(f"{v}.__class__ is str and {v}")
+                pieces.append(f"{f.key}={{{v}}}")
+            elif kind == "float":
+                checks.append(f"{v} is not None and {v} - {v} == 0")
+                pieces.append(f"{f.key}={{{v}:.{f.precision}f}}{f.unit}")
+            elif kind == "int":
+                checks.append(f"{v} is not None")
+                pieces.append(f"{f.key}={{{v}}}{f.unit}")
+            else:  # bool
+                checks.append(f"{v} is not None")
+                pieces.append(f"{f.key}={{'true' if {v} else 'false'}}{f.unit}")
+        texts = [v for f, v in zip(group, names, strict=True) if _log_kind(f) == "text"]
+        if texts:
+            checks.append(f"len(j := {' + '.join(texts)}) <= _LIMIT and not _nq(j)")
+        lines.append(f"    if {' and '.join(checks)}:")
+        lines.append(f'        a(f"{" ".join(pieces)}")')
+        lines.append("    else:")
+        for f, v in zip(group, names, strict=True):
+            lines += ["    " + line for line in _log_field_code(f, v, caches)]
     lines.append("    return ' '.join(parts)")
-    if not all(f.key.isidentifier() and not {"{", "}"} & set(f.unit) for f in LOG_FIELDS):
-        raise ValueError("x-logfmt keys must be identifiers and units plain text")
-    namespace: dict[str, Any] = {"_text": _logfmt_text, **caches}
+    namespace: dict[str, Any] = {
+        "_text": _logfmt_text,
+        "_nq": _LOGFMT_NEEDS_QUOTES,
+        "_LIMIT": MAX_STR,
+        **caches,
+    }
     source = "\n".join(lines)
     exec(compile(source, "<l0_monitoring logfmt>", "exec"), namespace)  # noqa: S102
     formatter: Callable[[Telemetry], str] = namespace["to_log_format"]
+    formatter.__source__ = source  # type: ignore[attr-defined]  # for readers and debuggers
     return formatter
 
 
 _LOG_FORMAT = _compile_log_format()
+_LOG_FORMAT.__doc__ = """Return one logfmt line: ``stream_id=abc model=gpt-4o duration=1.234s ...``.
 
+    Keys in order: stream_id, model, duration, ttft, tokens, tokens_per_sec,
+    retries (when > 0), violations (count, when any), error (message, when
+    an error occurred), completed, aborted (when true). Durations are
+    seconds with three decimals and an ``s`` suffix; None values are left
+    out. Values with spaces, quotes, ``=`` or control characters are
+    double-quoted with backslash escapes, so no value can forge a key or a
+    second line.
+
+    Args:
+        telemetry: The record.
+
+    Returns:
+        The log line (no trailing newline).
+    """
 
 _METRIC_SUFFIXES = (
     "tokens_total", "tokens_per_second", "duration_seconds", "time_to_first_token_seconds",
@@ -374,25 +476,9 @@ class TelemetryExporter:
 
     # ------------------------------------------------------------------ logfmt
 
-    @staticmethod
-    def to_log_format(telemetry: Telemetry) -> str:
-        """Return one logfmt line: ``stream_id=abc model=gpt-4o duration=1.234s ttft=0.456s ...``.
-
-        Keys in order: stream_id, model, duration, ttft, tokens, tokens_per_sec,
-        retries (when > 0), violations (count, when any), error (message, when
-        an error occurred), completed, aborted (when true). Durations are
-        seconds with three decimals and an ``s`` suffix; None values are left
-        out. Values with spaces, quotes, ``=`` or control characters are
-        double-quoted with backslash escapes, so no value can forge a key or a
-        second line.
-
-        Args:
-            telemetry: The record.
-
-        Returns:
-            The log line (no trailing newline).
-        """
-        return _LOG_FORMAT(telemetry)
+    # The generated formatter itself (see _compile_log_format), documented here:
+    # one call per record, not a wrapper around it.
+    to_log_format = staticmethod(_LOG_FORMAT)
 
     # ------------------------------------------------------------------ metrics
 
@@ -463,7 +549,14 @@ class TelemetryExporter:
         out[names[8]] = {"value": len(telemetry.guardrails.violations), "type": "counter",
                          "labels": copy()}  # fmt: skip
         category = error.category
-        error_labels = dict(sorted({**base, "category": category}.items())) if category else copy()
+        if not category:
+            error_labels = copy()
+        elif "category" in base:  # the record's category wins, in its sorted place
+            error_labels = {**base, "category": category}
+        elif not base or next(iter(base)) > "category":  # already in sorted order
+            error_labels = {"category": category, **base}
+        else:
+            error_labels = dict(sorted({**base, "category": category}.items()))
         out[names[9]] = {"value": 1 if error.occurred else 0, "type": "counter",
                          "labels": error_labels}  # fmt: skip
         out[names[10]] = {"value": 1 if telemetry.completed else 0, "type": "counter",
