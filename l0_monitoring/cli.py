@@ -203,7 +203,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     (out_dir / "metrics.prom").write_text(TelemetryExporter.to_prometheus(monitor))
     written = "events.jsonl telemetry.jsonl telemetry.csv metrics.prom"
     try:
-        page = render_html(records, "l0-monitoring demo", total=agg["count"])
+        page = render_html(records, "l0-monitoring demo", total=agg["count"], aggregates=agg)
     except ImportError as exc:  # the report extra is not installed
         print(f"report.html not written: {exc}", file=sys.stderr)
     else:

@@ -11,7 +11,7 @@ import io
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -485,8 +485,12 @@ SLOWEST = 10
 FAILED = 50
 
 
-def render_html(records: Sequence[Telemetry], title: str = "l0_monitoring report",
-                total: int | None = None) -> str:  # fmt: skip
+def render_html(
+    records: Sequence[Telemetry],
+    title: str = "l0_monitoring report",
+    total: int | None = None,
+    aggregates: Mapping[str, Any] | None = None,
+) -> str:
     """Render the report as one self-contained HTML page (inline SVG, no script).
 
     Sections (ids in :data:`SECTIONS`): summary, SLO targets, per-model table,
@@ -500,6 +504,9 @@ def render_html(records: Sequence[Telemetry], title: str = "l0_monitoring report
         total: Streams that finished, including those sampling dropped; when it
             differs from ``len(records)`` the page says "N streams, M kept by
             sampling" wherever it shows records.
+        aggregates: ``Monitor.get_aggregate_metrics()``, when known: the SLO
+            table then takes the error rate and the p95 TTFT over every stream
+            from it, not from the (possibly sampled) records.
 
     Returns:
         The HTML text.
@@ -531,8 +538,16 @@ def render_html(records: Sequence[Telemetry], title: str = "l0_monitoring report
         )
     parts.append(_section("summary", "Summary", f'<p class="lead">{lead}</p>'))
 
-    # SLO table
+    # SLO table: from the Monitor's aggregates (every stream) where they have the
+    # figure, else from the records shown (biased when sampling kept errors).
     values = _slo_values(records)
+    source = dict.fromkeys(values, "kept records" if total not in (None, len(records)) else "")
+    if aggregates is not None:
+        for key, agg_key in (("ttft", "p95_ttft"), ("error_rate", "error_rate")):
+            value = aggregates.get(agg_key)
+            if isinstance(value, int | float):
+                values[key] = float(value)
+                source[key] = f"all {aggregates.get('count', '')} streams".replace("  ", " ")
     slo_rows = []
     for slo in SLO_TARGETS:
         v = values[slo.key]
@@ -541,17 +556,27 @@ def render_html(records: Sequence[Telemetry], title: str = "l0_monitoring report
         else:
             good = v < slo.threshold if slo.below else v > slo.threshold
             verdict = '<span class="ok">met</span>' if good else '<span class="miss">missed</span>'
+        measured = slo.statistic + (f" ({source[slo.key]})" if source[slo.key] else "")
         slo_rows.append([
             _esc(slo.label), f"{'<' if slo.below else '>'} {_esc(_fmt(slo.threshold, slo.unit))}",
-            _esc(slo.statistic), _esc(_fmt(v, slo.unit)), verdict,
+            _esc(measured), _esc(_fmt(v, slo.unit)), verdict,
         ])  # fmt: skip
+    if "kept records" in source.values():
+        slo_note = (
+            "<p>Values marked <em>kept records</em> are measured over the records sampling "
+            "kept, which include every errored and slow stream: they overstate the rates "
+            "over all streams.</p>"
+        )
+    else:
+        slo_note = ""
     parts.append(
         _section(
             "slo",
             f"Service-level objectives ({note})",
             _table(
                 ["objective", "target", "measured as", "value", "verdict"], slo_rows, text_cols=3
-            ),
+            )
+            + slo_note,
         )
     )
 

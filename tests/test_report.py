@@ -228,3 +228,19 @@ def test_the_report_loads_in_headless_chromium_without_errors_and_uses_its_width
     for part in (right, lower):
         dark = sum(part.histogram()[:200])
         assert dark > 0.01 * part.size[0] * part.size[1]
+
+
+def test_slo_rates_come_from_every_stream_when_the_monitors_aggregates_are_given():
+    config = MonitoringConfig.production().model_copy(update={"buffer_size": 300})
+    kept: list[Telemetry] = []
+    monitor = Monitor(config, on_complete=kept.append)
+    run_simulated(make_scenarios(300, seed=5), monitor.handle_event, start_ms=EPOCH_MS)
+    monitor.close()
+    agg = monitor.get_aggregate_metrics()
+    kept_rate = sum(t.error.occurred for t in kept) / len(kept)
+    assert agg["error_rate"] < kept_rate  # sampling kept every error: the subset overstates
+    page = Page(render_html(kept, "x", total=agg["count"], aggregates=agg))
+    slo = page.sections["slo"]
+    assert f"{agg['error_rate']:.1%}" in slo and "all 300 streams" in slo
+    assert "kept records" in slo  # the rates only the records can give say where they come from
+    assert "overstate" in slo
