@@ -52,3 +52,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_exporters.py")
     session.run("python", "benchmarks/bench_otel.py")
     session.run("python", "benchmarks/bench_replay.py")
+    session.run("python", "benchmarks/bench_import.py")
