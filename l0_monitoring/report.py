@@ -236,7 +236,7 @@ _SLO_COLOR = "#444444"
 _MAX_POINTS = 400  # per ECDF line: the page stays small for 100 000 streams
 
 
-def _figure(width: float = 7.0, height: float = 3.6) -> Any:
+def _figure(width: float = 6.4, height: float = 3.6) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
@@ -311,7 +311,7 @@ def plot_ecdf(series: dict[str, list[float]], title: str, xlabel: str, n: int,
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(_percent())
     _style(ax, title, xlabel, "share of streams ≤ x")
-    ax.legend(loc="lower right", fontsize=10, frameon=True)
+    ax.legend(loc="lower right", fontsize=10, frameon=True, framealpha=0.9)
     return _svg(fig, n)
 
 
@@ -451,7 +451,7 @@ th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 td.text, th.text { text-align: left; max-width: 40rem; overflow-wrap: anywhere; }
 code { font-size: .92em; }
 .ok { color: #006b4f; font-weight: 600; } .miss { color: #a33a00; font-weight: 600; }
-.empty { color: #555; font-style: italic; }
+.empty { color: #555; font-style: italic; } .caveat { color: #444; margin: 0 0 .6rem; }
 """
 
 
@@ -614,6 +614,13 @@ def render_html(
                      + "</figure></div>")  # fmt: skip
     else:
         over_time = empty
+    if total is not None and total != len(records) and records:
+        caveat = (
+            f'<p class="caveat">Drawn from the {len(records)} kept records: sampling keeps '
+            "every errored and slow stream, so they weigh more here than among all "
+            f"{total} streams.</p>"
+        )
+        latency, over_time = caveat + latency, caveat + over_time
     parts.append(_section("latency", f"Latency per model ({note})", latency))
     parts.append(_section("over-time", f"Over time ({note})", over_time))
 
