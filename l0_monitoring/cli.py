@@ -96,7 +96,10 @@ def _print_summary(builder: SummaryBuilder, out: TextIO, total: int | None = Non
 
     summaries = builder.summaries()
     if not summaries:
-        out.write("no finished streams" + (f" ({streams_note(total, 0)})" if total else "") + "\n")
+        # "5 streams, 0 kept by sampling: no records to show", or an empty log.
+        out.write(
+            f"{streams_note(total, 0)}: no records to show\n" if total else "no finished streams\n"
+        )
         return
     kept = builder.all.streams
     if total is not None and total != kept:
@@ -546,9 +549,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _readable(path: Path) -> None:
+    # Pipes and devices are fine (`replay <(zcat events.jsonl.gz)`); folders are not.
     if path.is_dir():
         raise UsageError(f"cannot read {path}: it is a directory, not a file")
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"cannot read {path}: no such file")
     if not os.access(path, os.R_OK):
         raise UsageError(f"cannot read {path}: permission denied")

@@ -245,3 +245,27 @@ def test_report_without_matplotlib_names_the_extra(tmp_path, demo_out):
                        env=_env(), timeout=60, check=False)  # fmt: skip
     assert r.returncode == 2
     assert "pip install 'l0-monitoring[report]'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_replay_reads_a_pipe_given_as_a_path(demo_out):
+    # What `replay <(zcat events.jsonl.gz)` passes: /dev/fd/N, a pipe, not a regular file.
+    r = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m l0_monitoring replay <(cat {demo_out}/events.jsonl)"
+         " --format jsonl"],
+        capture_output=True, text=True, env=_env(), timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("\n") == 80
+
+
+def test_with_every_record_sampled_out_the_table_says_so(demo_out):
+    # minimal keeps only errored streams: a log of clean streams keeps none.
+    events = [line for line in (demo_out / "events.jsonl").read_text().splitlines()
+              if '"demo-000001"' in line]  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "l0_monitoring", "replay", "-", "--config", "minimal"],
+        input="\n".join(events) + "\n", capture_output=True, text=True, env=_env(),
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1 stream, 0 kept by sampling: no records to show", r.stdout

@@ -301,14 +301,16 @@ class TelemetryExporter:
         # keyword handling per call (about 10% of a record's cost).
         if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
             return telemetry.model_dump_json(indent=indent)
-        return _SERIALIZER.to_json(telemetry, indent=indent).decode("utf-8")
+        # warnings=False: a value of an unexpected type is still serialized (by
+        # inference) and the exporter stays silent, as everything the host calls.
+        return _SERIALIZER.to_json(telemetry, indent=indent, warnings=False).decode("utf-8")
 
     @staticmethod
     def to_dict(telemetry: Telemetry) -> dict[str, Any]:
         """Return the record as plain JSON data (datetimes as ISO 8601 strings)."""
         if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
             return telemetry.model_dump(mode="json")
-        data: dict[str, Any] = _SERIALIZER.to_python(telemetry, mode="json")
+        data: dict[str, Any] = _SERIALIZER.to_python(telemetry, mode="json", warnings=False)
         return data
 
     @staticmethod
