@@ -532,3 +532,57 @@ def test_generated_log_format_equals_the_plain_reading_of_the_fields(
     t.error.message = message
     for _ in range(2):  # the second time through the caches
         assert E.to_log_format(t) == _logfmt_oracle(t)
+
+
+def _metrics_oracle(t, prefix="l0", labels=None, include_stream_id=False):
+    base = {k: str(v) for k, v in (labels or {}).items()}
+    if t.model:
+        base.setdefault("model", t.model)
+    if include_stream_id:
+        base["stream_id"] = t.stream_id
+    m, r = t.metrics, t.retries
+    items = [
+        ("tokens_total", m.token_count, "counter", {}),
+        ("tokens_per_second", m.tokens_per_second, "gauge", {}),
+        ("duration_seconds", t.timing.duration, "gauge", {}),
+        ("time_to_first_token_seconds", m.time_to_first_token, "gauge", {}),
+        ("inter_token_latency_seconds", m.avg_inter_token_latency, "gauge", {}),
+        ("retries_total", r.total_retries, "counter", {}),
+        ("network_retries_total", r.network_retries, "counter", {}),
+        ("model_retries_total", r.model_retries, "counter", {}),
+        ("guardrail_violations_total", len(t.guardrails.violations), "counter", {}),
+        ("errors_total", int(t.error.occurred), "counter",
+         {"category": t.error.category} if t.error.category else {}),
+        ("completed_total", int(t.completed), "counter", {}),
+        ("aborted_total", int(t.aborted), "counter", {}),
+    ]  # fmt: skip
+    return {
+        f"{prefix}_{suffix}": {
+            "value": v,
+            "type": kind,
+            "labels": dict(sorted({**base, **x}.items())),
+        }
+        for suffix, v, kind, x in items
+        if v is not None
+    }
+
+
+@given(
+    model=st.none() | st.sampled_from(["gpt-4o", "a", "zz"]),
+    category=st.none() | st.sampled_from(["network", "model", "a"]),
+    labels=st.none()
+    | st.dictionaries(
+        st.sampled_from(["env", "a", "category", "model", "zz"]), st.text(max_size=5), max_size=3
+    ),  # fmt: skip
+    include_stream_id=st.booleans(),
+    duration=st.none() | st.floats(0, 10),
+)
+def test_to_metrics_equals_the_plain_reading_for_any_labels(
+    model, category, labels, include_stream_id, duration
+):
+    t = Telemetry(stream_id="s", model=model, error={"occurred": True, "category": category},
+                  timing={"duration": duration})  # fmt: skip
+    got = E.to_metrics(t, labels=labels, include_stream_id=include_stream_id)
+    assert got == _metrics_oracle(t, labels=labels, include_stream_id=include_stream_id)
+    assert all(list(m["labels"]) == sorted(m["labels"]) for m in got.values())
+    assert len({id(m["labels"]) for m in got.values()}) == len(got)

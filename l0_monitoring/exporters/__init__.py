@@ -254,12 +254,67 @@ _LOG_FORMAT.__doc__ = """Return one logfmt line: ``stream_id=abc model=gpt-4o du
         The log line (no trailing newline).
     """
 
-_METRIC_SUFFIXES = (
-    "tokens_total", "tokens_per_second", "duration_seconds", "time_to_first_token_seconds",
-    "inter_token_latency_seconds", "retries_total", "network_retries_total",
-    "model_retries_total", "guardrail_violations_total", "errors_total", "completed_total",
-    "aborted_total",
-)  # fmt: skip
+# What to_metrics reports, in order: (name suffix, value expression over the
+# record's sections, type, left out when None). Both formatters below are
+# generated from this one table.
+_METRIC_SPECS: tuple[tuple[str, str, str, bool], ...] = (
+    ("tokens_total", "m.token_count", "counter", False),
+    ("tokens_per_second", "m.tokens_per_second", "gauge", True),
+    ("duration_seconds", "t.timing.duration", "gauge", True),
+    ("time_to_first_token_seconds", "m.time_to_first_token", "gauge", True),
+    ("inter_token_latency_seconds", "m.avg_inter_token_latency", "gauge", True),
+    ("retries_total", "r.total_retries", "counter", False),
+    ("network_retries_total", "r.network_retries", "counter", False),
+    ("model_retries_total", "r.model_retries", "counter", False),
+    ("guardrail_violations_total", "len(t.guardrails.violations)", "counter", False),
+    ("errors_total", "1 if error.occurred else 0", "counter", False),
+    ("completed_total", "1 if t.completed else 0", "counter", False),
+    ("aborted_total", "1 if t.aborted else 0", "counter", False),
+)
+_METRIC_SUFFIXES = tuple(spec[0] for spec in _METRIC_SPECS)
+
+
+def _error_labels(base: dict[str, str], category: str | None) -> dict[str, str]:
+    """``base`` plus the record's error category, keys still sorted."""
+    if not category:
+        return base.copy()
+    if "category" in base:  # the record's category wins, in its sorted place
+        return {**base, "category": category}
+    if not base or next(iter(base)) > "category":  # already in sorted order
+        return {"category": category, **base}
+    return dict(sorted({**base, "category": category}.items()))
+
+
+def _compile_metrics(labels: str, error_labels: str) -> Callable[..., dict[str, dict[str, Any]]]:
+    """Generate straight-line ``to_metrics`` code: one fresh labels dict per metric."""
+    lines = [
+        "def metrics(t, names, base, model):",
+        "    m, r, error = t.metrics, t.retries, t.error",
+        "    out = {}",
+    ]
+    for i, (suffix, expr, kind, optional) in enumerate(_METRIC_SPECS):
+        lab = error_labels if suffix == "errors_total" else labels
+        item = f"{{'value': v, 'type': {kind!r}, 'labels': {lab}}}"
+        lines.append(f"    v = {expr}")
+        if optional:
+            lines.append("    if v is not None:")
+            lines.append(f"        out[names[{i}]] = {item}")
+        else:
+            lines.append(f"    out[names[{i}]] = {item}")
+    lines.append("    return out")
+    namespace: dict[str, Any] = {"_error_labels": _error_labels}
+    exec(compile("\n".join(lines), "<l0_monitoring to_metrics>", "exec"), namespace)  # noqa: S102
+    function: Callable[..., dict[str, dict[str, Any]]] = namespace["metrics"]
+    return function
+
+
+# The common case (labels: the model only) builds each labels dict as a literal,
+# cheaper than copying; any other label set copies one sorted base dict.
+_METRICS_MODEL_ONLY = _compile_metrics(
+    "{'model': model}",
+    "{'category': error.category, 'model': model} if error.category else {'model': model}",
+)
+_METRICS_ANY_LABELS = _compile_metrics("base.copy()", "_error_labels(base, error.category)")
 _METRIC_NAMES: dict[str, tuple[str, ...]] = {}
 
 
@@ -514,58 +569,17 @@ class TelemetryExporter:
         names = _METRIC_NAMES.get(prefix)
         if names is None:
             names = _metric_names(prometheus_text.check_metric_name(prefix))
-        base = prometheus_text.check_labels(labels) if labels else {}
         model = telemetry.model
+        if not labels and not include_stream_id and model:
+            return _METRICS_MODEL_ONLY(telemetry, names, None, model)
+        base = prometheus_text.check_labels(labels) if labels else {}
         if model and "model" not in base:
             base["model"] = model
         if include_stream_id:
             base["stream_id"] = telemetry.stream_id
         if len(base) > 1:
             base = dict(sorted(base.items()))
-        m, r, timing, error = (
-            telemetry.metrics,
-            telemetry.retries,
-            telemetry.timing,
-            telemetry.error,
-        )
-        copy = base.copy
-        # Straight-line code in the documented order; each metric gets its own labels dict.
-        out: dict[str, dict[str, Any]] = {
-            names[0]: {"value": m.token_count, "type": "counter", "labels": copy()}
-        }
-        value: Any = m.tokens_per_second
-        if value is not None:
-            out[names[1]] = {"value": value, "type": "gauge", "labels": copy()}
-        value = timing.duration
-        if value is not None:
-            out[names[2]] = {"value": value, "type": "gauge", "labels": copy()}
-        value = m.time_to_first_token
-        if value is not None:
-            out[names[3]] = {"value": value, "type": "gauge", "labels": copy()}
-        value = m.avg_inter_token_latency
-        if value is not None:
-            out[names[4]] = {"value": value, "type": "gauge", "labels": copy()}
-        out[names[5]] = {"value": r.total_retries, "type": "counter", "labels": copy()}
-        out[names[6]] = {"value": r.network_retries, "type": "counter", "labels": copy()}
-        out[names[7]] = {"value": r.model_retries, "type": "counter", "labels": copy()}
-        out[names[8]] = {"value": len(telemetry.guardrails.violations), "type": "counter",
-                         "labels": copy()}  # fmt: skip
-        category = error.category
-        if not category:
-            error_labels = copy()
-        elif "category" in base:  # the record's category wins, in its sorted place
-            error_labels = {**base, "category": category}
-        elif not base or next(iter(base)) > "category":  # already in sorted order
-            error_labels = {"category": category, **base}
-        else:
-            error_labels = dict(sorted({**base, "category": category}.items()))
-        out[names[9]] = {"value": 1 if error.occurred else 0, "type": "counter",
-                         "labels": error_labels}  # fmt: skip
-        out[names[10]] = {"value": 1 if telemetry.completed else 0, "type": "counter",
-                          "labels": copy()}  # fmt: skip
-        out[names[11]] = {"value": 1 if telemetry.aborted else 0, "type": "counter",
-                          "labels": copy()}  # fmt: skip
-        return out
+        return _METRICS_ANY_LABELS(telemetry, names, base, model)
 
     @staticmethod
     def to_prometheus(
