@@ -317,14 +317,19 @@ def _sniff(line: str) -> str | None:
     return None
 
 
-def _event_lines(name: str) -> Iterable[str]:
-    """The lines of the event log ``name`` (``-``: standard input), checked to be one."""
+def _event_source(name: str) -> str | Iterable[str]:
+    """The event log ``name`` for iter_events (``-``: standard input), checked to be one.
+
+    A regular file is passed on by path (the recording module reads it, with its
+    own handling of bad bytes); standard input and pipes (``<(zcat log.gz)``) can
+    only be read once, so their first lines are kept and chained back in front.
+    """
     import itertools
 
     if name == "-":
         reconfigure = getattr(sys.stdin, "reconfigure", None)
         if reconfigure is not None:
-            reconfigure(encoding="utf-8")
+            reconfigure(encoding="utf-8", errors="replace")
         source: Iterator[str] = iter(sys.stdin)
         label = "standard input"
     else:
@@ -344,11 +349,16 @@ def _event_lines(name: str) -> Iterable[str]:
                     "`l0-monitoring report FILE --html report.html`)"
                 )
             break
+    if name != "-" and Path(name).is_file():
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+        return name
     return itertools.chain(head, source)
 
 
 def _file_lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8", newline="\n") as f:
+    with path.open(encoding="utf-8", errors="replace", newline="\n") as f:
         yield from f
 
 
@@ -372,7 +382,7 @@ def _quiet_skipped_line_warnings() -> contextlib.ExitStack:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Feed a recorded event log through a Monitor and print the result."""
-    lines = _event_lines(args.events)
+    lines = _event_source(args.events)
     from .exporters import TelemetryExporter
     from .monitor import Monitor
     from .recording import ReplayResult, iter_events
@@ -660,6 +670,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except UsageError as exc:
         print(f"l0-monitoring: error: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:  # a binary file given where text is expected
+        print(f"l0-monitoring: error: the input is not UTF-8 text ({exc.reason} at byte "
+              f"{exc.start})", file=sys.stderr)  # fmt: skip
         return 2
     except BrokenPipeError:
         # The reader closed the pipe (`| head -1`): end quietly. As the Python docs

@@ -269,3 +269,13 @@ def test_with_every_record_sampled_out_the_table_says_so(demo_out):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1 stream, 0 kept by sampling: no records to show", r.stdout
+
+
+def test_undecodable_input_is_one_line_and_exit_2_not_a_traceback(tmp_path):
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b'{"type": "SESSION_START"}\n\xff\xfe\x00garbage\n')
+    r = cli("replay", str(binary))
+    assert "Traceback" not in r.stderr
+    assert r.returncode in (0, 2)  # skipped as malformed, or refused as not text
+    if r.returncode == 2:
+        assert r.stderr.strip().splitlines()[-1].startswith("l0-monitoring: error:")
