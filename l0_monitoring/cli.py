@@ -114,13 +114,19 @@ PROGRESS_REDRAWS_PER_SECOND = 10
 
 
 @contextlib.contextmanager
-def _progress(total: int, stream: TextIO) -> Iterator[Callable[[int], None]]:
-    """A progress bar with rate and ETA on a terminal; silent when ``stream`` is not one."""
+def _progress(
+    total: int | None, stream: TextIO, unit: str = "stream"
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar with rate and ETA on a terminal; silent when ``stream`` is not one.
+
+    Without a ``total`` (a log read as a stream) it shows the count and the rate.
+    """
     from tqdm import tqdm
 
     bar = tqdm(
         total=total,
-        unit="stream",
+        unit=unit,
+        unit_scale=total is None,
         file=stream,
         disable=not stream.isatty(),
         mininterval=1 / PROGRESS_REDRAWS_PER_SECOND,
@@ -405,11 +411,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     monitor = Monitor(config, on_complete=on_complete)
     result = ReplayResult()
-    with _quiet_skipped_line_warnings():
+    with _quiet_skipped_line_warnings(), _progress(None, sys.stderr, "event") as progress:
+        pending = 0
         for event in iter_events(lines, result=result):
             monitor.handle_event(event)
             if closed:
                 raise BrokenPipeError
+            pending += 1
+            if pending == 1024:  # one progress call per 1024 events, not per event
+                progress(pending)
+                pending = 0
+        progress(pending)
         monitor.close()
     if closed:
         raise BrokenPipeError

@@ -279,3 +279,27 @@ def test_undecodable_input_is_one_line_and_exit_2_not_a_traceback(tmp_path):
     assert r.returncode in (0, 2)  # skipped as malformed, or refused as not text
     if r.returncode == 2:
         assert r.stderr.strip().splitlines()[-1].startswith("l0-monitoring: error:")
+
+
+def test_replay_on_a_terminal_shows_events_read_and_the_rate(demo_out):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "l0_monitoring", "replay", str(demo_out / "events.jsonl")],
+        stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL, env=_env(),
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    events = len((demo_out / "events.jsonl").read_text().splitlines())
+    assert "event/s" in text and f"{events / 1000:.2f}kevent" in text, text[-300:]
