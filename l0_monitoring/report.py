@@ -19,6 +19,8 @@ from typing import Any
 from .telemetry import Telemetry
 
 __all__ = [
+    "OKABE_ITO",
+    "SECTIONS",
     "SLO_TARGETS",
     "ModelSummary",
     "SloTarget",
@@ -287,7 +289,7 @@ def _ecdf_points(values: Sequence[float]) -> tuple[list[float], list[float]]:
     return [ordered[i] for i in idx], [(i + 1) / n for i in idx]
 
 
-def plot_ecdf(series: dict[str, list[float]], title: str, xlabel: str, n: int,
+def _plot_ecdf(series: dict[str, list[float]], title: str, xlabel: str, n: int,
               slo: SloTarget | None = None, log: bool = False) -> str:  # fmt: skip
     """One ECDF line per model (share of streams at or below x), with an SLO line."""
     fig = _figure()
@@ -315,7 +317,7 @@ def plot_ecdf(series: dict[str, list[float]], title: str, xlabel: str, n: int,
     return _svg(fig, n)
 
 
-def plot_box(series: dict[str, list[float]], title: str, ylabel: str, n: int,
+def _plot_box(series: dict[str, list[float]], title: str, ylabel: str, n: int,
              slo: SloTarget | None = None) -> str:  # fmt: skip
     """Box plots per model (median, quartiles, 1.5 IQR whiskers, outliers)."""
     fig = _figure()
@@ -358,7 +360,7 @@ def _time_bins(
     return centers, groups
 
 
-def plot_ttft_over_time(records: Sequence[Telemetry], n: int) -> str:
+def _plot_ttft_over_time(records: Sequence[Telemetry], n: int) -> str:
     """Median and p95 TTFT per interval of stream start time, with the TTFT SLO."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -382,7 +384,7 @@ def plot_ttft_over_time(records: Sequence[Telemetry], n: int) -> str:
     return _svg(fig, n)
 
 
-def plot_rates_over_time(records: Sequence[Telemetry], n: int) -> str:
+def _plot_rates_over_time(records: Sequence[Telemetry], n: int) -> str:
     """Error, retry and violation rates per interval of stream start time, with their SLOs."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -420,7 +422,7 @@ def _time_axis(ax: Any) -> None:
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))  # type: ignore[no-untyped-call]
 
 
-def plot_error_categories(counts: dict[str, int], n: int) -> str:
+def _plot_error_categories(counts: dict[str, int], n: int) -> str:
     """Horizontal bars: failed-or-errored streams per error category, counts labelled."""
     fig = _figure(height=max(2.2, 0.5 + 0.45 * len(counts)))
     ax = fig.add_subplot()
@@ -593,15 +595,15 @@ def render_html(
     duration = {s.model: s.duration for s in per_model}
     figures = []
     if any(ttft.values()):
-        figures.append(plot_ecdf(ttft, "Time to first token per model",
+        figures.append(_plot_ecdf(ttft, "Time to first token per model",
                                  "time to first token (s, log scale)", next(fig_n),
                                  _SLO["ttft"], log=True))  # fmt: skip
     if any(tps.values()):
-        figures.append(plot_ecdf(tps, "Tokens per second per model",
+        figures.append(_plot_ecdf(tps, "Tokens per second per model",
                                  "tokens per second (tokens/s)", next(fig_n),
                                  _SLO["tokens_per_second"]))  # fmt: skip
     if any(duration.values()):
-        figures.append(plot_box(duration, "Stream duration per model", "duration (s)",
+        figures.append(_plot_box(duration, "Stream duration per model", "duration (s)",
                                 next(fig_n)))  # fmt: skip
     latency = (
         '<div class="grid">' + "".join(f"<figure>{f}</figure>" for f in figures) + "</div>"
@@ -609,8 +611,8 @@ def render_html(
         else empty
     )
     if starts:
-        over_time = ('<div class="grid"><figure>' + plot_ttft_over_time(records, next(fig_n))
-                     + "</figure><figure>" + plot_rates_over_time(records, next(fig_n))
+        over_time = ('<div class="grid"><figure>' + _plot_ttft_over_time(records, next(fig_n))
+                     + "</figure><figure>" + _plot_rates_over_time(records, next(fig_n))
                      + "</figure></div>")  # fmt: skip
     else:
         over_time = empty
@@ -625,7 +627,7 @@ def render_html(
     parts.append(_section("over-time", f"Over time ({note})", over_time))
 
     errors = Counter(t.error.category or "unknown" for t in records if t.error.occurred)
-    errors_body = (f'<div class="grid"><figure>{plot_error_categories(dict(errors), next(fig_n))}'
+    errors_body = (f'<div class="grid"><figure>{_plot_error_categories(dict(errors), next(fig_n))}'
                    "</figure></div>" if errors else '<p class="empty">No errors.</p>')  # fmt: skip
     parts.append(_section("errors", f"Errors by category ({note})", errors_body))
 
