@@ -60,3 +60,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_otel.py")
     session.run("python", "benchmarks/bench_replay.py")
     session.run("python", "benchmarks/bench_prometheus.py")
+    session.run("python", "benchmarks/bench_import.py")

@@ -7,42 +7,33 @@ invalid data given to ``validate`` exits with code 1.
 
 from __future__ import annotations
 
+# Only light modules at the top: ``l0-monitoring --help`` builds the parser
+# without pydantic, the models or the integrations (each command imports what it
+# needs when it runs). See benchmarks/bench_import.py.
 import argparse
-import asyncio
 import codecs
 import contextlib
-import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
-
-from pydantic import BaseModel, ValidationError
 
 from ._internal.contract import loads
 from ._internal.safe import clean_text
 from ._version import __version__
-from .config import MonitoringConfig
-from .exporters import TelemetryExporter
-from .handlers import Monitoring
-from .monitor import Monitor
-from .recording import iter_events
-from .report import TABLE_HEADER, SummaryBuilder, format_table, render_html, text_histogram
-from .telemetry import Telemetry
 
 if TYPE_CHECKING:
+    from .config import MonitoringConfig
     from .otel import OpenTelemetryExporter
+    from .report import SummaryBuilder
     from .sentry import SentryExporter
+    from .telemetry import Telemetry
 
-PRESETS: dict[str, Callable[[], MonitoringConfig]] = {
-    "default": MonitoringConfig.default,
-    "production": MonitoringConfig.production,
-    "development": MonitoringConfig.development,
-    "minimal": MonitoringConfig.minimal,
-}
+# MonitoringConfig's preset class methods, by name (tests check they match).
+PRESETS = ("default", "development", "minimal", "production")
 
 
 SIMULATED_EPOCH_MS = 1_767_225_600_000.0  # 2026-01-01T00:00:00Z
@@ -74,7 +65,8 @@ class RecordWriter:
 
     def __call__(self, t: Telemetry) -> None:
         """Write one record."""
-        E = TelemetryExporter  # noqa: N806
+        from .exporters import TelemetryExporter as E
+
         if self.fmt == "jsonl":
             self.out.write(E.to_jsonl([t]))
         elif self.fmt == "csv":
@@ -93,51 +85,99 @@ class RecordWriter:
 
 
 def _config(name: str) -> MonitoringConfig:
-    return PRESETS[name]()
+    from .config import MonitoringConfig
+
+    preset: Callable[[], MonitoringConfig] = getattr(MonitoringConfig, name)
+    return preset()
 
 
-def _print_summary(builder: SummaryBuilder, out: TextIO) -> None:
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    """``1 stream``, ``2 streams``."""
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _print_summary(builder: SummaryBuilder, out: TextIO, total: int | None = None) -> None:
+    """The per-model table and a TTFT histogram; ``total`` counts sampled-out streams too."""
+    from .report import TABLE_HEADER, format_table, streams_note, text_histogram
+
     summaries = builder.summaries()
     if not summaries:
-        out.write("no finished streams\n")
+        # "5 streams, 0 kept by sampling: no records to show", or an empty log.
+        out.write(
+            f"{streams_note(total, 0)}: no records to show\n" if total else "no finished streams\n"
+        )
         return
+    kept = builder.all.streams
+    if total is not None and total != kept:
+        out.write(f"{streams_note(total, kept)}; the table shows the kept records:\n")
     out.write(format_table([s.row() for s in summaries], TABLE_HEADER) + "\n\n")
     out.write("Time to first token, all models:\n")
     out.write(text_histogram(builder.all.ttft, bins=8, width=36) + "\n")
 
 
-class _Progress:
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total = total
-        self.done = 0
-        self.stream = stream
-        self.tty = stream.isatty()
+# At most this many redraws a second (tqdm's mininterval is the reciprocal).
+PROGRESS_REDRAWS_PER_SECOND = 10
 
-    def __call__(self, n: int) -> None:
-        self.done += n
-        if self.tty:
-            filled = int(30 * self.done / max(self.total, 1))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] "
-                              f"{self.done}/{self.total} streams")  # fmt: skip
-            if self.done >= self.total:
-                self.stream.write("\n")
-            self.stream.flush()
+
+@contextlib.contextmanager
+def _progress(
+    total: int | None, stream: TextIO, unit: str = "stream"
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar with rate and ETA on a terminal; silent when ``stream`` is not one.
+
+    Without a ``total`` (a log read as a stream) it shows the count and the rate.
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit=unit,
+        unit_scale=total is None,
+        file=stream,
+        disable=not stream.isatty(),
+        mininterval=1 / PROGRESS_REDRAWS_PER_SECOND,
+        dynamic_ncols=True,
+        leave=True,
+    )
+    try:
+        yield bar.update
+    finally:
+        bar.close()
 
 
 # -- commands ----------------------------------------------------------------------------
 
 
+def _writable_dir(out_dir: Path) -> None:
+    """Check (or create) the output folder before any work starts: UsageError if unusable."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir}: not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # os.access says yes to root on a read-only mount: write a probe file instead.
+        probe = out_dir / f".l0-monitoring-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {out_dir}: cannot write there ({exc.strerror})") from None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run simulated traffic and write events, telemetry, metrics and a report."""
-    from .demo import make_scenarios, run_simulated, run_with_l0
-
     if args.streams < 1 or args.concurrency < 1 or args.speed <= 0:
         raise UsageError("--streams, --concurrency and --speed must be positive")
     out_dir = Path(args.out)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create {out_dir}: {exc.strerror}") from None
+    _writable_dir(out_dir)
+
+    import asyncio
+    import json
+
+    from .demo import make_scenarios, run_simulated, run_with_l0
+    from .exporters import TelemetryExporter
+    from .handlers import Monitoring
+    from .monitor import Monitor
+    from .report import SummaryBuilder, render_html
+
     config = _config(args.config)
     config = config.model_copy(update={"buffer_size": max(config.buffer_size, args.streams),
                                        "flush_interval": 0.0})  # fmt: skip
@@ -162,37 +202,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
         recorder = Monitoring.record(events_path, max_queue=10**7)
         on_event = Monitoring.combine(monitor.handle_event, recorder)
         scenarios = make_scenarios(args.streams, args.seed)
-        progress = _Progress(args.streams, sys.stderr)
         use_l0 = not args.simulate and _has_l0()
-        if use_l0:
-            asyncio.run(run_with_l0(scenarios, on_event, concurrency=args.concurrency,
-                                    speed=args.speed, progress=progress))  # fmt: skip
-        else:
-            # A fixed epoch: the same seed gives byte-identical output files.
-            run_simulated(scenarios, on_event, start_ms=SIMULATED_EPOCH_MS, progress=progress)
+        with _progress(args.streams, sys.stderr) as progress:
+            if use_l0:
+                asyncio.run(run_with_l0(scenarios, on_event, concurrency=args.concurrency,
+                                        speed=args.speed, progress=progress))  # fmt: skip
+            else:
+                # A fixed epoch: the same seed gives byte-identical output files.
+                run_simulated(scenarios, on_event, start_ms=SIMULATED_EPOCH_MS,
+                              progress=progress)  # fmt: skip
         monitor.close()
         recorder.close()
         jsonl.close()
         csv_w.close()
+    agg = monitor.get_aggregate_metrics()
     (out_dir / "metrics.prom").write_text(TelemetryExporter.to_prometheus(monitor))
     (out_dir / "aggregates.json").write_text(
-        json.dumps(monitor.get_aggregate_metrics(), indent=2, sort_keys=True, allow_nan=False)
-        + "\n"
+        json.dumps(agg, indent=2, sort_keys=True, allow_nan=False) + "\n"
     )
-    (out_dir / "report.html").write_text(render_html(records, "l0-monitoring demo"))
+    written = "events.jsonl telemetry.jsonl telemetry.csv aggregates.json metrics.prom"
+    try:
+        page = render_html(records, "l0-monitoring demo", total=agg["count"], aggregates=agg)
+    except ImportError as exc:  # the report extra is not installed
+        print(f"report.html not written: {exc}", file=sys.stderr)
+    else:
+        (out_dir / "report.html").write_text(page, encoding="utf-8")
+        written += " report.html"
     elapsed = time.monotonic() - started
-    print(f"l0-monitoring demo: {args.streams} streams through "
+    print(f"l0-monitoring demo: {_plural(args.streams, 'stream')} through "
           f"{'the real L0 runtime (l0.run)' if use_l0 else 'the built-in event simulator'} "
           f"in {elapsed:.1f}s (seed {args.seed}, config {args.config})\n")  # fmt: skip
-    _print_summary(builder, sys.stdout)
-    agg = monitor.get_aggregate_metrics()
+    _print_summary(builder, sys.stdout, total=agg["count"])
     print(f"\nall streams: {agg['count']}, error rate {agg['error_rate']:.1%}, "
           f"completion rate {agg['completion_rate']:.1%}, retries {agg['total_retries']}; "
           f"records kept by sampling: {len(records)}")  # fmt: skip
-    print(
-        f"\nwrote {out_dir}/: events.jsonl telemetry.jsonl telemetry.csv aggregates.json "
-        "metrics.prom report.html"
-    )
+    print(f"\nwrote {out_dir}/: {written}")
     print(f"replay: l0-monitoring replay {out_dir}/events.jsonl --format jsonl")
     exporters.close()
     if "otel" not in exporters.exports:
@@ -317,40 +361,145 @@ def _open(path: Path, mode: str = "w") -> Iterator[IO[str]]:
         yield f
 
 
+def _sniff(line: str) -> str | None:
+    """Name the kind of file whose first non-blank line is ``line``, if not an event log."""
+    import json
+
+    text = line.strip()
+    if text.startswith(("# HELP", "# TYPE")):
+        return "Prometheus text (metrics.prom)"
+    if text.startswith("stream_id,"):
+        return "telemetry CSV (telemetry.csv)"
+    if text.startswith("["):
+        return "a JSON array (replay reads JSON Lines: one event per line)"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None  # the replay counts and reports malformed lines
+    if (
+        isinstance(data, dict)
+        and "type" not in data
+        and "stream_id" in data
+        and ("timing" in data or "metrics" in data)
+    ):
+        return "telemetry JSON Lines (Telemetry records, like telemetry.jsonl)"
+    return None
+
+
+def _event_source(name: str) -> str | Iterable[str]:
+    """The event log ``name`` for iter_events (``-``: standard input), checked to be one.
+
+    A regular file is passed on by path (the recording module reads it, with its
+    own handling of bad bytes); standard input and pipes (``<(zcat log.gz)``) can
+    only be read once, so their first lines are kept and chained back in front.
+    """
+    import itertools
+
+    if name == "-":
+        reconfigure = getattr(sys.stdin, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(encoding="utf-8", errors="replace")
+        source: Iterator[str] = iter(sys.stdin)
+        label = "standard input"
+    else:
+        path = Path(name)
+        _readable(path)
+        if path.is_file():
+            _text_file(path)  # a binary file: one line, exit 2
+        source = _file_lines(path)
+        label = str(path)
+    head: list[str] = []
+    for line in source:
+        head.append(line)
+        if line.strip():
+            kind = _sniff(line)
+            if kind is not None:
+                raise UsageError(
+                    f"{label} is {kind}, not an event log: replay reads the events.jsonl that "
+                    "`demo` or Monitoring.record writes (render telemetry with "
+                    "`l0-monitoring report FILE --html report.html`)"
+                )
+            break
+    if name != "-" and Path(name).is_file():
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+        return name
+    return itertools.chain(head, source)
+
+
+def _file_lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8", errors="replace", newline="\n") as f:
+        yield from f
+
+
+def _quiet_skipped_line_warnings() -> contextlib.ExitStack:
+    """Drop the library's per-line warnings during a replay: the command prints one summary."""
+    import logging
+
+    class _Filter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            args = record.args if isinstance(record.args, tuple) else ()
+            first = str(args[0]) if args else str(record.msg)
+            return not first.startswith("l0_monitoring: skipped malformed event log")
+
+    logger = logging.getLogger("l0_monitoring")
+    quiet = _Filter()
+    logger.addFilter(quiet)
+    stack = contextlib.ExitStack()
+    stack.callback(logger.removeFilter, quiet)
+    return stack
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Feed a recorded event log through a Monitor and print the result."""
-    path = Path(args.events)
-    _readable(path)
-    _text_file(path)
+    lines = _event_source(args.events)
+    from .exporters import TelemetryExporter
+    from .monitor import Monitor
+    from .recording import ReplayResult, iter_events
+    from .report import SummaryBuilder
+
     config = _config(args.config).model_copy(update={"flush_interval": 0.0})
     builder = SummaryBuilder()
     writer = RecordWriter(sys.stdout, args.format) if args.format in (
         "json", "jsonl", "csv", "log") else None  # fmt: skip
+    closed = False
 
     def on_complete(t: Telemetry) -> None:
+        nonlocal closed
         builder.add(t)
-        if writer is not None:
-            writer(t)
+        if writer is not None and not closed:
+            try:
+                writer(t)
+            except BrokenPipeError:  # the reader went away (`| head -1`): stop at once
+                closed = True
 
     monitor = Monitor(config, on_complete=on_complete)
-    skipped = 0
-    from .recording import ReplayResult
-
     result = ReplayResult()
-    for event in iter_events(path, result=result):
-        monitor.handle_event(event)
-    skipped = result.skipped
-    monitor.close()
+    with _quiet_skipped_line_warnings(), _progress(None, sys.stderr, "event") as progress:
+        pending = 0
+        for event in iter_events(lines, result=result):
+            monitor.handle_event(event)
+            if closed:
+                raise BrokenPipeError
+            pending += 1
+            if pending == 1024:  # one progress call per 1024 events, not per event
+                progress(pending)
+                pending = 0
+        progress(pending)
+        monitor.close()
+    if closed:
+        raise BrokenPipeError
     if writer is not None:
         writer.close()
     elif args.format == "prometheus":
         sys.stdout.write(TelemetryExporter.to_prometheus(monitor))
     else:
-        _print_summary(builder, sys.stdout)
-    if skipped:
+        _print_summary(builder, sys.stdout, total=monitor.get_aggregate_metrics()["count"])
+    if result.skipped:
         first = result.errors[0][1] if result.errors else ""
-        print(f"l0-monitoring: skipped {skipped} malformed line(s); first: {first}",
-              file=sys.stderr)  # fmt: skip
+        print(f"l0-monitoring: skipped {_plural(result.skipped, 'malformed line')}; "
+              f"first: {first}", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -378,6 +527,8 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 def _validators() -> dict[str, Callable[[Any], object]]:
     """One validating callable per published schema name (the readers' own contract)."""
+    from pydantic import BaseModel
+
     import l0_monitoring as pkg
 
     from . import settings
@@ -411,6 +562,8 @@ def _validators() -> dict[str, Callable[[Any], object]]:
 
 
 def _describe(exc: Exception) -> str:
+    from pydantic import ValidationError
+
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err.get("loc", ())) or "(document)"
@@ -438,6 +591,8 @@ def _documents(path: Path, text: str) -> list[tuple[int, str]]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a JSON or JSON Lines file against a published model."""
+    from pydantic import ValidationError
+
     path = Path(args.file)
     _readable(path)
     _text_file(path)
@@ -487,6 +642,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _looks_like(item: Any, validators: dict[str, Callable[[Any], object]], chosen: str) -> str:
+    from pydantic import ValidationError
+
     for name in _LOOKALIKES:
         if name == chosen:
             continue
@@ -500,6 +657,9 @@ def _looks_like(item: Any, validators: dict[str, Callable[[Any], object]], chose
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Render an HTML report from telemetry JSON Lines."""
+    from .exporters import TelemetryExporter
+    from .report import render_html
+
     path = Path(args.telemetry)
     _readable(path)
     try:
@@ -509,16 +669,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: {exc}") from None
     out = Path(args.html)
     try:
-        out.write_text(render_html(records, f"l0-monitoring report: {path.name}"),
-                       encoding="utf-8")  # fmt: skip
+        page = render_html(records, f"l0-monitoring report: {path.name}")
+    except ImportError as exc:  # the report extra is not installed
+        raise UsageError(str(exc)) from None
+    try:
+        out.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from None
-    print(f"wrote {out} ({len(records)} streams)")
+    print(f"wrote {out} ({_plural(len(records), 'stream')})")
     return 0
 
 
 def _readable(path: Path) -> None:
-    if not path.is_file():
+    # Pipes and devices are fine (`replay <(zcat events.jsonl.gz)`); folders are not.
+    if path.is_dir():
+        raise UsageError(f"cannot read {path}: it is a directory, not a file")
+    if not path.exists():
         raise UsageError(f"cannot read {path}: no such file")
     if not os.access(path, os.R_OK):
         raise UsageError(f"cannot read {path}: permission denied")
@@ -540,7 +706,16 @@ def _slo_targets(args: argparse.Namespace) -> Any:
 
 def _check_results(path: Path, slo: Any) -> tuple[list[Any], str]:
     """Measure a telemetry log, an event log or an aggregates file against the targets."""
+    import json
+
+    from pydantic import ValidationError
+
+    from .config import MonitoringConfig
+    from .exporters import TelemetryExporter
+    from .monitor import Monitor
     from .prometheus.slo import evaluate_aggregates, evaluate_records
+    from .recording import iter_events
+    from .telemetry import Telemetry
 
     with _open(path, "r") as f:
         first = ""
@@ -581,6 +756,8 @@ def _check_results(path: Path, slo: Any) -> tuple[list[Any], str]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Evaluate records or aggregates against the SLO targets; exit 1 when one is missed."""
+    from .report import format_table
+
     path = Path(args.file)
     _readable(path)
     slo = _slo_targets(args)
@@ -736,7 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
         "events.jsonl --format prometheus\n  l0-monitoring replay events.jsonl --format csv > "
         "t.csv",
     )  # fmt: skip
-    replay.add_argument("events", help="the event log (.jsonl)")
+    replay.add_argument("events", help="the event log (.jsonl); - reads standard input")
     replay.add_argument("--format", choices=["table", "json", "jsonl", "csv", "prometheus", "log"],
                         default="table", help="output format (default table)")  # fmt: skip
     replay.add_argument("--config", choices=sorted(PRESETS), default="default",
@@ -791,6 +968,18 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"l0-monitoring: error: {exc}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as exc:  # a binary file given where text is expected
+        print(f"l0-monitoring: error: the input is not UTF-8 text ({exc.reason} at byte "
+              f"{exc.start})", file=sys.stderr)  # fmt: skip
+        return 2
+    except BrokenPipeError:
+        # The reader closed the pipe (`| head -1`): end quietly. As the Python docs
+        # advise (signal module, "Note on SIGPIPE"), point stdout at devnull so the
+        # interpreter's final flush does not raise again, and exit 1.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("l0-monitoring: interrupted", file=sys.stderr)
         return 130

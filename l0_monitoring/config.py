@@ -21,7 +21,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class SamplingConfig(_Strict):

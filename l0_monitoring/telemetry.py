@@ -77,7 +77,9 @@ class _Record(BaseModel):
     # added. Every key is always written, so a *document* must carry every key
     # (the schema marks them required); only Python construction
     # (``Telemetry(stream_id=...)``) may omit keys and get their defaults.
-    model_config = ConfigDict(extra="ignore", json_schema_extra=_open_and_complete)
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra=_open_and_complete, defer_build=True
+    )
 
     # Flat column names (CSV) are the leaf field names, prefixed for sections
     # whose names are generic ("message", "passed"): as L0's own CSV names them.

@@ -82,7 +82,7 @@ def test_simulated_demo_is_deterministic_per_seed(tmp_path):
         r = cli("demo", "--simulate", "--streams", "40", "--seed", "11", "--out", str(d))
         assert r.returncode == 0, r.stderr
         assert "built-in event simulator" in r.stdout
-    for name in ("events.jsonl", "telemetry.jsonl", "telemetry.csv", "metrics.prom"):
+    for name in ("events.jsonl", "telemetry.jsonl", "telemetry.csv", "metrics.prom", "report.html"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     c = tmp_path / "c"
     cli("demo", "--simulate", "--streams", "40", "--seed", "12", "--out", str(c))
@@ -112,17 +112,12 @@ def test_report_is_self_contained_with_every_section(demo_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     parser = _Collect()
     parser.feed(html_path.read_text())
-    assert parser.sections == [
-        "models",
-        "ttft",
-        "duration",
-        "tokens-per-second",
-        "errors",
-        "retries",
-    ]
+    from l0_monitoring.report import SECTIONS
+
+    assert parser.sections == list(SECTIONS)
     assert parser.svgs >= 5 and parser.external == []
     text = html_path.read_text()
-    assert "gpt-4o" in text and "<rect" in text
+    assert "gpt-4o" in text and "<path" in text
     demo_parser = _Collect()
     demo_parser.feed((out / "report.html").read_text())
     assert demo_parser.sections == parser.sections

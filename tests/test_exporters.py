@@ -449,3 +449,143 @@ def test_prometheus_client_collector_serves_the_same_families():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# -- the generated logfmt formatter against a plain reading of LOG_FIELDS -------------------
+
+
+def _logfmt_oracle(t: Telemetry) -> str:
+    """The slow, obvious formatter: every key from LOG_FIELDS, one by one."""
+    import math
+
+    from l0_monitoring._internal.safe import safe_str
+    from l0_monitoring.exporters import _logfmt_value
+    from l0_monitoring.exporters._layout import LOG_FIELDS
+
+    parts = []
+    for f in LOG_FIELDS:
+        value = t
+        for name in f.path:
+            value = getattr(value, name)
+        if f.path == ("error", "message") and not t.error.occurred:
+            value = None
+        if f.fmt == "count":
+            value = len(value) if isinstance(value, list) else 0
+        if value is None or (f.omit == "falsy" and not value):
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, float):
+            text = f"{value:.{f.precision}f}" if math.isfinite(value) else "NaN"
+        elif isinstance(value, int):
+            text = str(value)
+        else:
+            text = safe_str(value)
+        parts.append(f"{f.key}={_logfmt_value(text + f.unit)}")
+    return " ".join(parts)
+
+
+_floats = st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.floats(0, 1e4)
+
+
+@given(
+    stream_id=st.text(max_size=30) | st.sampled_from(["s-1", "x" * 2500, 'a"b', "=", ""]),
+    model=st.none() | st.text(max_size=20) | st.just("gpt-4o"),
+    duration=_floats,
+    ttft=_floats,
+    tps=_floats,
+    tokens=st.integers(0, 10**9),
+    retries=st.integers(0, 5),
+    violations=st.integers(0, 3),
+    occurred=st.booleans(),
+    message=st.none() | st.text(max_size=40) | st.just("connection reset"),
+    completed=st.booleans(),
+    aborted=st.booleans(),
+)
+def test_generated_log_format_equals_the_plain_reading_of_the_fields(
+    stream_id,
+    model,
+    duration,
+    ttft,
+    tps,
+    tokens,
+    retries,
+    violations,
+    occurred,
+    message,
+    completed,
+    aborted,
+):
+    t = Telemetry.model_construct(
+        **{
+            **Telemetry(stream_id="x").__dict__,
+            "stream_id": stream_id,
+            "model": model,
+            "completed": completed,
+            "aborted": aborted,
+        }
+    )
+    t.timing.duration = duration
+    t.metrics.time_to_first_token = ttft
+    t.metrics.tokens_per_second = tps
+    t.metrics.token_count = tokens
+    t.retries.total_retries = retries
+    t.guardrails.violations = [{"rule": "r"}] * violations
+    t.error.occurred = occurred
+    t.error.message = message
+    for _ in range(2):  # the second time through the caches
+        assert E.to_log_format(t) == _logfmt_oracle(t)
+
+
+def _metrics_oracle(t, prefix="l0", labels=None, include_stream_id=False):
+    base = {k: str(v) for k, v in (labels or {}).items()}
+    if t.model:
+        base.setdefault("model", t.model)
+    if include_stream_id:
+        base["stream_id"] = t.stream_id
+    m, r = t.metrics, t.retries
+    items = [
+        ("tokens_total", m.token_count, "counter", {}),
+        ("tokens_per_second", m.tokens_per_second, "gauge", {}),
+        ("duration_seconds", t.timing.duration, "gauge", {}),
+        ("time_to_first_token_seconds", m.time_to_first_token, "gauge", {}),
+        ("inter_token_latency_seconds", m.avg_inter_token_latency, "gauge", {}),
+        ("retries_total", r.total_retries, "counter", {}),
+        ("network_retries_total", r.network_retries, "counter", {}),
+        ("model_retries_total", r.model_retries, "counter", {}),
+        ("guardrail_violations_total", len(t.guardrails.violations), "counter", {}),
+        ("errors_total", int(t.error.occurred), "counter",
+         {"category": t.error.category} if t.error.category else {}),
+        ("completed_total", int(t.completed), "counter", {}),
+        ("aborted_total", int(t.aborted), "counter", {}),
+    ]  # fmt: skip
+    return {
+        f"{prefix}_{suffix}": {
+            "value": v,
+            "type": kind,
+            "labels": dict(sorted({**base, **x}.items())),
+        }
+        for suffix, v, kind, x in items
+        if v is not None
+    }
+
+
+@given(
+    model=st.none() | st.sampled_from(["gpt-4o", "a", "zz"]),
+    category=st.none() | st.sampled_from(["network", "model", "a"]),
+    labels=st.none()
+    | st.dictionaries(
+        st.sampled_from(["env", "a", "category", "model", "zz"]), st.text(max_size=5), max_size=3
+    ),  # fmt: skip
+    include_stream_id=st.booleans(),
+    duration=st.none() | st.floats(0, 10),
+)
+def test_to_metrics_equals_the_plain_reading_for_any_labels(
+    model, category, labels, include_stream_id, duration
+):
+    t = Telemetry(stream_id="s", model=model, error={"occurred": True, "category": category},
+                  timing={"duration": duration})  # fmt: skip
+    got = E.to_metrics(t, labels=labels, include_stream_id=include_stream_id)
+    assert got == _metrics_oracle(t, labels=labels, include_stream_id=include_stream_id)
+    assert all(list(m["labels"]) == sorted(m["labels"]) for m in got.values())
+    assert len({id(m["labels"]) for m in got.values()}) == len(got)

@@ -1,0 +1,305 @@
+"""What a person sees using ``l0-monitoring``: progress, pipes, paths, file kinds, wording."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+
+import pytest
+
+from l0_monitoring import MonitoringConfig
+from l0_monitoring.cli import PRESETS, PROGRESS_REDRAWS_PER_SECOND
+
+from .test_cli import ROOT, cli
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ux") / "out"
+    r = cli("demo", "--simulate", "--streams", "80", "--seed", "4", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SENTRY_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal(tmp_path):
+    r = cli("demo", "--simulate", "--streams", "300", "--out", str(tmp_path / "o"))
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_progress_on_a_terminal_shows_rate_and_eta_and_redraws_at_most_10_times_a_second(
+    tmp_path,
+):
+    master, slave = pty.openpty()
+    # A terminal 120 columns wide (a fresh pty reports 0 x 0).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "l0_monitoring", "demo", "--simulate", "--streams", "3000",
+         "--out", str(tmp_path / "o")],
+        stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL, env=_env(),
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=300) == 0
+    elapsed = time.monotonic() - started
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "stream/s" in text  # the rate
+    assert re.search(r"\d\d:\d\d<\d\d:\d\d", text)  # elapsed < remaining (ETA)
+    assert "3000/3000" in text
+    redraws = text.count("\r")
+    # An upper bound from the test's own clock: tqdm's mininterval caps the rate.
+    assert redraws <= PROGRESS_REDRAWS_PER_SECOND * elapsed + 3, (redraws, elapsed)
+    assert len(text) < 20_000  # was 255 KB for 5000 streams: one redraw per stream
+
+
+# -- pipes and paths ----------------------------------------------------------------------
+
+
+def test_replay_into_a_closed_pipe_ends_quietly_at_once(demo_out):
+    # `replay - | head -1`, with the log still arriving on standard input: the
+    # command must stop when its reader goes away, not read the rest first.
+    lines = (demo_out / "events.jsonl").read_bytes().splitlines(keepends=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "l0_monitoring", "replay", "-", "--format", "jsonl"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+    )  # fmt: skip
+    fed = {"lines": 0, "stopped_early": False}
+
+    def feed() -> None:
+        try:
+            for _ in range(200):  # the log, again and again: far more than one pipe buffer
+                for line in lines:
+                    proc.stdin.write(line)
+                    fed["lines"] += 1
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            fed["stopped_early"] = True
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    first = proc.stdout.readline()
+    assert first.startswith(b"{")
+    proc.stdout.close()  # what `head -1` does after its line
+    assert proc.wait(timeout=120) == 1
+    writer.join(timeout=120)
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    assert stderr == ""
+    assert fed["stopped_early"] and fed["lines"] < 200 * len(lines)
+
+
+def test_replay_of_a_directory_says_it_is_a_directory(tmp_path):
+    r = cli("replay", str(tmp_path))
+    assert r.returncode == 2
+    assert "is a directory" in r.stderr and "no such file" not in r.stderr
+
+
+def test_replay_reads_standard_input_when_given_dash(demo_out):
+    events = (demo_out / "events.jsonl").read_text()
+    from_file = cli("replay", str(demo_out / "events.jsonl"), "--format", "jsonl")
+    r = subprocess.run(
+        [sys.executable, "-m", "l0_monitoring", "replay", "-", "--format", "jsonl"],
+        input=events, capture_output=True, text=True, env=_env(), timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == from_file.stdout and r.stdout.count("\n") == 80
+
+
+def test_demo_out_etc_passwd_is_refused_before_any_work(tmp_path):
+    r = cli("demo", "--streams", "5000", "--simulate", "--out", "/etc/passwd")
+    assert r.returncode == 2
+    assert r.stderr.strip() == "l0-monitoring: error: --out /etc/passwd: not a directory"
+
+
+def test_demo_out_an_unwritable_folder_is_refused_before_any_work():
+    r = cli("demo", "--streams", "5000", "--simulate", "--out", "/proc")
+    assert r.returncode == 2
+    assert "--out /proc: cannot write there" in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("telemetry.jsonl", "telemetry JSON Lines"),
+        ("telemetry.csv", "telemetry CSV"),
+        ("metrics.prom", "Prometheus text"),
+    ],
+)
+def test_replaying_a_telemetry_file_says_what_kind_of_file_it_is(demo_out, name, kind):
+    r = cli("replay", str(demo_out / name))
+    assert r.returncode == 2
+    assert f"is {kind}" in r.stderr and "not an event log" in r.stderr
+    assert "no finished streams" not in r.stdout
+
+
+# -- wording --------------------------------------------------------------------------------
+
+
+def test_one_stream_is_singular(tmp_path):
+    r = cli("demo", "--simulate", "--streams", "1", "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    assert "1 stream through" in r.stdout and "1 streams" not in r.stdout
+    rep = cli("report", str(tmp_path / "o" / "telemetry.jsonl"), "--html", str(tmp_path / "r.html"))
+    assert rep.returncode == 0 and "(1 stream)" in rep.stdout
+
+
+def test_a_truncated_logs_warning_is_printed_once(demo_out, tmp_path):
+    text = (demo_out / "events.jsonl").read_text()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(text[: len(text) // 2])  # ends in the middle of a line
+    r = cli("replay", str(cut))
+    assert r.returncode == 0
+    warnings = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 1, warnings
+    assert "skipped 1 malformed line;" in warnings[0]
+
+
+@pytest.mark.parametrize("command", ["demo", "replay"])
+def test_with_a_sampling_preset_tables_say_n_streams_m_kept_by_sampling(
+    demo_out, tmp_path, command
+):
+    if command == "demo":
+        r = cli("demo", "--simulate", "--streams", "80", "--seed", "4", "--config", "production",
+                "--out", str(tmp_path / "o"))  # fmt: skip
+    else:
+        r = cli("replay", str(demo_out / "events.jsonl"), "--config", "production")
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"^80 streams, (\d+) kept by sampling; the table shows the kept records:$",
+                  r.stdout, re.M)  # fmt: skip
+    assert m and 0 < int(m.group(1)) < 80, r.stdout
+
+
+# -- start-up -------------------------------------------------------------------------------
+
+
+def _loaded_after(code: str) -> set[str]:
+    probe = (
+        f"import sys\ntry:\n    {code}\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       env=_env(), timeout=60, check=True)  # fmt: skip
+    return set(r.stdout.strip().splitlines()[-1].split())
+
+
+def test_help_builds_the_parser_without_pydantic_or_the_models():
+    loaded = _loaded_after("from l0_monitoring.cli import main; main(['--help'])")
+    heavy = {"pydantic", "pydantic_settings", "l0_monitoring.telemetry", "l0_monitoring.monitor",
+             "opentelemetry", "sentry_sdk", "matplotlib", "tqdm", "asyncio"}  # fmt: skip
+    assert not heavy & loaded, heavy & loaded
+
+
+def test_the_typical_import_loads_no_integration_settings_or_plotting():
+    loaded = _loaded_after("from l0_monitoring import Monitor, MonitoringConfig, Telemetry")
+    assert "l0_monitoring.monitor" in loaded
+    for name in loaded:
+        assert not name.startswith(("pydantic_settings", "opentelemetry", "sentry_sdk",
+                                    "matplotlib", "l0_monitoring.integrations",
+                                    "l0_monitoring.settings", "l0_monitoring.otel",
+                                    "l0_monitoring.sentry", "prometheus_client")), name  # fmt: skip
+
+
+def test_cli_presets_are_the_monitoring_config_presets():
+    for name in PRESETS:
+        assert isinstance(getattr(MonitoringConfig, name)(), MonitoringConfig)
+
+
+def test_report_without_matplotlib_names_the_extra(tmp_path, demo_out):
+    # A process where matplotlib cannot be imported (a None entry in sys.modules).
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from l0_monitoring.cli import main\n"
+        f"sys.exit(main(['report', {str(demo_out / 'telemetry.jsonl')!r}, '--html', "
+        f"{str(tmp_path / 'r.html')!r}]))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=_env(), timeout=60, check=False)  # fmt: skip
+    assert r.returncode == 2
+    assert "pip install 'l0-monitoring[report]'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_replay_reads_a_pipe_given_as_a_path(demo_out):
+    # What `replay <(zcat events.jsonl.gz)` passes: /dev/fd/N, a pipe, not a regular file.
+    r = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m l0_monitoring replay <(cat {demo_out}/events.jsonl)"
+         " --format jsonl"],
+        capture_output=True, text=True, env=_env(), timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("\n") == 80
+
+
+def test_with_every_record_sampled_out_the_table_says_so(demo_out):
+    # minimal keeps only errored streams: a log of clean streams keeps none.
+    events = [line for line in (demo_out / "events.jsonl").read_text().splitlines()
+              if '"demo-000001"' in line]  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "l0_monitoring", "replay", "-", "--config", "minimal"],
+        input="\n".join(events) + "\n", capture_output=True, text=True, env=_env(),
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1 stream, 0 kept by sampling: no records to show", r.stdout
+
+
+def test_undecodable_input_is_one_line_and_exit_2_not_a_traceback(tmp_path):
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b'{"type": "SESSION_START"}\n\xff\xfe\x00garbage\n')
+    r = cli("replay", str(binary))
+    assert "Traceback" not in r.stderr
+    assert r.returncode in (0, 2)  # skipped as malformed, or refused as not text
+    if r.returncode == 2:
+        assert r.stderr.strip().splitlines()[-1].startswith("l0-monitoring: error:")
+
+
+def test_replay_on_a_terminal_shows_events_read_and_the_rate(demo_out):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "l0_monitoring", "replay", str(demo_out / "events.jsonl")],
+        stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL, env=_env(),
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    events = len((demo_out / "events.jsonl").read_text().splitlines())
+    assert "event/s" in text and f"{events / 1000:.2f}kevent" in text, text[-300:]
