@@ -1,12 +1,46 @@
-"""Rate-limited reporting of internal errors, so telemetry never hurts the host."""
+"""The one internal-error guard: rate-limited reporting, with a strict switch for tests.
+
+Every entry point the host calls (``handle_event``, handlers, listeners,
+callbacks, exporters) catches its own failures and hands them to
+:func:`internal_error`, which logs them (rate-limited) and carries on so
+telemetry never hurts the host. With :func:`set_strict` on (this package's test
+suite turns it on in ``conftest.py``, as logfire and sentry-python do) the
+exception is re-raised instead, so a swallowed bug fails a test.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 
 logger = logging.getLogger("l0_monitoring")
+
+_STRICT = [os.environ.get("L0_MONITORING_STRICT") == "1"]  # a cell: set by set_strict
+_REPORTERS: weakref.WeakSet[ErrorReporter] = weakref.WeakSet()
+
+
+def set_strict(on: bool) -> None:
+    """Re-raise internal errors instead of logging them (for tests; never in production)."""
+    _STRICT[0] = on
+
+
+def is_strict() -> bool:
+    """Whether internal errors are re-raised (see :func:`set_strict`)."""
+    return _STRICT[0]
+
+
+def internal_error(reporter: ErrorReporter, where: str, exc: Exception) -> None:
+    """Report an internal error of this package; re-raise it in strict mode.
+
+    Raises:
+        Exception: ``exc`` itself, only when strict mode is on.
+    """
+    if _STRICT[0]:
+        raise exc
+    reporter.report(where, f"l0_monitoring internal error in {where}", exc)
 
 
 class ErrorReporter:
@@ -16,7 +50,7 @@ class ErrorReporter:
     flood of identical failures costs one log line per interval, not one per event.
     """
 
-    __slots__ = ("_interval", "_last", "_lock", "_suppressed", "count")
+    __slots__ = ("__weakref__", "_interval", "_last", "_lock", "_suppressed", "count")
 
     def __init__(self, interval: float = 10.0) -> None:
         self._interval = interval
@@ -24,6 +58,11 @@ class ErrorReporter:
         self._suppressed: dict[str, int] = {}
         self._lock = threading.Lock()
         self.count = 0
+        _REPORTERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's lock may have been held by another thread at fork time.
+        self._lock = threading.Lock()
 
     def report(self, key: str, message: str, exc: BaseException | None = None) -> None:
         """Count one failure and log it unless the key was logged recently.
@@ -64,3 +103,12 @@ def _where(exc: BaseException) -> str:
     while tb.tb_next is not None:
         tb = tb.tb_next
     return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+
+
+def _reset_reporters_in_child() -> None:
+    for reporter in list(_REPORTERS):
+        reporter._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_reporters_in_child)
