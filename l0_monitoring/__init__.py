@@ -10,7 +10,8 @@ from .events import ObservabilityEvent, ObservabilityEventType
 from .exceptions import L0ExecutionError, L0NetworkError
 from .exporters import TelemetryExporter
 from .handlers import BatchHandler, DebouncedHandler, EventHandler, Monitoring
-from .integrations.otel import (
+from .monitor import Monitor
+from .otel import (
     NoOpSpan,
     OpenTelemetry,
     OpenTelemetryConfig,
@@ -20,7 +21,8 @@ from .integrations.otel import (
     create_opentelemetry_handler,
     with_opentelemetry,
 )
-from .integrations.sentry import (
+from .recording import EventRecorder, ReplayResult, iter_events, replay
+from .sentry import (
     Sentry,
     SentryConfig,
     SentryExporter,
@@ -28,8 +30,6 @@ from .integrations.sentry import (
     create_sentry_handler,
     with_sentry,
 )
-from .monitor import Monitor
-from .recording import EventRecorder, ReplayResult, iter_events, replay
 from .settings import OpenTelemetryExporterConfig, SentryExporterConfig
 from .telemetry import (
     AggregateMetrics,

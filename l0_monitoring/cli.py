@@ -222,7 +222,7 @@ def _env_exporters() -> _EnvExporters:
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     ):
-        from .integrations.otel import OpenTelemetryExporter
+        from .otel import OpenTelemetryExporter
         from .settings import OpenTelemetryExporterConfig
 
         otel = OpenTelemetryExporter(OpenTelemetryExporterConfig.from_env())
@@ -230,7 +230,7 @@ def _env_exporters() -> _EnvExporters:
         out.closers.append(otel.shutdown)
         print(f"OpenTelemetry: exporting to {otel.config.signal_endpoint('traces')}")
     if os.environ.get("SENTRY_DSN"):
-        from .integrations.sentry import SentryExporter
+        from .sentry import SentryExporter
         from .settings import SentryExporterConfig
 
         sentry = SentryExporter(SentryExporterConfig.from_env())

@@ -490,7 +490,7 @@ class Monitoring:
         See :func:`l0_monitoring.create_opentelemetry_handler`; ``options`` are
         further :class:`~l0_monitoring.OpenTelemetryConfig` fields.
         """
-        from .integrations.otel import OpenTelemetryConfig, create_opentelemetry_handler
+        from .otel import OpenTelemetryConfig, create_opentelemetry_handler
 
         config = OpenTelemetryConfig(
             service_name=service_name,
@@ -520,7 +520,7 @@ class Monitoring:
         See :func:`l0_monitoring.create_sentry_handler`; ``options`` are further
         :class:`~l0_monitoring.SentryConfig` fields.
         """
-        from .integrations.sentry import SentryConfig, create_sentry_handler
+        from .sentry import SentryConfig, create_sentry_handler
 
         config = SentryConfig(
             capture_network_errors=capture_network_errors,

@@ -30,8 +30,8 @@ from l0_monitoring import (  # noqa: E402
     create_opentelemetry_handler,
     with_opentelemetry,
 )
+from l0_monitoring._internal.optional import require  # noqa: E402
 from l0_monitoring.events import ObservabilityEventType as T  # noqa: E402
-from l0_monitoring.integrations._common import require  # noqa: E402
 from l0_monitoring.testing import make_runtime_events, make_stream_events  # noqa: E402
 
 from .conftest import T0, ev  # noqa: E402
@@ -292,9 +292,9 @@ def test_histograms_leave_the_stream_thread_and_join_the_next_collection(sdk):
 
 
 def test_the_histogram_backlog_is_bounded_and_loses_nothing(sdk, monkeypatch):
-    from l0_monitoring.integrations import otel as otel_module
+    from l0_monitoring.otel import metrics as otel_metrics
 
-    monkeypatch.setattr(otel_module, "_MAX_PENDING", 40)
+    monkeypatch.setattr(otel_metrics, "_MAX_PENDING", 40)
     h = handler(sdk, record_chunk_timing=True)
     for i in range(30):
         for e in make_stream_events(f"s{i}", tokens=["a"] * 6, report_counts=True):

@@ -127,9 +127,9 @@ def test_queued_histogram_values_survive_threads_and_concurrent_collections(monk
     # Streams end on 6 threads while a reader collects in a loop; the backlog is
     # kept small so overflow drains race the collector's drains. Nothing is lost
     # or counted twice.
-    from l0_monitoring.integrations import otel as otel_module
+    from l0_monitoring.otel import metrics as otel_metrics
 
-    monkeypatch.setattr(otel_module, "_MAX_PENDING", 64)
+    monkeypatch.setattr(otel_metrics, "_MAX_PENDING", 64)
     reader = InMemoryMetricReader()
     mp = MeterProvider(metric_readers=[reader])
     handler = Monitoring.opentelemetry(meter=mp.get_meter("load"))

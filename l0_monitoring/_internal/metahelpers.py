@@ -1,28 +1,12 @@
-"""Helpers shared by the integrations: lazy imports, meta readers, timestamp conversion."""
+"""Meta readers and timestamp conversion shared by the OpenTelemetry and Sentry integrations."""
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Any
 
-from .._internal.safe import safe_str
-
-
-def require(module: str, extra: str) -> ModuleType:
-    """Import ``module`` or raise ImportError with the exact install line.
-
-    Raises:
-        ImportError: ``pip install 'l0-monitoring[<extra>]'`` in the message.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"{module} is not installed; install it with: pip install 'l0-monitoring[{extra}]'"
-        ) from exc
+from .safe import safe_str
 
 
 def meta_get(meta: Mapping[str, Any], camel: str, snake: str) -> Any:

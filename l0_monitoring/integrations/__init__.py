@@ -1,1 +1,0 @@
-"""Integrations with OpenTelemetry and Sentry; their SDKs are imported lazily."""
