@@ -107,6 +107,7 @@ class Monitor(StreamListener):
             raise_errors=raise_internal_errors,
         )
         self._table.attach(self)
+        self._table.owner = self
         self._errors = self._table.errors
         # The table's bound method: no extra call layer on the per-token path.
         self.handle_event = self._table.handle_event  # type: ignore[method-assign]

@@ -212,9 +212,7 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
         f.error_code = st.err_code
         f.error_message = st.err_message
         f.error_type = (
-            error_type_of(st.err_code, st.err_category or ("retry_give_up" if st.gave_up else None))
-            if f.outcome == "failed"
-            else None
+            error_type_of(st.err_code, st.err_category) if f.outcome == "failed" else None
         )
     else:
         f.error = False

@@ -32,7 +32,7 @@ import math
 import threading
 import weakref
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from ..config import MetricsConfig
 from .derive import Facts, derive
@@ -73,8 +73,8 @@ class StreamListener:
     (see :meth:`view`), so it lives and dies with the stream.
     """
 
-    wants_tokens: ClassVar[bool] = False
-    """Set True to receive :meth:`on_token` for every TOKEN event."""
+    wants_tokens: bool = False
+    """Set True (before attaching) to receive :meth:`on_token` for every TOKEN event."""
 
     def on_start(self, st: StreamState, ts: float) -> None:
         """The stream's first event was folded."""
@@ -144,6 +144,7 @@ class StreamTable:
         self._sweep: TimerHandle | None = None
         self._closed = False
         self.errors = ErrorReporter()
+        self.owner: Any = None  # the Monitor whose table this is (for combine's close/flush)
         self.counts = {
             "streams_started": 0,
             "streams_finished": 0,
