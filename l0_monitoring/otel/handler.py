@@ -6,10 +6,10 @@ The handler keeps no fold of its own: it is a
 stream's notable moments and, once, its finish with the facts every other sink
 reads. Span attributes and metric values come from those facts.
 
-A stream's span is started lazily, at its first span event (first token,
-retry, fallback, violation, drift, network error) or at its end, with
-``start_time`` = the stream's start (rule 1), so a stream that needs no span
-events costs one ``start_span`` with every attribute. Every span is ended: at
+A stream's span is created once, when the stream ends, with ``start_time`` =
+the stream's start (rule 1, which a late SESSION_START may still move), every
+attribute, and the span events its notable moments queued (first token, retry,
+fallback, violation, drift, network error; bounded). Every span is ended: at
 the stream's terminal event, when the stream is evicted, when it has been
 silent for ``idle_timeout`` seconds, or at :meth:`OpenTelemetryHandler.close`.
 """
@@ -43,6 +43,7 @@ from .semconv import SemanticAttributes
 __all__ = ["OpenTelemetryHandler", "create_opentelemetry_handler"]
 
 A = SemanticAttributes
+MAX_SPAN_EVENTS = 1024  # span events kept per stream (the SDK keeps 128 by default)
 
 
 class OpenTelemetryHandler(StreamListener):
@@ -77,6 +78,7 @@ class OpenTelemetryHandler(StreamListener):
         self.wants_tokens = config.trace_tokens
         self.idle_timeout = idle_timeout
         self.abandoned = 0
+        self.events_dropped = 0
         # Precomputed for the span of every stream.
         self._span_base: dict[str, Any] = {
             **otel._base_attributes,
@@ -127,51 +129,42 @@ class OpenTelemetryHandler(StreamListener):
 
     # ------------------------------------------------------------------ the listener
 
-    def _span(self, st: StreamState, attributes: Mapping[str, Any] | None = None) -> Any:
-        """The stream's span, started (at the stream's start) when first needed."""
-        span = self.view(st)
-        if span is None:
-            attrs = self._span_base.copy()
-            if attributes:
-                attrs.update(attributes)
-            span = self._start_span(st, attrs, st.request_model or st.resolved_model())
-        elif attributes:
-            span.set_attributes(attributes)
-        return span
+    def _event(self, st: StreamState, name: str, attributes: dict[str, Any], ts: float) -> None:
+        """Queue a span event; the span is created with them when the stream ends.
 
-    def _start_span(self, st: StreamState, attributes: dict[str, Any], model: str | None) -> Any:
-        start = st.start_ms if st.start_ms is not None else st.first_event_ms
-        span = self.otel._start_client_span(
-            self.otel.span_name(model), attributes, ms_to_ns(start), self._parent
-        )
-        self.set_view(st, span)
-        return span
+        The span starts at the stream's start (rule 1), which a later
+        SESSION_START may still move, so it is created at the end, once.
+        """
+        events = self.view(st)
+        if events is None:
+            events = []
+            self.set_view(st, events)
+        if len(events) < MAX_SPAN_EVENTS:
+            events.append((name, attributes, ms_to_ns(ts)))
+        else:
+            self.events_dropped += 1
 
     def on_moment(self, moment: int, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
         """Add a span event for a notable moment (first token, retry, violation, ...)."""
-        at = ms_to_ns(ts)
         if moment == FIRST_TOKEN:
-            attrs: dict[str, Any] = {}
-            start = st.start_ms if st.start_ms is not None else st.first_event_ms
-            if self._table.metrics.collect_timing and ts >= start:  # rule 7: never clamped
-                attrs[A.L0_TIME_TO_FIRST_TOKEN] = ts - start
-            self._span(st).add_event("l0.first_token", attrs, timestamp=at)
+            # Its TTFT attribute is set from the facts at the end (rule 1: the
+            # start may still move).
+            self._event(st, "l0.first_token", {}, ts)
         elif moment == RETRY:
             network = is_network(meta)  # rule 3, the fold's own reading
             attempt = meta.get("attempt")
-            self._span(st).add_event(
+            self._event(
+                st,
                 "l0.retry",
                 {
                     "l0.retry.attempt": attempt if attempt.__class__ is int else 0,
                     "l0.retry.reason": retry_reason(meta) or "",
                     "l0.retry.kind": "network" if network else "model",
                 },
-                timestamp=at,
+                ts,
             )
         elif moment == FALLBACK:
-            self._span(st).add_event(
-                "l0.fallback", {A.LLM_RESPONSE_MODEL: st.model or ""}, timestamp=at
-            )
+            self._event(st, "l0.fallback", {A.LLM_RESPONSE_MODEL: st.model or ""}, ts)
         elif moment == VIOLATION:
             if not self._table.metrics.collect_guardrails:
                 return
@@ -179,25 +172,27 @@ class OpenTelemetryHandler(StreamListener):
                 attrs = _violation_attributes(v)
                 self.otel._count("violations", attrs)
                 if self._violation_events:
-                    self._span(st).add_event(
+                    self._event(
+                        st,
                         "l0.guardrail_violation",
                         {**attrs, "l0.guardrail.message": safe_str(v.get("message"), 500)},
-                        timestamp=at,
+                        ts,
                     )
         elif moment == DRIFT:
-            attrs = {"l0.drift.types": ",".join(sorted(drift_types(meta)))[:200]}
+            drift: dict[str, Any] = {"l0.drift.types": ",".join(sorted(drift_types(meta)))[:200]}
             score = drift_score(meta)
             if score is not None:
-                attrs["l0.drift.score"] = score
-            self._span(st).add_event("l0.drift", attrs, timestamp=at)
+                drift["l0.drift.score"] = score
+            self._event(st, "l0.drift", drift, ts)
         elif moment == NETWORK_ERROR:
-            self._span(st).add_event(
+            self._event(
+                st,
                 "l0.network_error",
                 {
                     "l0.network.error_type": low_cardinality(meta.get("code") or "unknown"),
                     "l0.network.retryable": meta.get("retryable") is True,
                 },
-                timestamp=at,
+                ts,
             )
 
     def on_token(self, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
@@ -207,7 +202,7 @@ class OpenTelemetryHandler(StreamListener):
             text = token_text(meta)
             if text is not None:
                 attrs["l0.token.content"] = text
-        self._span(st).add_event("l0.token", attrs, timestamp=ms_to_ns(ts))
+        self._event(st, "l0.token", attrs, ts)
 
     def on_finish(self, st: StreamState, facts: Facts) -> None:
         """End the stream's span with the facts as attributes; record its metrics."""
@@ -215,9 +210,8 @@ class OpenTelemetryHandler(StreamListener):
         outcome = f.outcome
         if st.abandoned:
             self.abandoned += 1
-        span = self.view(st)
-        # A span not started yet gets every attribute in one start_span call.
-        attrs: dict[str, Any] = self._span_base.copy() if span is None else {}
+        events = self.view(st)
+        attrs: dict[str, Any] = self._span_base.copy()
         attrs[A.L0_STREAM_COMPLETED] = outcome == "completed"
         attrs[A.L0_OUTCOME] = outcome
         attrs[A.L0_RETRY_COUNT] = f.retries_model + f.retries_network
@@ -243,11 +237,16 @@ class OpenTelemetryHandler(StreamListener):
             attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
         if f.tokens_per_second is not None:
             attrs[A.L0_TOKENS_PER_SECOND] = f.tokens_per_second
-        if span is None:
-            span = self._start_span(st, attrs, request_model)
-        else:
-            span.set_attributes(attrs)
         error_type = f.error_type
+        # One start_span with every attribute, at the stream's start (rule 1).
+        span = self.otel._start_client_span(
+            self.otel.span_name(request_model), attrs, ms_to_ns(f.start_ms), self._parent
+        )
+        if events:
+            for name, event_attrs, at in events:
+                if name == "l0.first_token" and ttft is not None:
+                    event_attrs[A.L0_TIME_TO_FIRST_TOKEN] = ttft * 1000.0
+                span.add_event(name, event_attrs, timestamp=at)
         if error_type is not None:
             _set_error(span, error_type, None)
         span.end(end_time=ms_to_ns(f.end_ms))
