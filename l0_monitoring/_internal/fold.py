@@ -110,7 +110,8 @@ class StreamState:
     rules_checked = 0
     violations: list[dict[str, Any]] | None = None
     violation_keys: set[tuple[str, str, str, str]] | None = None
-    violation_count = 0  # distinct violations (may exceed the kept list and key set)
+    violation_count = 0  # distinct violations (may exceed the kept list)
+    violations_dropped = 0  # reported past MAX_VIOLATION_KEYS identities: not told apart
     fresh_violations: list[dict[str, Any]] | None = None  # of the event being folded
     err_occurred = False
     err_message: str | None = None
@@ -343,17 +344,22 @@ def _rule_result(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
         st.violations = []
     kept = st.violations
     assert kept is not None
-    for v in meta_.violations(meta):
-        key = meta_.violation_key(v)  # rule 6
-        if key in keys:
-            continue
+    found = meta_.violations(meta)
+    if len(keys) >= MAX_VIOLATION_KEYS:
+        st.violations_dropped += len(found)
+        return NOTHING
+    for raw in found:
         if len(keys) >= MAX_VIOLATION_KEYS:
-            # Bounded memory: past the cap identities are no longer remembered,
-            # so the count may include repeats of forgotten ones; nothing grows.
-            st.violation_count = max(st.violation_count, MAX_VIOLATION_KEYS)
+            # Bounded memory: past the cap identities are no longer remembered
+            # (nor counted); nothing grows with a hostile stream.
+            st.violations_dropped += 1
+            continue
+        key = meta_.violation_key(raw)  # rule 6
+        if key in keys:
             continue
         keys.add(key)
         st.violation_count += 1
+        v = meta_.violation_data(raw)
         if len(kept) < MAX_ITEMS:
             kept.append(v)
         fresh.append(v)

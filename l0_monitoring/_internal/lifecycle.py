@@ -59,6 +59,7 @@ SWEEP_INTERVAL = 0.5  # seconds between idle sweeps: detection within idle_timeo
 DEFAULT_IDLE_TIMEOUT = 300.0
 
 _TOKEN = "TOKEN"
+_PENDING = TimerHandle(0.0, lambda: None)  # a sweep is being scheduled
 _RULES_GET = RULES.get
 _INF = math.inf
 _NINF = -math.inf
@@ -293,6 +294,7 @@ class StreamTable:
             return
         ts = float(ts)
         evicted: StreamState | None = None
+        sweep = False
         with self._lock:
             st = self._inflight.get(sid)
             if st is None:
@@ -308,8 +310,11 @@ class StreamTable:
                     st.active_at = self.clock.now()
                 self._inflight[sid] = st
                 self.counts["streams_started"] += 1
-                if self.idle_timeout and self._sweep is None:
-                    self._schedule_sweep_locked()
+                sweep = bool(self.idle_timeout) and self._sweep is None
+                if sweep:
+                    self._sweep = _PENDING
+        if sweep:
+            self._schedule_sweep()
         if evicted is not None:
             self._finalize(evicted, evicted.last_ms, abandoned=True)
         self._notify(START, st, ts, {})
@@ -453,9 +458,15 @@ class StreamTable:
 
     # ------------------------------------------------------------------ idle streams
 
-    def _schedule_sweep_locked(self) -> None:
+    def _schedule_sweep(self) -> None:
+        """Schedule the next sweep (called outside the lock: it may start the timer thread)."""
         ref = weakref.ref(self)
-        self._sweep = self.clock.call_at(self.clock.now() + SWEEP_INTERVAL, lambda: _sweep(ref))
+        handle = self.clock.call_at(self.clock.now() + SWEEP_INTERVAL, lambda: _sweep(ref))
+        with self._lock:
+            if self._sweep is _PENDING:
+                self._sweep = handle
+                return
+        handle.cancel()  # closed meanwhile
 
     def sweep(self) -> int:
         """Finalize streams silent for ``idle_timeout`` seconds as abandoned.
@@ -499,9 +510,10 @@ class StreamTable:
             internal_error(self.errors, "idle_sweep", exc)
         finally:
             with self._lock:
-                self._sweep = None
-                if self._inflight and self.idle_timeout:
-                    self._schedule_sweep_locked()
+                again = bool(self._inflight and self.idle_timeout and not self._closed)
+                self._sweep = _PENDING if again else None
+            if again:
+                self._schedule_sweep()
 
     # ------------------------------------------------------------------ reading
 
@@ -526,7 +538,8 @@ class StreamTable:
         self._lock = threading.Lock()
         self._sweep = None
         if self._inflight and self.idle_timeout:
-            self._schedule_sweep_locked()
+            self._sweep = _PENDING
+            self._schedule_sweep()
 
 
 def _meta_of(event: Any) -> Mapping[str, Any]:

@@ -89,32 +89,44 @@ def session_id(meta: Mapping[str, Any]) -> str | None:
     return None if value is None else safe_str(value, 200)
 
 
-def violations(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The violations of a GUARDRAIL_RULE_RESULT (singular ``violation`` or a list), JSON-safe."""
-    out: list[dict[str, Any]] = []
+def violations(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The violations of a GUARDRAIL_RULE_RESULT (singular ``violation`` or a list).
+
+    Each is a mapping (objects with ``model_dump()`` or attributes are read as
+    such), at most ``MAX_ITEMS`` per event; make one JSON-safe with
+    :func:`violation_data` before keeping it.
+    """
+    out: list[Mapping[str, Any]] = []
     single = meta.get("violation")
     if single is not None:
-        out.append(_violation(single))
+        out.append(_as_mapping(single))
     many = meta.get("violations")
     if isinstance(many, list | tuple):
-        out.extend(_violation(v) for v in many[:MAX_ITEMS])
+        out.extend(_as_mapping(v) for v in many[:MAX_ITEMS])
     return out
 
 
-def _violation(value: object) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        dump = getattr(value, "model_dump", None)
-        if callable(dump):
-            try:
-                value = dump()
-            except Exception:
-                value = None
-        elif isinstance(getattr(value, "__dict__", None), dict):
-            value = vars(value)
-    data = json_safe(value) if isinstance(value, Mapping) else None
-    if not isinstance(data, dict):
-        return {"message": safe_str(value)}
-    return data
+def _as_mapping(value: object) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            data = dump()
+        except Exception:
+            data = None
+        if isinstance(data, Mapping):
+            return data
+    fields = getattr(value, "__dict__", None)
+    if isinstance(fields, dict):
+        return fields
+    return {"message": safe_str(value)}
+
+
+def violation_data(v: Mapping[str, Any]) -> dict[str, Any]:
+    """A violation as bounded, JSON-safe data (what records and sinks keep)."""
+    data = json_safe(v)
+    return data if isinstance(data, dict) else {"message": safe_str(v)}
 
 
 def violation_key(v: Mapping[str, Any]) -> tuple[str, str, str, str]:
