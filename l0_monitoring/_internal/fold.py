@@ -234,10 +234,15 @@ def _set_model(st: StreamState, model: str | None) -> None:
 
 
 def _model_and_session(st: StreamState, meta: Mapping[str, Any]) -> None:
-    _set_model(st, meta_.model(meta))
-    session = meta_.session_id(meta)
+    # meta_.model / meta_.session_id, inlined: this runs on most lifecycle events.
+    model = meta.get("model")
+    if model is not None and model != "":
+        _set_model(st, safe_str(model, 200))
+    session = meta.get("sessionId")
+    if session is None:
+        session = meta.get("session_id")
     if session is not None:
-        st.session_id = session
+        st.session_id = safe_str(session, 200)
     provider = meta.get("provider")
     if provider is not None:
         st.provider = safe_str(provider, 100)

@@ -139,6 +139,8 @@ class StreamTable:
         self._chars = self.metrics.collect_tokens
         self._listeners: tuple[StreamListener, ...] = ()
         self._token_listeners: tuple[StreamListener, ...] = ()
+        self._start_listeners: tuple[StreamListener, ...] = ()
+        self._moment_listeners: tuple[StreamListener, ...] = ()
         self._inflight: dict[str, StreamState] = {}
         self._recent = RecentIds(RECENT_FINISHED)
         self._lock = threading.Lock()
@@ -167,6 +169,13 @@ class StreamTable:
             self._listeners = (*self._listeners, listener)
             if listener.wants_tokens:
                 self._token_listeners = (*self._token_listeners, listener)
+            kind = type(listener)
+            # Only listeners that override a hook are called for it: the Monitor
+            # alone costs no call per lifecycle event.
+            if kind.on_start is not StreamListener.on_start:
+                self._start_listeners = (*self._start_listeners, listener)
+            if kind.on_moment is not StreamListener.on_moment:
+                self._moment_listeners = (*self._moment_listeners, listener)
 
     @property
     def listeners(self) -> tuple[StreamListener, ...]:
@@ -199,12 +208,8 @@ class StreamTable:
                 self._open(event)
                 return
             ts = event.ts
-            try:
-                sane = _NINF < ts < _INF
-            except TypeError:
-                sane = False
-            if not sane:  # rule 9: counted, ignored; the stream carries on
-                self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
+            if not _NINF < ts < _INF:  # rule 9: counted, ignored; the stream carries on
+                self._bad_ts(ts)
                 return
             t = event.type
             if t == _TOKEN:
@@ -217,7 +222,8 @@ class StreamTable:
                         st.attempt_first_ms = ts
                     if st.first_token_ms is None:
                         st.first_token_ms = ts
-                        self._notify(FIRST_TOKEN, st, ts, event.meta)
+                        if self._moment_listeners:
+                            self._notify(FIRST_TOKEN, st, ts, event.meta)
                 elif self._itl:
                     gaps = st.gaps
                     if gaps is None:
@@ -237,7 +243,36 @@ class StreamTable:
                 if self._token_listeners:
                     self._tokens(st, ts, event.meta)
                 return
-            self._fold(st, t, ts, event)
+            st.last_ms = ts
+            st.events += 1
+            rule = _RULES_GET(t)
+            if rule is None:
+                if not isinstance(t, str):  # a str enum member is its value
+                    self._fold_foreign(st, t, ts, event)
+                return
+            # Context is merged on folded (lifecycle) events only: the L0 runtime
+            # attaches the same run context to every event of a stream.
+            ctx = event.context
+            if ctx:
+                st.merge_context(ctx)
+            meta = event.meta
+            if meta.__class__ is not dict and not isinstance(meta, Mapping):
+                meta = {}
+            moment = rule(st, meta, ts)
+            if moment:
+                if moment == FINISH:
+                    self._finish(st, ts)
+                elif self._moment_listeners:
+                    self._notify(moment, st, ts, meta)
+                    if moment == VIOLATION:
+                        st.fresh_violations = None
+        except TypeError as exc:
+            if not _finite_number(getattr(event, "ts", None)):
+                self._bad_ts(event.ts)  # a non-numeric ts met the comparison
+                return
+            if self.raise_errors:
+                raise
+            internal_error(self.errors, "handle_event", exc)
         except Exception as exc:
             if self.raise_errors:
                 raise
@@ -245,40 +280,40 @@ class StreamTable:
 
     __call__ = handle_event
 
-    def _fold(self, st: StreamState, t: Any, ts: float, event: Any) -> None:
-        """Fold a non-token event (or a TOKEN typed by a non-str enum) into ``st``."""
-        st.last_ms = ts
-        st.events += 1
-        rule = _RULES_GET(t)
-        if rule is None:
-            if t.__class__ is str:
-                return
-            value = type_value(t)  # rule 10: compared by value
-            if value == _TOKEN:
-                meta = _meta_of(event)
-                moment = fold_token(st, ts, meta, self._chars)
-                if moment:
-                    self._notify(moment, st, ts, meta)
-                if self._token_listeners:
-                    self._tokens(st, ts, meta)
-                return
-            rule = _RULES_GET(value) if value is not None else None
-            if rule is None:
-                return
-        # Context is merged on folded (lifecycle) events only: the L0 runtime
-        # attaches the same run context to every event of a stream.
+    def _fold_foreign(self, st: StreamState, t: Any, ts: float, event: Any) -> None:
+        """Rule 10: an event typed by another enum class is folded by its value."""
+        value = type_value(t)
+        if value is None:
+            return
+        meta = _meta_of(event)
+        if value == _TOKEN:
+            st.events -= 1  # counted as a token, not a lifecycle event
+            moment = fold_token(st, ts, meta, self._chars)
+            if moment and self._moment_listeners:
+                self._notify(moment, st, ts, meta)
+            if self._token_listeners:
+                self._tokens(st, ts, meta)
+            return
+        rule = _RULES_GET(value)
+        if rule is not None:
+            self._apply(st, rule, ts, event, meta)
+
+    def _apply(self, st: StreamState, rule: Any, ts: float, event: Any, meta: Any) -> None:
+        """The slow-path twin of the fold in :meth:`handle_event`."""
         ctx = event.context
         if ctx:
             st.merge_context(ctx)
-        meta = _meta_of(event)
         moment = rule(st, meta, ts)
         if moment:
             if moment == FINISH:
                 self._finish(st, ts)
-            else:
+            elif self._moment_listeners:
                 self._notify(moment, st, ts, meta)
                 if moment == VIOLATION:
                     st.fresh_violations = None
+
+    def _bad_ts(self, ts: object) -> None:
+        self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
 
     # ------------------------------------------------------------------ slow paths
 
@@ -306,8 +341,6 @@ class StreamTable:
                 if len(self._inflight) >= self.max_in_flight:
                     evicted = self._evict_locked()
                 st = StreamState(sid, ts)
-                if self.idle_timeout:
-                    st.active_at = self.clock.now()
                 self._inflight[sid] = st
                 self.counts["streams_started"] += 1
                 sweep = bool(self.idle_timeout) and self._sweep is None
@@ -317,17 +350,24 @@ class StreamTable:
             self._schedule_sweep()
         if evicted is not None:
             self._finalize(evicted, evicted.last_ms, abandoned=True)
-        self._notify(START, st, ts, {})
+        if self._start_listeners:
+            self._notify(START, st, ts, {})
         t = event.type
+        meta = _meta_of(event)
         if t == _TOKEN:
-            meta = _meta_of(event)
             moment = fold_token(st, ts, meta, self._chars)
-            if moment:
+            if moment and self._moment_listeners:
                 self._notify(moment, st, ts, meta)
             if self._token_listeners:
                 self._tokens(st, ts, meta)
             return
-        self._fold(st, t, ts, event)
+        st.events += 1
+        rule = _RULES_GET(t)
+        if rule is None:
+            if not isinstance(t, str):  # a str enum member is its value
+                self._fold_foreign(st, t, ts, event)
+            return
+        self._apply(st, rule, ts, event, meta)
 
     def _handle_mapping(self, event: Any) -> None:
         if isinstance(event, Mapping):
@@ -366,12 +406,16 @@ class StreamTable:
     def _notify(self, moment: int, st: StreamState, ts: float, meta: Any) -> None:
         if not isinstance(meta, Mapping):
             meta = {}
-        for listener in self._listeners:
-            try:
-                if moment == START:
+        if moment == START:
+            for listener in self._start_listeners:
+                try:
                     listener.on_start(st, ts)
-                else:
-                    listener.on_moment(moment, st, ts, meta)
+                except Exception as exc:
+                    self._listener_error(exc)
+            return
+        for listener in self._moment_listeners:
+            try:
+                listener.on_moment(moment, st, ts, meta)
             except Exception as exc:
                 self._listener_error(exc)
 
@@ -561,3 +605,9 @@ __all__ = [
     "StreamListener",
     "StreamTable",
 ]
+
+
+def _finite_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and _NINF < value < _INF
+    )
