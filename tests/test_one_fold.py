@@ -517,3 +517,21 @@ async def test_every_sink_agrees_on_logs_recorded_from_the_real_l0_run(sdk, sent
     await run_l0(log.append, context={"model": "gpt-4o"}, **kwargs)
     assert log, "the runtime emitted events"
     agree(every_view(log, sdk, sentry))
+
+
+async def test_a_consumer_breaking_out_of_l0_run_early_leaves_no_span_open(sdk):
+    import l0
+
+    from .l0_streams import tokens
+
+    clock = ManualClock()
+    otel = OpenTelemetryHandler(
+        OpenTelemetry(sdk.tracer, sdk.meter), idle_timeout=30.0, _clock=clock
+    )
+    result = await l0.run(stream=lambda: tokens(["a", "b", "c", "d"] * 50), on_event=otel)
+    async for _ in result:
+        break  # the consumer walks away; the runtime emits nothing more
+    assert otel.open_streams == 1 and sdk.finished() == []
+    clock.advance(31.0)
+    (span,) = sdk.finished()
+    assert span.attributes["l0.outcome"] == "abandoned" and otel.open_streams == 0
