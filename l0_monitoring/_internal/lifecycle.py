@@ -608,6 +608,4 @@ __all__ = [
 
 
 def _finite_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and _NINF < value < _INF
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and _NINF < value < _INF
