@@ -27,6 +27,7 @@ from ..telemetry import (
 from .fold import GAPS_SHOWN, StreamState, json_safe_context
 from .safe import safe_str
 
+_INF = math.inf
 MIN_RATE_SPAN_MS = 1.0  # rule 8: no tokens/s over a span shorter than this
 # The record's outcome is a stored field once the Telemetry model has one (#15);
 # until then it is computed by the model from the same flags.
@@ -127,12 +128,6 @@ def start_ms(st: StreamState) -> float:
     return st.start_ms if st.start_ms is not None else st.first_event_ms
 
 
-def _span_s(start: float, end: float | None) -> float | None:
-    if end is None or not (start <= end < math.inf) or start == -math.inf:
-        return None
-    return (end - start) / 1000.0
-
-
 def tokens_per_second(st: StreamState, tokens: int, end_ms: float | None) -> float | None:
     """Rule 8: the final attempt's tokens after its first, over first-to-last token time.
 
@@ -176,21 +171,42 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
     f = Facts()
     f.stream_id = st.stream_id
     f.session_id = st.session_id
-    f.model = st.model if st.model is not None or not st.context else st.resolved_model()
-    f.request_model = st.request_model if st.request_model is not None else f.model
+    model = st.model
+    if model is None and st.context:
+        model = st.resolved_model()
+    f.model = model
+    request_model = st.request_model
+    f.request_model = request_model if request_model is not None else model
     f.provider = st.provider
-    f.outcome = outcome_of(st.completed, st.aborted, st.abandoned, st.err_occurred)
-    start = start_ms(st)
+    err = st.err_occurred
+    outcome = f.outcome = outcome_of(st.completed, st.aborted, st.abandoned, err)
+    start = st.start_ms
+    if start is None:
+        start = st.first_event_ms
     end = st.end_ms if final else None
     f.start_ms = start
     f.end_ms = end
-    f.duration = _span_s(start, end)
-    f.ttft = _span_s(start, st.first_token_ms) if cfg.collect_timing else None
+    # (end - start) in seconds when both are finite and in order, else None.
+    finite_start = -_INF < start < _INF
+    f.duration = (
+        (end - start) / 1000.0 if end is not None and finite_start and start <= end < _INF else None
+    )
+    first = st.first_token_ms
+    f.ttft = (
+        (first - start) / 1000.0
+        if cfg.collect_timing and first is not None and finite_start and start <= first < _INF
+        else None
+    )
     if cfg.collect_tokens:
-        tokens = st.token_count if st.token_count is not None else st.tokens
+        tokens = st.token_count
+        if tokens is None:
+            tokens = st.tokens
         f.tokens = tokens
-        f.chars = st.content_length if st.content_length is not None else st.chars
-        f.tokens_per_second = tokens_per_second(st, tokens, end)
+        chars = st.content_length
+        f.chars = chars if chars is not None else st.chars
+        f.tokens_per_second = (
+            tokens_per_second(st, tokens, end) if st.attempt_first_ms is not None else None
+        )
     else:
         f.tokens = f.chars = 0
         f.tokens_per_second = None
@@ -206,14 +222,12 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
     else:
         f.violation_count = 0
         f.violations = []
-    if cfg.collect_errors:
-        f.error = st.err_occurred
+    if cfg.collect_errors and err:
+        f.error = True
         f.error_category = st.err_category
         f.error_code = st.err_code
         f.error_message = st.err_message
-        f.error_type = (
-            error_type_of(st.err_code, st.err_category) if f.outcome == "failed" else None
-        )
+        f.error_type = error_type_of(st.err_code, st.err_category) if outcome == "failed" else None
     else:
         f.error = False
         f.error_category = f.error_code = f.error_message = f.error_type = None

@@ -178,6 +178,11 @@ class StreamState:
         self.gap_count += len(valid)
         gaps.clear()
 
+    def last_activity(self) -> float:
+        """The ``ts`` of the stream's latest event (TOKEN events update only ``last_token_ms``)."""
+        last = self.last_token_ms
+        return self.last_ms if last is None or last < self.last_ms else last
+
     def merge_context(self, ctx: object) -> None:
         """Merge an event's context (bounded to ``MAX_CONTEXT_KEYS`` keys)."""
         if not isinstance(ctx, Mapping) or ctx is self.context:
@@ -208,8 +213,11 @@ Rule = Callable[[StreamState, Mapping[str, Any], float], int]
 
 
 def fold_token(st: StreamState, ts: float, meta: Mapping[str, Any], chars: bool) -> int:
-    """TOKEN: count it, time it; FIRST_TOKEN at the stream's first. Inlined in the table."""
-    st.last_ms = ts
+    """TOKEN: count it, time it; FIRST_TOKEN at the stream's first. Inlined in the table.
+
+    ``last_ms`` is left alone: ``last_token_ms`` records the token's time (one
+    store less per token); :meth:`StreamState.last_activity` reads both.
+    """
     st.tokens += 1
     moment = NOTHING
     if st.last_token_ms is None:

@@ -208,13 +208,12 @@ class StreamTable:
                 self._open(event)
                 return
             ts = event.ts
-            if not _NINF < ts < _INF:  # rule 9: counted, ignored; the stream carries on
+            if ts - ts:  # NaN or ±inf (0.0 for every finite number); rule 9
                 self._bad_ts(ts)
                 return
             t = event.type
             if t == _TOKEN:
                 # fold.fold_token, inlined: the per-token path.
-                st.last_ms = ts
                 st.tokens += 1
                 last = st.last_token_ms
                 if last is None:
@@ -349,7 +348,7 @@ class StreamTable:
         if sweep:
             self._schedule_sweep()
         if evicted is not None:
-            self._finalize(evicted, evicted.last_ms, abandoned=True)
+            self._finalize(evicted, evicted.last_activity(), abandoned=True)
         if self._start_listeners:
             self._notify(START, st, ts, {})
         t = event.type
@@ -397,7 +396,7 @@ class StreamTable:
             if i >= EVICTION_SCAN:
                 break
             candidates.append(st)
-        idlest = min(candidates, key=lambda s: s.last_ms)
+        idlest = min(candidates, key=StreamState.last_activity)
         self._pop_locked(idlest)
         return idlest
 
@@ -478,7 +477,7 @@ class StreamTable:
             st = self._inflight.get(stream_id)
             if st is None or not self._pop_locked(st):
                 return False
-        self._finalize(st, st.last_ms, abandoned=True)
+        self._finalize(st, st.last_activity(), abandoned=True)
         return True
 
     def close(self) -> None:
@@ -490,7 +489,7 @@ class StreamTable:
             sweep.cancel()
         for st in pending:
             try:
-                self._finalize(st, st.last_ms, abandoned=True)
+                self._finalize(st, st.last_activity(), abandoned=True)
             except Exception as exc:
                 internal_error(self.errors, "close", exc)
 
@@ -544,7 +543,7 @@ class StreamTable:
                 done = [st for st in idle if self._pop_locked(st)]
                 self.counts["streams_idle"] += len(done)
         for st in done:
-            self._finalize(st, st.last_ms, abandoned=True)
+            self._finalize(st, st.last_activity(), abandoned=True)
         return len(done)
 
     def _sweep_and_reschedule(self) -> None:
