@@ -101,8 +101,38 @@ def span_facts(span) -> dict[str, Any]:
     }
 
 
-def transaction_facts(tx) -> dict[str, Any]:
-    c = tx["contexts"]["trace"]["data"]["l0"]
+def sentry_facts(sentry) -> list[dict[str, Any]]:
+    """The Sentry handler's facts: each stream's "L0 execution completed" breadcrumb
+    (read from a real captured event), checked against its transaction."""
+    sentry_sdk.capture_message("probe")
+    sentry_sdk.flush(2)
+    (probe,) = [e for e in sentry.items("event") if e.get("message") == "probe"]
+    crumbs = [
+        c["data"]
+        for c in probe["breadcrumbs"]["values"]
+        if c["message"] == "L0 execution completed"
+    ]
+    txs = sentry.items("transaction")
+    assert len(txs) == len(crumbs)
+    out = []
+    for c, tx in zip(crumbs, txs, strict=True):
+        assert tx["tags"]["l0.outcome"] == c["outcome"]
+        duration = _iso(tx["timestamp"]) - _iso(tx["start_timestamp"])
+        if c["duration_s"] is not None:
+            assert duration == pytest.approx(c["duration_s"], abs=2e-6)
+        out.append(context_facts(c))
+    sentry_sdk.get_isolation_scope().clear()
+    sentry_sdk.get_current_scope().clear()
+    return out
+
+
+def _iso(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def context_facts(c) -> dict[str, Any]:
     return {
         "outcome": c["outcome"],
         "model": c["model"],
@@ -148,7 +178,7 @@ def every_view(events, sdk, sentry) -> dict[str, list[dict[str, Any]]]:
         handler(e)
     handler.close()
     sentry_sdk.flush(2)
-    out["sentry"] = [transaction_facts(tx) for tx in sentry.items("transaction")]
+    out["sentry"] = sentry_facts(sentry)
     sentry.envelopes = []
 
     combined_monitor = Monitor()
@@ -161,7 +191,7 @@ def every_view(events, sdk, sentry) -> dict[str, list[dict[str, Any]]]:
     sentry_sdk.flush(2)
     out["combined.monitor"] = [record_facts(r) for r in combined_monitor.get_all_telemetry()]
     out["combined.otel"] = [span_facts(s) for s in sdk.finished()]
-    out["combined.sentry"] = [transaction_facts(tx) for tx in sentry.items("transaction")]
+    out["combined.sentry"] = sentry_facts(sentry)
     sdk.spans.clear()
     sentry.envelopes = []
 

@@ -51,7 +51,10 @@ def _dt(ms: float | None) -> datetime | None:
 
 
 def facts_context(f: Facts) -> dict[str, Any]:
-    """The ``l0`` context of a stream from its facts (the keys of ``telemetry_context``)."""
+    """The figures of a stream from its facts, for the "L0 execution completed" breadcrumb.
+
+    Ten keys: Sentry trims breadcrumb data past ten entries.
+    """
     return {
         "stream_id": f.stream_id,
         "model": f.model,
@@ -62,12 +65,7 @@ def facts_context(f: Facts) -> dict[str, Any]:
         "tokens_per_second": f.tokens_per_second,
         "retries": f.retries_model + f.retries_network,
         "network_retries": f.retries_network,
-        "model_retries": f.retries_model,
         "guardrail_violations": f.violation_count,
-        "error_category": f.error_category,
-        "error_code": f.error_code,
-        "completed": f.outcome == "completed",
-        "aborted": f.outcome == "aborted",
     }
 
 
@@ -151,12 +149,16 @@ class SentryHandler(StreamListener):
             return st.record  # type: ignore[no-any-return]
         return telemetry(st, self._table.metrics, final=final)
 
+    def _crumb(self, message: str, category: str, level: str, data: dict[str, Any]) -> None:
+        """A breadcrumb whose data this handler built from facts (already JSON-safe)."""
+        self._sentry.add_breadcrumb(category=category, message=message, level=level, data=data)
+
     def on_start(self, st: StreamState, ts: float) -> None:
         """Breadcrumb: an L0 execution started."""
-        self.integration._crumb(
-            "L0 execution started",
-            data={"name": "l0.execution", "stream_id": st.stream_id,
-                  "model": st.request_model or st.resolved_model()},
+        self._crumb(
+            "L0 execution started", "l0", "info",
+            {"name": "l0.execution", "stream_id": st.stream_id,
+             "model": st.request_model or st.resolved_model()},
         )  # fmt: skip
 
     def on_moment(self, moment: int, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
@@ -222,7 +224,10 @@ class SentryHandler(StreamListener):
                 name=f"l0.stream {safe_str(model, 100)}" if model else "l0.stream",
                 start_timestamp=_dt(f.start_ms),
             )
-            transaction.set_data("l0", context)
+            # The figures ride on the "L0 execution completed" breadcrumb and on
+            # captures; the transaction carries its timing, status and outcome
+            # tag only (its serialization is most of what tracing costs).
+            transaction.set_tag("l0.outcome", outcome)
             transaction.set_status(
                 "ok" if outcome == "completed"
                 else "cancelled" if outcome in ("aborted", "abandoned")
@@ -231,12 +236,11 @@ class SentryHandler(StreamListener):
             transaction.finish(end_timestamp=_dt(f.end_ms))
         # Breadcrumbs are stamped now (not with the events' time): Sentry orders
         # a scope's breadcrumbs by timestamp, next to the application's own.
-        sentry._crumb(
-            "L0 execution completed", level="info" if outcome == "completed" else "error",
-            data=context,
-        )  # fmt: skip
+        self._crumb(
+            "L0 execution completed", "l0", "info" if outcome == "completed" else "error", context
+        )
         if outcome == "completed" and st.completed:
-            sentry.complete_stream(f.tokens)
+            self._crumb("Stream completed", "l0.stream", "info", {"token_count": f.tokens})
         if st.halted or st.gave_up:
             message = st.err_exception or st.err_message or "L0 execution failed"
             sentry.record_failure(
