@@ -117,6 +117,8 @@ class StreamTable:
         clock: Time source and scheduler for the idle sweep (tests pass a
             ``ManualClock``).
         raise_errors: Re-raise internal errors (as in strict mode).
+        count_chars: Sum TOKEN text lengths (``content_length``); the handlers'
+            own tables, which build no records, skip it.
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class StreamTable:
         enabled: bool = True,
         clock: Clock | None = None,
         raise_errors: bool = False,
+        count_chars: bool = True,
     ) -> None:
         self.metrics = metrics if metrics is not None else MetricsConfig()
         self.max_in_flight = max_in_flight
@@ -136,7 +139,7 @@ class StreamTable:
         self.raise_errors = raise_errors
         self.clock: Clock = clock if clock is not None else REAL_CLOCK
         self._itl = self.metrics.inter_token_latency and self.metrics.collect_timing
-        self._chars = self.metrics.collect_tokens
+        self._chars = self.metrics.collect_tokens and count_chars
         self._listeners: tuple[StreamListener, ...] = ()
         self._token_listeners: tuple[StreamListener, ...] = ()
         self._start_listeners: tuple[StreamListener, ...] = ()

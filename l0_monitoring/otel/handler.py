@@ -93,6 +93,7 @@ class OpenTelemetryHandler(StreamListener):
             max_in_flight=config.max_streams,
             idle_timeout=idle_timeout,
             clock=_clock,
+            count_chars=False,
         )
         self._table.attach(self)
 

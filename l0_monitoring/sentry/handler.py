@@ -107,7 +107,11 @@ class SentryHandler(StreamListener):
         self.idle_timeout = idle_timeout
         self.violations_not_captured = 0
         self._table = StreamTable(
-            MetricsConfig(), max_in_flight=max_streams, idle_timeout=idle_timeout, clock=_clock
+            MetricsConfig(),
+            max_in_flight=max_streams,
+            idle_timeout=idle_timeout,
+            clock=_clock,
+            count_chars=False,
         )
         self._table.attach(self)
 
