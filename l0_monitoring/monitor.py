@@ -155,25 +155,23 @@ class Monitor(StreamListener):
     def on_finish(self, st: StreamState, facts: Facts) -> None:
         """Count the stream in the aggregates, sample it, buffer it, run ``on_complete``."""
         with self._lock:
-            kept = self._account_locked(st, facts)
+            self._agg.add(facts, st.gaps, st.gap_hist)
+            counts = self._counts
+            self._last = st
+            if self._keep_all or self._keep(st, facts):
+                counts["records_kept"] += 1
+                self._buffer.append(st)
+                if self._on_flush is not None:
+                    if len(self._unflushed) >= self._unflushed_cap:
+                        self._unflushed.popleft()
+                        counts["flush_dropped"] += 1
+                    self._unflushed.append(st)
+                kept = True
+            else:
+                counts["records_sampled_out"] += 1
+                kept = False
         if kept and (self._on_complete is not None or self._on_flush is not None):
             self._deliver(st)
-
-    def _account_locked(self, st: StreamState, facts: Facts) -> bool:
-        self._agg.add(facts, st.gaps, st.gap_hist)
-        counts = self._counts
-        self._last = st
-        if self._keep_all or self._keep(st, facts):
-            counts["records_kept"] += 1
-            self._buffer.append(st)
-            if self._on_flush is not None:
-                if len(self._unflushed) >= self._unflushed_cap:
-                    self._unflushed.popleft()
-                    counts["flush_dropped"] += 1
-                self._unflushed.append(st)
-            return True
-        counts["records_sampled_out"] += 1
-        return False
 
     def _keep(self, st: StreamState, facts: Facts) -> bool:
         s = self._sampling

@@ -326,15 +326,17 @@ class StreamTable:
             self._malformed(f"event.stream_id must be a non-empty string: {safe_repr(sid)}")
             return
         ts = event.ts
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not _NINF < ts < _INF:
-            self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
-            return
-        ts = float(ts)
+        if ts.__class__ is not float or ts - ts:
+            if not _finite_number(ts):
+                self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
+                return
+            ts = float(ts)
         evicted: StreamState | None = None
-        sweep = False
+        sweep = opened = False
         with self._lock:
             st = self._inflight.get(sid)
             if st is None:
+                opened = True
                 if sid in self._recent.ids:
                     if type_value(event.type) != "SESSION_START":
                         self.counts["late_events"] += 1
@@ -352,7 +354,7 @@ class StreamTable:
             self._schedule_sweep()
         if evicted is not None:
             self._finalize(evicted, evicted.last_activity(), abandoned=True)
-        if self._start_listeners:
+        if opened and self._start_listeners:
             self._notify(START, st, ts, {})
         t = event.type
         meta = _meta_of(event)
