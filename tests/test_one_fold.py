@@ -565,3 +565,42 @@ async def test_a_consumer_breaking_out_of_l0_run_early_leaves_no_span_open(sdk):
     clock.advance(31.0)
     (span,) = sdk.finished()
     assert span.attributes["l0.outcome"] == "abandoned" and otel.open_streams == 0
+
+
+_garbage_type = st.one_of(
+    st.sampled_from(_TYPES), st.text(max_size=4), st.integers(), st.none(),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers()),
+)  # fmt: skip
+_garbage_ts = st.one_of(
+    st.floats(0, 1e3), st.floats(allow_nan=True), st.text(max_size=3), st.none(), st.booleans()
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.tuples(_garbage_type, _garbage_ts, st.sampled_from(["s1", "s2", "", None]), _meta),
+        max_size=12,
+    )
+)
+def test_garbage_events_never_raise_through_the_combined_pipeline_in_strict_mode(
+    sdk, sentry, steps
+):
+    monitor = Monitor()
+    combined = Monitoring.combine(
+        monitor.handle_event,
+        OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter)),
+        SentryHandler(Sentry(sentry_sdk, SentryConfig())),
+    )
+    for t, ts, sid, meta in steps:
+        combined(ObservabilityEvent(t, T0 + ts if isinstance(ts, float) else ts, sid, {}, meta))
+    combined.close()
+    stats = monitor.stats()
+    assert stats["internal_errors"] == 0 and stats["listener_errors"] == 0
+    assert stats["in_flight"] == 0
+    assert len(sdk.finished()) == stats["streams_finished"]
+    sdk.spans.clear()

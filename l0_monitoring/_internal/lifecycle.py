@@ -269,8 +269,10 @@ class StreamTable:
                     if moment == VIOLATION:
                         st.fresh_violations = None
         except TypeError as exc:
-            if not _finite_number(getattr(event, "ts", None)):
-                self._bad_ts(event.ts)  # a non-numeric ts met the comparison
+            # Hostile input met an operation: a non-numeric ts, an unhashable type.
+            reason = _malformed_reason(event)
+            if reason is not None:
+                self._malformed(reason)
                 return
             if self.raise_errors:
                 raise
@@ -366,7 +368,11 @@ class StreamTable:
                 self._tokens(st, ts, meta)
             return
         st.events += 1
-        rule = _RULES_GET(t)
+        try:
+            rule = _RULES_GET(t)
+        except TypeError:  # an unhashable type
+            self._malformed(f"event.type must be a string or enum: {safe_repr(t)}")
+            return
         if rule is None:
             if not isinstance(t, str):  # a str enum member is its value
                 self._fold_foreign(st, t, ts, event)
@@ -613,3 +619,16 @@ __all__ = [
 
 def _finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and _NINF < value < _INF
+
+
+def _malformed_reason(event: Any) -> str | None:
+    """Why an event that raised TypeError in the fold is malformed, or None (a bug)."""
+    ts = getattr(event, "ts", None)
+    if not _finite_number(ts):
+        return f"event.ts must be a finite number of ms: {safe_repr(ts)}"
+    t = getattr(event, "type", None)
+    try:
+        hash(t)
+    except TypeError:
+        return f"event.type must be a string or enum: {safe_repr(t)}"
+    return None
