@@ -242,18 +242,13 @@ def _set_model(st: StreamState, model: str | None) -> None:
 
 
 def _model_and_session(st: StreamState, meta: Mapping[str, Any]) -> None:
-    # meta_.model / meta_.session_id, inlined: this runs on most lifecycle events.
-    model = meta.get("model")
-    if model is not None and model != "":
-        _set_model(st, safe_str(model, 200))
-    session = meta.get("sessionId")
-    if session is None:
-        session = meta.get("session_id")
+    model, session, provider = meta_.model_session_provider(meta)
+    if model is not None:
+        _set_model(st, model)
     if session is not None:
-        st.session_id = safe_str(session, 200)
-    provider = meta.get("provider")
+        st.session_id = session
     if provider is not None:
-        st.provider = safe_str(provider, 100)
+        st.provider = provider
 
 
 def _session_start(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:

@@ -77,16 +77,23 @@ def is_network(meta: Mapping[str, Any]) -> bool:
     return category is not None and safe_str(category, 32).strip().lower() == "network"
 
 
-def model(meta: Mapping[str, Any]) -> str | None:
-    """The model named by an event's meta, or None."""
-    value = meta.get("model")
-    return None if value is None or value == "" else safe_str(value, 200)
+def model_session_provider(
+    meta: Mapping[str, Any],
+) -> tuple[str | None, str | None, str | None]:
+    """The model, session id and provider an event's meta names (None when absent).
 
-
-def session_id(meta: Mapping[str, Any]) -> str | None:
-    """The session id named by an event's meta, or None."""
-    value = get(meta, "sessionId", "session_id")
-    return None if value is None else safe_str(value, 200)
+    One call per lifecycle event: this runs on most of them.
+    """
+    model = meta.get("model")
+    session = meta.get("sessionId")
+    if session is None:
+        session = meta.get("session_id")
+    provider = meta.get("provider")
+    return (
+        None if model is None or model == "" else safe_str(model, 200),
+        None if session is None else safe_str(session, 200),
+        None if provider is None else safe_str(provider, 100),
+    )
 
 
 def violations(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -203,6 +210,22 @@ def retry_reason(meta: Mapping[str, Any]) -> str | None:
     if reason is None:
         reason = meta.get("error")
     return None if reason is None else safe_str(reason)
+
+
+def retry_attempt(meta: Mapping[str, Any]) -> int:
+    """A RETRY_ATTEMPT's ``attempt`` number (0 when absent or not an int)."""
+    attempt = meta.get("attempt")
+    return attempt if attempt.__class__ is int else 0
+
+
+def network_error(meta: Mapping[str, Any]) -> tuple[object, str, bool]:
+    """A NETWORK_ERROR's (error or message, low-cardinality type, whether it will be retried).
+
+    ``retryable`` absent counts as retried (the runtime only marks the unretried).
+    """
+    error = meta.get("error") or "network error"
+    code = meta.get("code") or meta.get("error_type") or "unknown"
+    return error, safe_str(code, 64).strip() or "unknown", meta.get("retryable") is not False
 
 
 def is_first_token_signal(meta: Mapping[str, Any]) -> bool:

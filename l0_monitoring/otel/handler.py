@@ -31,7 +31,15 @@ from .._internal.fold import (
     StreamState,
 )
 from .._internal.lifecycle import DEFAULT_IDLE_TIMEOUT, StreamListener, StreamTable
-from .._internal.meta import drift_score, drift_types, is_network, retry_reason, token_text
+from .._internal.meta import (
+    drift_score,
+    drift_types,
+    is_network,
+    network_error,
+    retry_attempt,
+    retry_reason,
+    token_text,
+)
 from .._internal.metahelpers import low_cardinality, ms_to_ns
 from .._internal.safe import safe_str
 from .._internal.workers import Clock
@@ -153,12 +161,11 @@ class OpenTelemetryHandler(StreamListener):
             self._event(st, "l0.first_token", {}, ts)
         elif moment == RETRY:
             network = is_network(meta)  # rule 3, the fold's own reading
-            attempt = meta.get("attempt")
             self._event(
                 st,
                 "l0.retry",
                 {
-                    "l0.retry.attempt": attempt if attempt.__class__ is int else 0,
+                    "l0.retry.attempt": retry_attempt(meta),
                     "l0.retry.reason": retry_reason(meta) or "",
                     "l0.retry.kind": "network" if network else "model",
                 },
@@ -186,12 +193,13 @@ class OpenTelemetryHandler(StreamListener):
                 drift["l0.drift.score"] = score
             self._event(st, "l0.drift", drift, ts)
         elif moment == NETWORK_ERROR:
+            _, error_type, retryable = network_error(meta)
             self._event(
                 st,
                 "l0.network_error",
                 {
-                    "l0.network.error_type": low_cardinality(meta.get("code") or "unknown"),
-                    "l0.network.retryable": meta.get("retryable") is True,
+                    "l0.network.error_type": low_cardinality(error_type),
+                    "l0.network.retryable": retryable,
                 },
                 ts,
             )

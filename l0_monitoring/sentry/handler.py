@@ -26,7 +26,14 @@ from .._internal.fold import (
     StreamState,
 )
 from .._internal.lifecycle import DEFAULT_IDLE_TIMEOUT, StreamListener, StreamTable
-from .._internal.meta import drift_types, is_network, retry_reason, token_text
+from .._internal.meta import (
+    drift_types,
+    is_network,
+    network_error,
+    retry_attempt,
+    retry_reason,
+    token_text,
+)
 from .._internal.safe import safe_str
 from .._internal.workers import Clock
 from ..config import MetricsConfig
@@ -173,16 +180,13 @@ class SentryHandler(StreamListener):
             if self._table.metrics.collect_timing and ts >= start:  # rule 7: never clamped
                 sentry.record_first_token(ts - start)
         elif moment == RETRY:
-            attempt = meta.get("attempt")
             sentry.record_retry(
-                attempt if attempt.__class__ is int else 0,
+                retry_attempt(meta),
                 retry_reason(meta) or "",
                 is_network(meta),  # rule 3
             )
         elif moment == NETWORK_ERROR:
-            error = meta.get("error") or "network error"
-            error_type = safe_str(meta.get("code") or meta.get("error_type") or "unknown", 64)
-            retried = meta.get("retryable") is not False
+            error, error_type, retried = network_error(meta)
             snapshot = None
             if not retried and self._config.capture_network_errors:
                 snapshot = self._snapshot(st, final=False)
