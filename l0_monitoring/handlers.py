@@ -117,7 +117,10 @@ def _share_tables(handlers: tuple[EventHandler, ...]) -> tuple[EventHandler, ...
     dropped from the call list, so each event is folded once for all of them.
     A handler that already saw events keeps its own table (nothing is lost).
     """
-    table = next((t for t in map(_table_of, handlers) if t is not None and t.enabled), None)
+    tables = [t for t in map(_table_of, handlers) if t is not None and t.enabled]
+    # A Monitor's table (it has an owner) wherever it is in the list; a handler's own
+    # table is only shared when no Monitor is combined.
+    table = next((t for t in tables if t.owner is not None), None)
     if table is None:
         return handlers
     kept: list[EventHandler] = []

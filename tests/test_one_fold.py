@@ -346,6 +346,17 @@ def test_combine_folds_each_event_once_on_the_monitors_table(sdk, sentry):
     assert len(sdk.finished()) == 2
 
 
+def test_combine_shares_the_monitors_table_whatever_the_order(sdk, sentry):
+    monitor = Monitor()
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    sentry_handler = SentryHandler(Sentry(sentry_sdk, SentryConfig()))
+    combined = Monitoring.combine(otel, sentry_handler, monitor)
+    assert otel.table is monitor.table and sentry_handler.table is monitor.table
+    for e in make_runtime_events("a"):
+        combined(e)
+    assert monitor.stats()["streams_finished"] == 1 and len(sdk.finished()) == 1
+
+
 def test_a_handler_that_already_saw_events_keeps_its_own_table(sdk):
     otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
     otel(ev(T.SESSION_START, 0, sid="early"))
