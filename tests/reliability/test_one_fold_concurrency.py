@@ -187,6 +187,75 @@ def test_forking_while_another_thread_reads_the_monitor_never_hangs_a_child():
     assert all(os.WIFEXITED(s) and os.WEXITSTATUS(s) == 0 for s in statuses.values())
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_another_thread_holds_every_lock_does_not_hang():
+    from l0_monitoring import OpenTelemetry
+    from l0_monitoring.otel import OpenTelemetryHandler
+
+    from ..test_otel import Sdk
+
+    sdk = Sdk()
+    monitor = Monitor()
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    for e in make_stream_events("parent"):
+        monitor.handle_event(e)
+        otel(e)
+    instruments = otel.otel._instruments
+    locks = [
+        monitor._lock,
+        monitor.table._lock,
+        monitor.table.errors._lock,
+        otel.table._lock,
+        instruments.lock,
+        instruments.drain_lock,
+    ]
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        for lock in locks:
+            lock.acquire()
+        held.set()
+        release.wait(30)
+        for lock in locks:
+            lock.release()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for e in make_stream_events("child"):
+                monitor.handle_event(e)
+                otel(e)
+            assert monitor.get_telemetry("child").completed
+            monitor.get_all_telemetry()
+            monitor.get_aggregate_metrics()
+            otel.flush()
+            monitor.close()
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while status is None and time.monotonic() < deadline:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            status = st if done else None
+            time.sleep(0.01)
+        if status is None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        assert status is not None, "the child hung on a lock held at fork time"
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        release.set()
+        holder.join()
+        sdk.tp.shutdown()
+        sdk.mp.shutdown()
+
+
 def test_a_million_distinct_violations_stay_within_a_few_mb():
     monitor = Monitor()
     monitor.handle_event(ev(T.SESSION_START, 0))
