@@ -615,3 +615,19 @@ def test_garbage_events_never_raise_through_the_combined_pipeline_in_strict_mode
     assert stats["in_flight"] == 0
     assert len(sdk.finished()) == stats["streams_finished"]
     sdk.spans.clear()
+
+
+def test_eviction_ends_the_span_and_finishes_the_transaction(sdk, sentry):
+    otel = OpenTelemetryHandler(
+        OpenTelemetry(sdk.tracer, sdk.meter, OpenTelemetryConfig(max_streams=2))
+    )
+    handler = SentryHandler(Sentry(sentry_sdk, SentryConfig()), max_streams=2)
+    for h in (otel, handler):
+        for i in range(3):
+            h(ev(T.SESSION_START, i, sid=f"s{i}", model="m"))
+    (span,) = sdk.finished()
+    assert span.attributes["l0.outcome"] == "abandoned"
+    sentry_sdk.flush(2)
+    (tx,) = sentry.items("transaction")
+    assert tx["contexts"]["trace"]["status"] == "cancelled"
+    assert otel.open_streams == 2 and handler.stats()["open_streams"] == 2
