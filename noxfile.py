@@ -58,6 +58,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_monitor.py", *session.posargs)
     session.run("python", "benchmarks/bench_exporters.py")
     session.run("python", "benchmarks/bench_otel.py")
+    session.run("python", "benchmarks/bench_combined.py")
     session.run("python", "benchmarks/bench_replay.py")
     session.run("python", "benchmarks/bench_prometheus.py")
     session.run("python", "benchmarks/bench_import.py")

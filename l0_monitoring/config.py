@@ -197,6 +197,16 @@ class MonitoringConfig(_Strict):
         ),
     )
 
+    idle_timeout: float = Field(
+        default=300.0,
+        ge=0.0,
+        description=(
+            "Seconds of silence after which an in-flight stream is finalized as abandoned "
+            "(record, span and Sentry transaction), within idle_timeout + 1 s even when no "
+            "further event arrives; 0 = never."
+        ),
+    )
+
     @classmethod
     def default(cls) -> MonitoringConfig:
         """Return the default configuration (keep everything, no inter-token latency)."""

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from ._internal.guard import ErrorReporter
+from ._internal.lifecycle import StreamTable
 from ._internal.workers import (
     REAL_CLOCK,
     Clock,
@@ -105,11 +106,48 @@ def _call(handler: EventHandler, item: Any, where: str) -> bool:
         return False
 
 
+def _table_of(handler: object) -> StreamTable | None:
+    """The stream table a handler folds into: ``monitor.handle_event``, a Monitor, a table."""
+    target = getattr(handler, "__self__", handler)
+    if isinstance(target, StreamTable):
+        return target
+    table = getattr(target, "table", None)
+    return table if isinstance(table, StreamTable) else None
+
+
+def _share_tables(handlers: tuple[EventHandler, ...]) -> tuple[EventHandler, ...]:
+    """Attach listener-handlers to the first stream table among ``handlers``.
+
+    The OpenTelemetry and Sentry handlers are listeners with their own table
+    when used alone. Combined with a Monitor (``monitor.handle_event`` or the
+    Monitor itself), they are attached to the Monitor's table instead and
+    dropped from the call list, so each event is folded once for all of them.
+    A handler that already saw events keeps its own table (nothing is lost).
+    """
+    tables = [t for t in map(_table_of, handlers) if t is not None and t.enabled]
+    # A Monitor's table (it has an owner) wherever it is in the list; a handler's own
+    # table is only shared when no Monitor is combined.
+    table = next((t for t in tables if t.owner is not None), None)
+    if table is None:
+        return handlers
+    kept: list[EventHandler] = []
+    for handler in handlers:
+        attach = getattr(handler, "attach_to", None)
+        if callable(attach) and _table_of(handler) is not table and attach(table):
+            continue
+        kept.append(handler)
+    return tuple(kept)
+
+
 class _Combined:
-    __slots__ = ("handlers",)
+    __slots__ = ("attached", "handlers")
 
     def __init__(self, handlers: tuple[EventHandler, ...]) -> None:
-        self.handlers = handlers
+        shared = _share_tables(handlers)
+        # Handlers now fed by another handler's table: not called per event,
+        # but still flushed and closed with the rest.
+        self.attached = tuple(h for h in handlers if h not in shared)
+        self.handlers = shared
 
     def __call__(self, event: Any) -> None:
         for handler in self.handlers:
@@ -127,8 +165,10 @@ class _Combined:
         self._each("close")
 
     def _each(self, method: str) -> None:
-        for handler in self.handlers:
+        for handler in (*self.handlers, *self.attached):
             target = getattr(handler, "__self__", handler)  # a bound handle_event: its Monitor
+            if isinstance(target, StreamTable) and target.owner is not None:
+                target = target.owner
             action = getattr(target, method, None)
             if callable(action):
                 try:
@@ -527,6 +567,13 @@ class Monitoring:
     def combine(*handlers: EventHandler | None) -> EventHandler:
         """Call each handler in order; one handler's exception never stops the others.
 
+        One fold: when a Monitor (``monitor.handle_event`` or the Monitor) is
+        combined with OpenTelemetry or Sentry handlers, those handlers are
+        attached as listeners to the Monitor's stream table, so each event is
+        folded once and every sink reads the same per-stream facts (the
+        Monitor's ``collect_*`` flags, and the smaller idle timeout, apply to
+        all of them). Closing the combined handler closes them all.
+
         Args:
             *handlers: Handlers; ``None`` entries are skipped.
 
@@ -638,12 +685,15 @@ class Monitoring:
         record_token_content: bool = False,
         record_guardrail_violations: bool = True,
         default_attributes: dict[str, Any] | None = None,
+        idle_timeout: float | None = 300.0,
         **options: Any,
     ) -> Any:
         """OpenTelemetry handler: one span per stream plus GenAI metrics.
 
         See :func:`l0_monitoring.create_opentelemetry_handler`; ``options`` are
         further :class:`~l0_monitoring.OpenTelemetryConfig` fields.
+        ``idle_timeout``: seconds of silence after which a stream's span is
+        ended as ``abandoned`` (default 300; 0 or None: never).
         """
         from .otel import OpenTelemetryConfig, create_opentelemetry_handler
 
@@ -655,7 +705,7 @@ class Monitoring:
             default_attributes=default_attributes or {},
             **options,
         )
-        return create_opentelemetry_handler(tracer, meter, config)
+        return create_opentelemetry_handler(tracer, meter, config, idle_timeout=idle_timeout)
 
     @staticmethod
     def sentry(
@@ -668,12 +718,15 @@ class Monitoring:
         enable_tracing: bool = True,
         tags: dict[str, str] | None = None,
         environment: str | None = None,
+        idle_timeout: float | None = 300.0,
         **options: Any,
     ) -> Any:
         """Sentry handler: breadcrumbs, captured failures, a transaction per stream.
 
         See :func:`l0_monitoring.create_sentry_handler`; ``options`` are further
-        :class:`~l0_monitoring.SentryConfig` fields.
+        :class:`~l0_monitoring.SentryConfig` fields. ``idle_timeout``: seconds
+        of silence after which a stream's transaction is finished as abandoned
+        (default 300; 0 or None: never).
         """
         from .sentry import SentryConfig, create_sentry_handler
 
@@ -687,7 +740,7 @@ class Monitoring:
             environment=environment,
             **options,
         )
-        return create_sentry_handler(sentry_sdk, config)
+        return create_sentry_handler(sentry_sdk, config, idle_timeout=idle_timeout)
 
     @staticmethod
     def record(

@@ -9,6 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from l0_monitoring import ObservabilityEvent, ObservabilityEventType
+from l0_monitoring._internal import guard
+
+# Strict mode: an internal error the package would swallow (and log) in
+# production is re-raised here, so a hidden bug fails the test that hit it.
+guard.set_strict(True)
 
 T = ObservabilityEventType
 T0 = 1_700_000_000_000.0
@@ -43,3 +48,13 @@ def _reset_logger_level() -> Iterator[None]:
     level = logger.level
     yield
     logger.setLevel(level)
+
+
+@pytest.fixture
+def lenient() -> Iterator[None]:
+    """Production behaviour for a test that injects internal failures on purpose."""
+    guard.set_strict(False)
+    try:
+        yield
+    finally:
+        guard.set_strict(True)

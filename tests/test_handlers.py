@@ -74,10 +74,14 @@ def test_filter_and_exclude_accept_enum_members_and_names():
 
 
 def test_filter_handler_errors_never_escape():
+    from l0_monitoring import handlers
+
+    before = handlers._errors.count
     Monitoring.filter(["TOKEN"], boom)(ev(T.TOKEN, 1))
     Monitoring.exclude([], boom)(ev(T.TOKEN, 1))
     Monitoring.tap(boom)(ev(T.TOKEN, 1))
     Monitoring.sample(1.0, boom)(ev(T.TOKEN, 1))
+    assert handlers._errors.count - before == 4  # each failure contained and counted
 
 
 def test_sample_rates():

@@ -31,7 +31,7 @@ async def test_normal_run():
     assert t.model == "gpt-4o" and t.metadata["request_id"] == "r-1"
     assert t.timing.duration is not None and t.timing.duration > 0.004
     assert t.timing.time_to_first_token is None  # the runtime sent no first-token signal
-    assert t.metrics.tokens_per_second is not None
+    assert t.metrics.tokens_per_second is None  # rule 8: no first token, no rate
 
 
 async def test_ttft_from_the_runtime_timeout_signal():

@@ -119,17 +119,31 @@ def test_counted_tokens_describe_the_final_attempt_only():
     assert t.timing.time_to_first_token == pytest.approx(0.01)  # the user saw the first one
 
 
-def test_tokens_per_second_is_tokens_over_generation_time():
-    # 11 tokens, first at 200 ms, 10 ms apart, complete at 301 ms:
+def test_tokens_per_second_is_tokens_after_the_first_over_first_to_last_token():
+    # Rule 8. 11 tokens, first at 200 ms, 10 ms apart (last at 300 ms), complete at 301 ms:
     events = make_stream_events("s1", tokens=["x"] * 11, ttft_ms=200, gap_ms=10)
     t = feed(strict(), events).get_telemetry("s1")
     assert t.timing.duration == pytest.approx(0.301)
-    assert t.metrics.tokens_per_second == pytest.approx(11 / (0.301 - 0.2))
+    assert t.metrics.tokens_per_second == pytest.approx(10 / 0.1)
 
 
-def test_tokens_per_second_without_first_token_uses_duration():
+def test_tokens_per_second_is_none_without_a_first_token_signal():
+    # Rule 8: no first token, no rate (never a guess from the whole duration).
     m = feed(strict(), [ev(T.SESSION_START, 0), ev(T.COMPLETE, 2000, tokenCount=100)])
-    assert m.get_telemetry("s1").metrics.tokens_per_second == pytest.approx(50.0)
+    assert m.get_telemetry("s1").metrics.tokens_per_second is None
+
+
+def test_tokens_per_second_without_token_events_runs_to_the_terminal_event():
+    # Rule 8: the runtime's first-token signal at 500 ms, COMPLETE at 2000 ms, 100 tokens.
+    m = feed(
+        strict(),
+        [
+            ev(T.SESSION_START, 0),
+            ev(T.TIMEOUT_RESET, 500, timeoutType="inter"),
+            ev(T.COMPLETE, 2000, tokenCount=100),
+        ],
+    )
+    assert m.get_telemetry("s1").metrics.tokens_per_second == pytest.approx(99 / 1.5)
 
 
 # -- inter-token latency --------------------------------------------------------------

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .derive import Facts
 from .series import SeriesSet
 from .sketch import BulkSketch
 
-SKETCH_BATCH = 512  # values buffered per sketch before they are bucketed in bulk
+SKETCH_BATCH = 128  # values buffered per sketch before bucketing in bulk (~0.2 ms held)
 
 
 def percentile_key(q: float) -> str:
@@ -73,43 +74,68 @@ class Aggregates:
 
     def add(
         self,
-        tokens: int,
-        duration: float | None,
-        ttft: float | None,
-        tps: float | None,
-        retries: int,
-        error: bool,
-        completed: bool,
-        aborted: bool,
-        abandoned: bool,
+        f: Facts,
+        gaps_ms: list[float] | None = None,
+        gap_hist: Any = None,
+        trace_id: str | None = None,
     ) -> None:
-        """Count one finished stream."""
+        """Count one finished stream from its facts (the same facts as its record).
+
+        Args:
+            f: The stream's facts (``collect_*`` flags already applied).
+            gaps_ms: Inter-token gaps not yet folded into ``gap_hist``, in ms.
+            gap_hist: The stream's already-folded gap histogram, if any.
+            trace_id: The trace current at the stream's start (exemplars), if any.
+        """
         self.count += 1
+        tokens = f.tokens
         self.total_tokens += tokens
+        retries = f.retries_model + f.retries_network
         self.total_retries += retries
+        duration = f.duration
         if duration is not None:
             self.total_duration += duration
             self.duration_pending.append(duration)
+        ttft = f.ttft
         if ttft is not None:
             self.ttft_sum += ttft
             self.ttft_n += 1
             self.ttft_pending.append(ttft)
+        tps = f.tokens_per_second
         if tps is not None:
             self.tps_sum += tps
             self.tps_n += 1
             self.tps_pending.append(tps)
         if self.count % SKETCH_BATCH == 0:  # each buffer gains at most one value per stream
             self.drain()
-        if error:
+        if f.error:
             self.errors += 1
-        if completed:
+        outcome = f.outcome
+        if outcome == "completed":
             self.completed += 1
-        elif aborted:
+        elif outcome == "aborted":
             self.aborted += 1
         else:
             self.failed += 1
-            if abandoned:
+            if outcome == "abandoned":
                 self.abandoned += 1
+        violations = f.violations
+        self.series.observe(
+            f.model,
+            outcome,
+            tokens,
+            f.retries_network,
+            f.retries_model,
+            [v.get("severity") for v in violations] if violations else (),
+            (f.error_category or "unknown") if f.error else None,
+            ttft,
+            duration,
+            tps,
+            gaps_ms or (),  # milliseconds, scaled to seconds by the histogram
+            gap_hist,
+            0.001,
+            trace_id,
+        )
 
     def drain(self) -> None:
         """Bucket the buffered values into the sketches."""

@@ -167,11 +167,22 @@ def normalize_error_category(value: object) -> ErrorCategory:
     return "unknown"
 
 
+_SEVERITY_ALIASES: dict[str, Severity] = {
+    # Other emitters' lower levels are warnings, their higher ones fatal, so a
+    # violation never rises above what its emitter meant.
+    "debug": "warning", "info": "warning", "notice": "warning", "low": "warning",
+    "critical": "fatal", "high": "fatal", "emergency": "fatal",
+}  # fmt: skip
+
+
 def normalize_severity(value: object) -> Severity:
     """Map a guardrail violation severity to ``warning``, ``error`` or ``fatal``.
 
-    Anything else (a custom emitter's ``"critical"``, a number, None) becomes
-    ``"error"``, the L0 runtime's default severity for a rule.
+    The runtime's three are kept (case-insensitively); other emitters' levels
+    are mapped by rank (``debug``/``info``/``notice``/``low`` → ``warning``,
+    ``critical``/``high``/``emergency`` → ``fatal``); anything else (a number,
+    None, an unknown word) becomes ``"error"``, the L0 runtime's default
+    severity for a rule.
 
     Args:
         value: The raw severity.
@@ -180,6 +191,11 @@ def normalize_severity(value: object) -> Severity:
         One of the :data:`Severity` values.
     """
     text = getattr(value, "value", value)
-    if isinstance(text, str) and text.strip().lower() in SEVERITIES:
-        return text.strip().lower()  # type: ignore[return-value]
+    if isinstance(text, str):
+        key = text.strip().lower()
+        if key in SEVERITIES:
+            return key  # type: ignore[return-value]
+        alias = _SEVERITY_ALIASES.get(key)
+        if alias is not None:
+            return alias
     return "error"

@@ -1,4 +1,12 @@
-"""Rate-limited reporting of internal errors, so telemetry never hurts the host."""
+"""The one internal-error guard: rate-limited reporting, with a strict switch for tests.
+
+Every entry point the host calls (``handle_event``, handlers, listeners,
+callbacks, exporters) catches its own failures and hands them to
+:func:`internal_error`, which logs them (rate-limited) and carries on so
+telemetry never hurts the host. With :func:`set_strict` on (this package's test
+suite turns it on in ``conftest.py``, as logfire and sentry-python do) the
+exception is re-raised instead, so a swallowed bug fails a test.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,30 @@ import time
 import weakref
 
 logger = logging.getLogger("l0_monitoring")
+
+_STRICT = [os.environ.get("L0_MONITORING_STRICT") == "1"]  # a cell: set by set_strict
+_REPORTERS: weakref.WeakSet[ErrorReporter] = weakref.WeakSet()
+
+
+def set_strict(on: bool) -> None:
+    """Re-raise internal errors instead of logging them (for tests; never in production)."""
+    _STRICT[0] = on
+
+
+def is_strict() -> bool:
+    """Whether internal errors are re-raised (see :func:`set_strict`)."""
+    return _STRICT[0]
+
+
+def internal_error(reporter: ErrorReporter, where: str, exc: Exception) -> None:
+    """Report an internal error of this package; re-raise it in strict mode.
+
+    Raises:
+        Exception: ``exc`` itself, only when strict mode is on.
+    """
+    if _STRICT[0]:
+        raise exc
+    reporter.report(where, f"l0_monitoring internal error in {where}", exc)
 
 
 class ErrorReporter:
@@ -64,19 +96,6 @@ class ErrorReporter:
             pass
 
 
-_REPORTERS: weakref.WeakSet[ErrorReporter] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # Only our own objects are touched here: never another library's locks.
-    for reporter in list(_REPORTERS):
-        reporter._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 def _where(exc: BaseException) -> str:
     tb = exc.__traceback__
     if tb is None:
@@ -84,3 +103,13 @@ def _where(exc: BaseException) -> str:
     while tb.tb_next is not None:
         tb = tb.tb_next
     return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+
+
+def _reset_reporters_in_child() -> None:
+    # Only our own objects are touched here: never another library's locks.
+    for reporter in list(_REPORTERS):
+        reporter._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_reporters_in_child)

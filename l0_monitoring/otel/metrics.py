@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._internal.guard import ErrorReporter
+from .._internal.workers import register_fork_aware
 from .semconv import DURATION_BUCKETS, TOKEN_BUCKETS
 
 _errors = ErrorReporter()
@@ -63,6 +64,7 @@ class _Instruments:
         self.pending: deque[tuple[Any, Any, Mapping[str, Any]]] = deque()
         self.pending_values = 0  # values in the backlog (an entry may hold a list)
         self.drain_lock = threading.Lock()  # one drainer at a time keeps the order
+        register_fork_aware(self)
         for name, key, unit, description in (
             ("l0.retries", "retries", "{retry}", "Retries, by kind (network, model)."),
             ("l0.guardrail.violations", "violations", "{violation}",
@@ -72,6 +74,11 @@ class _Instruments:
             meter.create_observable_counter(
                 name, callbacks=[self._observer(key)], unit=unit, description=description
             )
+
+    def _after_fork_in_child(self) -> None:
+        # Either lock may have been held by another thread at fork time.
+        self.lock = threading.Lock()
+        self.drain_lock = threading.Lock()
 
     def finish_stream(
         self,

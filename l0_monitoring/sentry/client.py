@@ -9,7 +9,7 @@ text. Token text never reaches Sentry unless ``record_token_content`` is set.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -138,9 +138,16 @@ class Sentry:
         )  # fmt: skip
 
     def record_network_error(
-        self, error: BaseException | str, error_type: str, retried: bool
-    ) -> str | None:
+        self, error: BaseException | str, error_type: str, retried: bool,
+        telemetry: Telemetry | None = None,
+    ) -> str | None:  # fmt: skip
         """Breadcrumb for a network error; captured when it will not be retried.
+
+        Args:
+            error: The error or its message.
+            error_type: Its low-cardinality type (code).
+            retried: Whether L0 retries it (then it is not captured).
+            telemetry: The stream's telemetry, attached to the capture as context ``l0``.
 
         Returns:
             The Sentry event id when one was captured.
@@ -153,15 +160,27 @@ class Sentry:
             return None
         exc = error if isinstance(error, BaseException) else L0NetworkError(
             safe_str(error), "network", error_type)  # fmt: skip
-        return self._capture(exc, fingerprint=["l0", "network-error", error_type])
+        return self._capture(
+            exc, telemetry=telemetry, fingerprint=["l0", "network-error", error_type]
+        )
 
-    def record_guardrail_violations(self, violations: list[Mapping[str, Any]]) -> list[str]:
+    def record_guardrail_violations(
+        self, violations: Sequence[Mapping[str, Any]], telemetry: Telemetry | None = None,
+        max_captures: int | None = None,
+    ) -> list[str]:  # fmt: skip
         """Breadcrumb per violation; capture those at or above ``min_guardrail_severity``.
+
+        Args:
+            violations: The violations.
+            telemetry: The stream's telemetry, attached to captures as context ``l0``.
+            max_captures: At most this many captures (None: no bound); the rest
+                leave breadcrumbs only.
 
         Returns:
             Event ids of the captured violations.
         """
         ids: list[str] = []
+        budget = len(violations) if max_captures is None else max_captures
         for v in violations:
             rule = safe_str(v.get("rule") or "unknown", 100)
             severity = safe_str(v.get("severity") or "error", 16).lower()
@@ -173,12 +192,14 @@ class Sentry:
                       "recoverable": v.get("recoverable") is True},
             )  # fmt: skip
             if (
-                self.config.capture_guardrail_violations
+                budget > 0
+                and self.config.capture_guardrail_violations
                 and _SEVERITIES.index(level) >= self._min_severity
             ):
+                budget -= 1
                 event_id = self._capture_message(
                     f"Guardrail violation: {rule}", level=level,
-                    fingerprint=["l0", "guardrail", rule, level],
+                    fingerprint=["l0", "guardrail", rule, level], telemetry=telemetry,
                     extra_tags={"l0.guardrail.rule": rule},
                 )  # fmt: skip
                 if event_id:

@@ -1,260 +1,300 @@
-"""The Sentry event handler: breadcrumbs, captured failures and a transaction per stream."""
+"""The Sentry event handler: a listener leaving breadcrumbs, captures and one transaction.
+
+The handler keeps no fold of its own: it is a
+:class:`~l0_monitoring._internal.lifecycle.StreamListener` on a stream table
+(its own when used alone; a Monitor's in ``Monitoring.combine``). Every
+capture carries its stream's telemetry as context ``l0``, built from the same
+folded state as the Monitor's record. A stream's transaction (``op
+l0.stream``) is created and finished once, when the stream ends (terminal
+event, SESSION_END, eviction, idle timeout or close), timed by the events: a
+stream that goes silent can never leave a transaction open.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .._internal.guard import ErrorReporter
-from .._internal.metahelpers import is_network, meta_get, violations_of
-from .._internal.recent import RecentIds
+from .._internal.derive import Facts, telemetry
+from .._internal.fold import (
+    DRIFT,
+    FIRST_TOKEN,
+    NETWORK_ERROR,
+    RETRY,
+    VIOLATION,
+    StreamState,
+)
+from .._internal.lifecycle import DEFAULT_IDLE_TIMEOUT, StreamListener, StreamTable
+from .._internal.meta import (
+    drift_types,
+    is_network,
+    network_error,
+    retry_attempt,
+    retry_reason,
+    token_text,
+)
 from .._internal.safe import safe_str
-from ..config import MonitoringConfig
-from ..monitor import Monitor
+from .._internal.workers import Clock
+from ..config import MetricsConfig
 from ..telemetry import Telemetry
-from .client import Sentry, SentryConfig, telemetry_context
+from .client import Sentry, SentryConfig
 
-__all__ = ["SentryHandler", "create_sentry_handler"]
+__all__ = ["MAX_VIOLATION_CAPTURES", "SentryHandler", "create_sentry_handler"]
 
-_errors = ErrorReporter()
-_RECENT_FINISHED = 4096
-
-
-def _dt(ms: object) -> datetime | None:
-    if isinstance(ms, int | float) and not isinstance(ms, bool) and ms == ms and ms >= 0:
-        try:
-            return datetime.fromtimestamp(float(ms) / 1000.0, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
+MAX_VIOLATION_CAPTURES = 10
+"""Violation events captured per stream; further violations leave breadcrumbs only."""
+MAX_VIOLATION_BREADCRUMBS = 100
+"""Violation breadcrumbs per stream (Sentry keeps 100 breadcrumbs per scope anyway)."""
 
 
-class _StreamState:
-    __slots__ = ("captured", "first_token", "started", "transaction", "violation_keys")
+def _dt(ms: float | None) -> datetime | None:
+    if ms is None or not 0 <= ms < float("inf"):
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def facts_context(f: Facts) -> dict[str, Any]:
+    """The figures of a stream from its facts, for the "L0 execution completed" breadcrumb.
+
+    Ten keys: Sentry trims breadcrumb data past ten entries.
+    """
+    return {
+        "stream_id": f.stream_id,
+        "model": f.model,
+        "outcome": f.outcome,
+        "duration_s": f.duration,
+        "time_to_first_token_s": f.ttft,
+        "token_count": f.tokens,
+        "tokens_per_second": f.tokens_per_second,
+        "retries": f.retries_model + f.retries_network,
+        "network_retries": f.retries_network,
+        "guardrail_violations": f.violation_count,
+    }
+
+
+class _View:
+    __slots__ = ("captured", "crumbs", "violation_captures")
 
     def __init__(self) -> None:
-        self.first_token = False
+        self.violation_captures = 0
+        self.crumbs = 0
         self.captured = False
-        self.started = False
-        self.transaction: Any = None
-        self.violation_keys: set[tuple[str, str, str]] = set()
 
 
-class SentryHandler:
+class SentryHandler(StreamListener):
     """Turns observability events into Sentry breadcrumbs, captures and transactions.
 
-    Created by :func:`create_sentry_handler` / ``Monitoring.sentry``. It keeps a
-    private :class:`~l0_monitoring.Monitor` to attach each failed stream's
-    telemetry. Never raises into the caller.
+    Created by :func:`create_sentry_handler` / ``Monitoring.sentry``. Never
+    raises into the caller. At most :data:`MAX_VIOLATION_CAPTURES` violation
+    events are captured per stream.
+
+    Args:
+        sentry: The :class:`Sentry` integration.
+        max_streams: Bound on streams tracked at once (own table only).
+        idle_timeout: Seconds of silence after which a stream's transaction is
+            finished as abandoned (default 300; 0 or None: never).
     """
 
-    def __init__(self, sentry: Sentry, max_streams: int = 10_000) -> None:
+    def __init__(
+        self,
+        sentry: Sentry,
+        max_streams: int = 10_000,
+        *,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        _clock: Clock | None = None,
+    ) -> None:
         self.integration = sentry
         self._sentry = sentry._sentry
         self._config = sentry.config
-        self._monitor = Monitor(MonitoringConfig(buffer_size=1, max_in_flight=max_streams))
-        self._streams: dict[str, _StreamState] = {}
-        self._recent = RecentIds(_RECENT_FINISHED)
-        self._lock = threading.Lock()
-        self._max = max_streams
+        self.wants_tokens = self._config.breadcrumbs_for_tokens
+        self.idle_timeout = idle_timeout
+        self.violations_not_captured = 0
+        self._table = StreamTable(
+            MetricsConfig(),
+            max_in_flight=max_streams,
+            idle_timeout=idle_timeout,
+            clock=_clock,
+            count_chars=False,
+        )
+        self._table.attach(self)
+
+    # ------------------------------------------------------------------ feeding
 
     def __call__(self, event: Any) -> None:
         """Handle one event (never raises)."""
-        try:
-            self._monitor.handle_event(event)
-            sid = event.stream_id
-            st = self._streams.get(sid)
-            t = event.type
-            if st is None:
-                if not isinstance(sid, str) or (sid in self._recent and t != "SESSION_START"):
-                    return
-                st = self._new(sid)
-            if t == "TOKEN":
-                if not st.first_token:
-                    self._first_token(st, event)
-                if self._config.breadcrumbs_for_tokens:
-                    meta = event.meta
-                    text = meta.get("token") or meta.get("text") or meta.get("content")
-                    self.integration.record_token(text if isinstance(text, str) else None)
+        self._table.handle_event(event)
+
+    @property
+    def table(self) -> StreamTable:
+        """The stream table this handler listens to."""
+        return self._table
+
+    def attach_to(self, table: StreamTable) -> bool:
+        """Listen to another stream table (a Monitor's) instead of folding events itself.
+
+        Used by ``Monitoring.combine``. Refused (False) once this handler's own
+        table has seen a stream.
+
+        Returns:
+            True when attached.
+        """
+        own = self._table
+        if own is table:
+            return True
+        if own.stats()["streams_started"]:
+            return False
+        table.use_idle_timeout(self.idle_timeout)
+        table.attach(self)
+        self._table = table
+        return True
+
+    # ------------------------------------------------------------------ the listener
+
+    def _snapshot(self, st: StreamState, *, final: bool) -> Telemetry:
+        """The stream's telemetry (the Monitor's own record when it already built one)."""
+        if final and st.record is not None:
+            return st.record  # type: ignore[no-any-return]
+        return telemetry(st, self._table.metrics, final=final)
+
+    def _crumb(self, message: str, category: str, level: str, data: dict[str, Any]) -> None:
+        """A breadcrumb whose data this handler built from facts (already JSON-safe)."""
+        self._sentry.add_breadcrumb(category=category, message=message, level=level, data=data)
+
+    def on_start(self, st: StreamState, ts: float) -> None:
+        """Breadcrumb: an L0 execution started."""
+        self._crumb(
+            "L0 execution started", "l0", "info",
+            {"name": "l0.execution", "stream_id": st.stream_id,
+             "model": st.request_model or st.resolved_model()},
+        )  # fmt: skip
+
+    def on_moment(self, moment: int, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
+        """Breadcrumbs for notable moments; captures for unretried network errors, violations."""
+        sentry = self.integration
+        if moment == FIRST_TOKEN:
+            start = st.start_ms if st.start_ms is not None else st.first_event_ms
+            if self._table.metrics.collect_timing and ts >= start:  # rule 7: never clamped
+                sentry.record_first_token(ts - start)
+        elif moment == RETRY:
+            sentry.record_retry(
+                retry_attempt(meta),
+                retry_reason(meta) or "",
+                is_network(meta),  # rule 3
+            )
+        elif moment == NETWORK_ERROR:
+            error, error_type, retried = network_error(meta)
+            snapshot = None
+            if not retried and self._config.capture_network_errors:
+                snapshot = self._snapshot(st, final=False)
+            sentry.record_network_error(
+                error if isinstance(error, BaseException) else safe_str(error), error_type,
+                retried=retried, telemetry=snapshot,
+            )  # fmt: skip
+        elif moment == VIOLATION:
+            if not self._table.metrics.collect_guardrails:
                 return
-            fold = _FOLDS.get(t)
-            if fold is not None:
-                meta = event.meta if isinstance(event.meta, Mapping) else {}
-                fold(self, st, event, meta)
-        except Exception as exc:
-            _errors.report("sentry.handler", "l0_monitoring: Sentry handler failed", exc)
+            view = self.view(st)
+            if view is None:
+                view = _View()
+                self.set_view(st, view)
+            fresh = st.fresh_violations or []
+            room = MAX_VIOLATION_BREADCRUMBS - view.crumbs
+            if room <= 0:
+                self.violations_not_captured += len(fresh)
+                return
+            fresh = fresh[:room]
+            view.crumbs += len(fresh)
+            budget = MAX_VIOLATION_CAPTURES - view.violation_captures
+            snapshot = self._snapshot(st, final=False) if budget > 0 else None
+            ids = sentry.record_guardrail_violations(fresh, snapshot, max(budget, 0))
+            view.violation_captures += len(ids)
+        elif moment == DRIFT:
+            sentry.record_drift(True, drift_types(meta))
 
-    def _new(self, sid: str) -> _StreamState:
-        st = _StreamState()
-        with self._lock:
-            if len(self._streams) >= self._max:
-                old = self._streams.pop(next(iter(self._streams)))
-                if old.transaction is not None:
-                    old.transaction.finish()
-            self._streams[sid] = st
-        return st
+    def on_token(self, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
+        """Breadcrumb per token (only with ``breadcrumbs_for_tokens``)."""
+        self.integration.record_token(token_text(meta))
 
-    def _first_token(self, st: _StreamState, event: Any) -> None:
-        st.first_token = True
-        snapshot = self._monitor.get_telemetry(event.stream_id)
-        ttft = snapshot.timing.time_to_first_token if snapshot else None
-        if ttft is not None:
-            self.integration.record_first_token(ttft * 1000.0)
+    def on_finish(self, st: StreamState, facts: Facts) -> None:
+        """Finish the stream's transaction; breadcrumbs; capture a failure once."""
+        f = facts
+        sentry = self.integration
+        outcome = f.outcome
+        context = facts_context(f)
+        if self._config.enable_tracing:
+            model = f.request_model
+            transaction = self._sentry.start_transaction(
+                op="l0.stream",
+                name=f"l0.stream {safe_str(model, 100)}" if model else "l0.stream",
+                start_timestamp=_dt(f.start_ms),
+            )
+            # The figures ride on the "L0 execution completed" breadcrumb and on
+            # captures; the transaction carries its timing, status and outcome
+            # tag only (its serialization is most of what tracing costs).
+            transaction.set_tag("l0.outcome", outcome)
+            transaction.set_status(
+                "ok" if outcome == "completed"
+                else "cancelled" if outcome in ("aborted", "abandoned")
+                else "internal_error"
+            )  # fmt: skip
+            transaction.finish(end_timestamp=_dt(f.end_ms))
+        # Breadcrumbs are stamped now (not with the events' time): Sentry orders
+        # a scope's breadcrumbs by timestamp, next to the application's own.
+        self._crumb(
+            "L0 execution completed", "l0", "info" if outcome == "completed" else "error", context
+        )
+        # As Sentry.complete_execution: the figures as context ``l0`` on the
+        # application's scope (never tags), so its later events carry them.
+        self._sentry.set_context("l0", context)
+        if outcome == "completed" and st.completed:
+            self._crumb("Stream completed", "l0.stream", "info", {"token_count": f.tokens})
+        if st.halted or st.gave_up:
+            message = st.err_exception or st.err_message or "L0 execution failed"
+            sentry.record_failure(
+                message if isinstance(message, BaseException) else safe_str(message),
+                self._snapshot(st, final=True),
+            )
 
-    def _end(self, st: _StreamState, event: Any, status: str) -> Telemetry | None:
-        with self._lock:
-            self._streams.pop(event.stream_id, None)
-            self._recent.add(event.stream_id)
-        telemetry = self._monitor.get_telemetry(event.stream_id)
-        if st.transaction is not None:
-            if telemetry is not None:
-                st.transaction.set_data("l0", telemetry_context(telemetry))
-            st.transaction.set_status(status)
-            st.transaction.finish(end_timestamp=_dt(event.ts))
-            st.transaction = None
-        if telemetry is not None:
-            self.integration.complete_execution(telemetry)
-        return telemetry
-
-    def _fail(self, st: _StreamState, event: Any, message: object) -> None:
-        telemetry = self._end(st, event, "internal_error")
-        if st.captured:
-            return
-        st.captured = True
-        if message is None:
-            message = telemetry.error.message if telemetry else "L0 execution failed"
-        text = safe_str(message)
-        self.integration.record_failure(text, telemetry)
+    # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Finish open transactions and forget in-flight streams."""
-        with self._lock:
-            pending = list(self._streams.values())
-            self._streams.clear()
-        for st in pending:
-            if st.transaction is not None:
-                st.transaction.set_status("cancelled")
-                st.transaction.finish()
-        self._monitor.clear()
+        """Finish every open stream (transactions as ``cancelled``, outcome abandoned).
+
+        On a shared table (``Monitoring.combine``) this ends the in-flight
+        streams for every listener of that table, as closing the Monitor does.
+        """
+        self._table.close()
 
     def flush(self) -> None:
         """Nothing is buffered here (sentry_sdk sends in the background)."""
 
-
-def _f_session_start(
-    h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]
-) -> None:
-    if st.started:
-        return
-    st.started = True
-    model = meta.get("model") or (event.context or {}).get("model")
-    h.integration.start_execution("l0.execution", {"stream_id": event.stream_id,
-                                                   "model": model})  # fmt: skip
-    if h._config.enable_tracing and st.transaction is None:
-        st.transaction = h._sentry.start_transaction(
-            op="l0.stream",
-            name=f"l0.stream {safe_str(model, 100)}" if model else "l0.stream",
-            start_timestamp=_dt(event.ts),
-        )
+    def stats(self) -> dict[str, int]:
+        """Counters: open_streams, violations_not_captured (past the per-stream bound)."""
+        return {
+            "open_streams": self._table.in_flight(),
+            "violations_not_captured": self.violations_not_captured,
+        }
 
 
-def _f_stream_init(h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]) -> None:
-    if not st.started:
-        _f_session_start(h, st, event, meta)
-    h.integration.start_stream()
-
-
-def _f_timeout_reset(
-    h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]
-) -> None:
-    if not st.first_token and meta_get(meta, "timeoutType", "timeout_type") == "inter":
-        h._first_token(st, event)
-
-
-def _f_retry(h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]) -> None:
-    attempt = meta.get("attempt")
-    h.integration.record_retry(
-        attempt if isinstance(attempt, int) else 0,
-        safe_str(meta.get("reason") or meta.get("error") or "", 500),
-        is_network(meta),
-    )
-
-
-def _f_network_error(
-    h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]
-) -> None:
-    retryable = meta.get("retryable")
-    error = meta.get("error") or "network error"
-    error_type = safe_str(meta.get("code") or meta.get("error_type") or "unknown", 64)
-    h.integration.record_network_error(
-        error if isinstance(error, BaseException) else safe_str(error), error_type,
-        retried=retryable is not False,
-    )  # fmt: skip
-
-
-def _f_rule_result(h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]) -> None:
-    fresh = []
-    for v in violations_of(meta):
-        key = (safe_str(v.get("rule"), 100), safe_str(v.get("message"), 200),
-               safe_str(v.get("severity"), 16))  # fmt: skip
-        if key not in st.violation_keys:  # the same violation is captured once per stream
-            st.violation_keys.add(key)
-            fresh.append(v)
-    if fresh:
-        h.integration.record_guardrail_violations(fresh)
-
-
-def _f_drift(h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]) -> None:
-    metrics = meta.get("metrics")
-    types = (
-        [str(k) for k, v in metrics.items() if v is True] if isinstance(metrics, Mapping) else []
-    )
-    h.integration.record_drift(meta.get("detected") is True, types)
-
-
-def _f_error(h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]) -> None:
-    strategy = meta_get(meta, "recoveryStrategy", "recovery_strategy")
-    if strategy is not None and safe_str(strategy, 16).lower() == "halt":
-        _fail_error = meta.get("error")
-        h._fail(st, event, _fail_error)
-
-
-def _f_complete(h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]) -> None:
-    telemetry = h._end(st, event, "ok" if event.type == "COMPLETE" else "cancelled")
-    if event.type == "COMPLETE":
-        h.integration.complete_stream(telemetry.metrics.token_count if telemetry else 0)
-
-
-def _f_give_up(h: SentryHandler, st: _StreamState, event: Any, meta: Mapping[str, Any]) -> None:
-    h._fail(st, event, meta_get(meta, "lastError", "last_error"))
-
-
-_Fold = Callable[[SentryHandler, _StreamState, Any, Mapping[str, Any]], None]
-_FOLDS: dict[str, _Fold] = {
-    "SESSION_START": _f_session_start,
-    "STREAM_INIT": _f_stream_init,
-    "TIMEOUT_RESET": _f_timeout_reset,
-    "RETRY_ATTEMPT": _f_retry,
-    "NETWORK_ERROR": _f_network_error,
-    "GUARDRAIL_RULE_RESULT": _f_rule_result,
-    "DRIFT_CHECK_RESULT": _f_drift,
-    "ERROR": _f_error,
-    "COMPLETE": _f_complete,
-    "ABORT_COMPLETED": _f_complete,
-    "RETRY_GIVE_UP": _f_give_up,
-}
-
-
-def create_sentry_handler(sentry_sdk: Any, config: SentryConfig | None = None) -> SentryHandler:
+def create_sentry_handler(
+    sentry_sdk: Any,
+    config: SentryConfig | None = None,
+    *,
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+) -> SentryHandler:
     """Create the Sentry event handler for ``l0.run(on_event=...)``.
 
     Args:
         sentry_sdk: The ``sentry_sdk`` module, initialised by the application.
         config: Options.
+        idle_timeout: Seconds of silence after which a stream's transaction is
+            finished as abandoned (default 300; 0 or None: never).
 
     Returns:
         The handler (callable, with ``close()``).
     """
-    return SentryHandler(Sentry(sentry_sdk, config))
+    return SentryHandler(Sentry(sentry_sdk, config), idle_timeout=idle_timeout)

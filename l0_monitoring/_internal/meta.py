@@ -1,0 +1,243 @@
+"""Every reader of event meta, in one place.
+
+The L0 runtime writes meta in camelCase (``tokenCount``, ``isNetwork``); other
+emitters and recorded logs may use snake_case. Every sink reads meta through
+these functions, so a key spelling, a network classification or a violation's
+identity is decided once. None of them raises on hostile input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .contract import ErrorCategory, normalize_error_category, normalize_severity
+from .safe import MAX_ITEMS, json_safe, safe_str
+
+TOKEN_TEXT_KEYS = ("token", "text", "content")
+"""Meta keys that carry a TOKEN event's text, in order of preference."""
+
+
+def get(meta: Mapping[str, Any], camel: str, snake: str) -> Any:
+    """Read a meta value in the runtime's camelCase, else snake_case."""
+    value = meta.get(camel)
+    return meta.get(snake) if value is None else value
+
+
+def type_value(value: object) -> str | None:
+    """Rule 10: an event type compared by value (any enum with string values, or a str).
+
+    Returns:
+        The string value, or None when ``value`` carries no string value.
+    """
+    if isinstance(value, str):
+        inner = getattr(value, "value", value)
+        return inner if isinstance(inner, str) else str.__str__(value)
+    inner = getattr(value, "value", None)
+    return inner if isinstance(inner, str) else None
+
+
+def token_text(meta: Mapping[str, Any]) -> str | None:
+    """The text of a TOKEN event, or None."""
+    text = meta.get("token")
+    if text is None:
+        text = meta.get("text") or meta.get("content")
+    return text if text.__class__ is str else None
+
+
+def count(value: object) -> int | None:
+    """Rule 2: a count given as a non-negative int or integral float; else None (malformed).
+
+    ``12.0`` counts as 12; negative, non-finite, fractional, bool and
+    non-numeric values are malformed.
+    """
+    if value.__class__ is int:
+        return value if value >= 0 else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value) if value >= 0 else None
+    if isinstance(value, float) and math.isfinite(value) and value >= 0 and value.is_integer():
+        return int(value)
+    return None
+
+
+def is_network(meta: Mapping[str, Any]) -> bool:
+    """Rule 3: whether a retry or error is a network one.
+
+    True when ``isNetwork`` is true; when ``isNetwork`` is absent, when
+    ``failureType`` or ``category`` is ``"network"``.
+    """
+    flag = get(meta, "isNetwork", "is_network")
+    if flag is not None:
+        return flag is True
+    category = get(meta, "failureType", "failure_type")
+    if category is None:
+        category = meta.get("category")
+    return category is not None and safe_str(category, 32).strip().lower() == "network"
+
+
+def model_session_provider(
+    meta: Mapping[str, Any],
+) -> tuple[str | None, str | None, str | None]:
+    """The model, session id and provider an event's meta names (None when absent).
+
+    One call per lifecycle event: this runs on most of them.
+    """
+    model = meta.get("model")
+    session = meta.get("sessionId")
+    if session is None:
+        session = meta.get("session_id")
+    provider = meta.get("provider")
+    return (
+        None if model is None or model == "" else safe_str(model, 200),
+        None if session is None else safe_str(session, 200),
+        None if provider is None else safe_str(provider, 100),
+    )
+
+
+def violations(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The violations of a GUARDRAIL_RULE_RESULT (singular ``violation`` or a list).
+
+    Each is a mapping (objects with ``model_dump()`` or attributes are read as
+    such), at most ``MAX_ITEMS`` per event; make one JSON-safe with
+    :func:`violation_data` before keeping it.
+    """
+    out: list[Mapping[str, Any]] = []
+    single = meta.get("violation")
+    if single is not None:
+        out.append(_as_mapping(single))
+    many = meta.get("violations")
+    if isinstance(many, list | tuple):
+        out.extend(_as_mapping(v) for v in many[:MAX_ITEMS])
+    return out
+
+
+def _as_mapping(value: object) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            data = dump()
+        except Exception:
+            data = None
+        if isinstance(data, Mapping):
+            return data
+    fields = getattr(value, "__dict__", None)
+    if isinstance(fields, dict):
+        return fields
+    return {"message": safe_str(value)}
+
+
+def violation_data(v: Mapping[str, Any]) -> dict[str, Any]:
+    """A violation as bounded, JSON-safe data (what records and sinks keep).
+
+    ``severity`` is one of the published closed set (:func:`.contract.normalize_severity`);
+    ``rule`` and ``message`` are strings, as the ``GuardrailViolation`` schema says.
+    """
+    data: Any = json_safe(v)
+    if not isinstance(data, dict):
+        return {"message": safe_str(v)}
+    if "severity" in data:
+        data["severity"] = normalize_severity(data["severity"])
+    for text_key in ("rule", "message"):
+        if data.get(text_key) is not None and not isinstance(data[text_key], str):
+            data[text_key] = safe_str(data[text_key])
+    return data
+
+
+def violation_key(v: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """Rule 6: a violation's identity is (rule, message, severity, source).
+
+    ``source`` is the violation's ``source`` (else ``position``, the L0 runtime's
+    name for where it was found).
+    """
+    source = v.get("source")
+    if source is None:
+        source = v.get("position")
+    return (
+        safe_str(v.get("rule"), 200),
+        safe_str(v.get("message"), 500),
+        normalize_severity(v.get("severity")) if "severity" in v else "",
+        safe_str(source, 40),
+    )
+
+
+def drift_types(meta: Mapping[str, Any]) -> list[str]:
+    """The drift types a DRIFT_CHECK_RESULT reports (``metrics`` flags and ``types``)."""
+    found: list[str] = []
+    metrics = meta.get("metrics")
+    if isinstance(metrics, Mapping):
+        found.extend(safe_str(k, 100) for k, v in list(metrics.items())[:MAX_ITEMS] if v is True)
+    types = meta.get("types")
+    if isinstance(types, list | tuple):
+        found.extend(safe_str(t, 100) for t in types[:MAX_ITEMS])
+    return found
+
+
+def drift_score(meta: Mapping[str, Any]) -> float | None:
+    """A DRIFT_CHECK_RESULT's finite score, or None."""
+    score = meta.get("score")
+    if isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score):
+        return float(score)
+    return None
+
+
+def error_message(meta: Mapping[str, Any]) -> object:
+    """An ERROR's error object or message (None when absent)."""
+    err = meta.get("error")
+    return meta.get("message") if err is None else err
+
+
+def error_code(meta: Mapping[str, Any]) -> str | None:
+    """An ERROR's code (``errorCode``, else ``code``), bounded."""
+    code = get(meta, "errorCode", "code")
+    return None if code is None else safe_str(code, 200)
+
+
+def error_category(meta: Mapping[str, Any]) -> ErrorCategory | None:
+    """An ERROR's category (``failureType``, ``category``), one of the closed set.
+
+    See :func:`.contract.normalize_error_category`.
+    """
+    category = get(meta, "failureType", "category")
+    if category is None:
+        category = meta.get("failure_type")
+    return None if category is None else normalize_error_category(category)
+
+
+def recovery_strategy(meta: Mapping[str, Any]) -> str | None:
+    """An ERROR's recovery strategy (``retry``, ``fallback``, ``continue``, ``halt``)."""
+    strategy = get(meta, "recoveryStrategy", "recovery_strategy")
+    return None if strategy is None else safe_str(strategy, 32).strip().lower()
+
+
+def retry_reason(meta: Mapping[str, Any]) -> str | None:
+    """A RETRY_ATTEMPT's reason (``reason``, else ``error``)."""
+    reason = meta.get("reason")
+    if reason is None:
+        reason = meta.get("error")
+    return None if reason is None else safe_str(reason)
+
+
+def retry_attempt(meta: Mapping[str, Any]) -> int:
+    """A RETRY_ATTEMPT's ``attempt`` number (0 when absent or not an int)."""
+    attempt = meta.get("attempt")
+    return attempt if attempt.__class__ is int else 0
+
+
+def network_error(meta: Mapping[str, Any]) -> tuple[object, str, bool]:
+    """A NETWORK_ERROR's (error or message, low-cardinality type, whether it will be retried).
+
+    ``retryable`` absent counts as retried (the runtime only marks the unretried).
+    """
+    error = meta.get("error") or "network error"
+    code = meta.get("code") or meta.get("error_type") or "unknown"
+    return error, safe_str(code, 64).strip() or "unknown", meta.get("retryable") is not False
+
+
+def is_first_token_signal(meta: Mapping[str, Any]) -> bool:
+    """TIMEOUT_RESET{timeoutType: "inter"}: the L0 runtime's only first-token signal."""
+    return bool(get(meta, "timeoutType", "timeout_type") == "inter")
