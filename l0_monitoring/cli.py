@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
-from ._internal.contract import loads
-from ._internal.safe import clean_text
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -582,6 +580,8 @@ def _documents(path: Path, text: str) -> list[tuple[int, str]]:
     if path.suffix == ".jsonl":
         return lines
     if path.suffix != ".json" and len(lines) > 1:
+        from ._internal.contract import loads
+
         try:
             loads(text)
         except ValueError:
@@ -592,6 +592,9 @@ def _documents(path: Path, text: str) -> list[tuple[int, str]]:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a JSON or JSON Lines file against a published model."""
     from pydantic import ValidationError
+
+    from ._internal.contract import loads
+    from ._internal.safe import clean_text
 
     path = Path(args.file)
     _readable(path)

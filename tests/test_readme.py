@@ -111,6 +111,8 @@ def test_shell_js_ts_and_go_blocks_run_with_the_real_tools(tmp_path):
     for lang, code in BLOCKS[1:]:
         if lang == "python":
             continue  # test_python_block_runs
+        if lang == "console":
+            continue  # a transcript of commands and their output, not a script
         header = FILE_HEADER.match(code)
         if header:
             path = tmp_path / header.group(1)

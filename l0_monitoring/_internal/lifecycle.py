@@ -211,9 +211,11 @@ class StreamTable:
                 self._open(event)
                 return
             ts = event.ts
-            if ts - ts:  # NaN or ±inf (0.0 for every finite number); rule 9
-                self._bad_ts(ts)
-                return
+            if ts.__class__ is not float or ts - ts:  # rule 9: NaN, ±inf, bool, str, ...
+                if not _finite_number(ts):
+                    self._bad_ts(ts)
+                    return
+                ts = float(ts)
             t = event.type
             if t == _TOKEN:
                 # fold.fold_token, inlined: the per-token path.
@@ -618,7 +620,14 @@ __all__ = [
 
 
 def _finite_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and _NINF < value < _INF
+    """Rule 9: a timestamp is a real int or float (never a bool) that is finite as a float."""
+    if value.__class__ is bool or not isinstance(value, int | float):
+        return False
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int beyond float range
+        return False
+    return _NINF < as_float < _INF
 
 
 def _malformed_reason(event: Any) -> str | None:

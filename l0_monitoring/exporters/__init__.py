@@ -225,8 +225,11 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
         lines.append("    else:")
         for f, v in zip(group, names, strict=True):
             lines += ["    " + line for line in _log_field_code(f, v, caches)]
-    lines.append("    return ' '.join(parts)")
+    # A host-built record may hold lone surrogates: the line is made valid UTF-8
+    # (one isascii check for the usual line), as every other exporter does.
+    lines.append("    return _clean(' '.join(parts))")
     namespace: dict[str, Any] = {
+        "_clean": clean_text,
         "_text": _logfmt_text,
         "_nq": _LOGFMT_NEEDS_QUOTES,
         "_LIMIT": MAX_STR,
