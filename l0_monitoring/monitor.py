@@ -455,14 +455,20 @@ class Monitor:
             return out
 
     def clear(self) -> None:
-        """Forget every stream, record and aggregate (in-flight streams included)."""
+        """Forget every stream, record and aggregate (in-flight streams included).
+
+        The Prometheus series are kept: they are cumulative counters, and a
+        drop would read as a huge false ``increase()`` once merged with other
+        workers' series.
+        """
         with self._lock:
             self._inflight.clear()
             self._recent.clear()
             self._buffer.clear()
             self._unflushed.clear()
             self._last = None
-            self._agg = Aggregates(self.config.metrics.series())
+            series = self._agg.series
+            self._agg = Aggregates(series)
 
     # ------------------------------------------------------------------ flushing
 

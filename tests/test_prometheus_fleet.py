@@ -120,6 +120,50 @@ def test_a_bad_worker_file_is_skipped_and_named(tmp_path, caplog):
     assert "skipped a series file" in caplog.text
 
 
+def completed(directory: Path) -> int:
+    merged, problems = read_series(directory)
+    assert problems == []
+    return sum(s.streams["completed"] for s in merged.by_model.values())
+
+
+def test_a_restarted_worker_with_a_recycled_pid_never_overwrites_the_dead_workers_file(tmp_path):
+    # Review finding 1: the file was named by pid only, so a new worker that got
+    # the dead one's pid replaced its file and the merged total fell (1800 -> 1204).
+    dead = SeriesFileWriter(monitor_with(5), tmp_path)
+    assert dead.close(timeout=1)
+    assert completed(tmp_path) == 5
+    restarted = SeriesFileWriter(monitor_with(2), tmp_path)  # same pid: this process
+    assert restarted.write()
+    assert restarted.path != dead.path and str(os.getpid()) in restarted.path.name
+    assert completed(tmp_path) == 7  # never backwards: 5 (dead worker) + 2
+
+
+def test_two_monitors_of_one_process_each_keep_their_own_file(tmp_path):
+    one, two = monitor_with(3), monitor_with(4)
+    writers = [SeriesFileWriter(one, tmp_path), SeriesFileWriter(two, tmp_path)]
+    for _ in range(2):
+        assert all(w.write() for w in writers)
+    assert len(list(tmp_path.glob("l0-series-*.json"))) == 2
+    assert completed(tmp_path) == 7
+
+
+def test_clear_in_a_worker_never_makes_the_merged_totals_go_backwards(tmp_path):
+    other = SeriesFileWriter(monitor_with(10), tmp_path)
+    monitor = monitor_with(6)
+    writer = SeriesFileWriter(monitor, tmp_path)
+    assert other.write() and writer.write()
+    seen = [completed(tmp_path)]
+    monitor.clear()
+    assert monitor.get_aggregate_metrics()["count"] == 0  # the aggregates are cleared
+    assert writer.write()
+    seen.append(completed(tmp_path))
+    for event in make_stream_events("after", tokens=["a"], model="m"):
+        monitor.handle_event(event)
+    assert writer.write()
+    seen.append(completed(tmp_path))
+    assert seen == [16, 16, 17]
+
+
 def test_a_failing_write_is_counted_and_logged_never_raised(tmp_path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("")

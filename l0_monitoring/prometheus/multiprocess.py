@@ -6,9 +6,12 @@ such as :class:`~l0_monitoring.prometheus.MonitorCollector`. This module does
 the same job for the Monitor's series, with the same model:
 
 * each worker runs a :class:`SeriesFileWriter`: a daemon thread that writes the
-  worker's series snapshot to ``<directory>/l0-series-<pid>.json`` every
+  worker's series snapshot to its own file,
+  ``<directory>/l0-series-<pid>-<start time>-<random>.json``, every
   ``interval`` seconds (atomically: temporary file + rename) and once more at
-  :meth:`~SeriesFileWriter.close`;
+  :meth:`~SeriesFileWriter.close`. The name is unique per writer instance: a
+  restarted worker that gets a recycled pid, or two Monitors of one process,
+  never overwrite another writer's file;
 * the process that answers ``/metrics`` (any worker, or a sidecar) merges every
   file of the directory at each scrape: :func:`read_series`,
   :class:`DirectoryCollector` (for a ``prometheus_client`` registry) or
@@ -16,7 +19,9 @@ the same job for the Monitor's series, with the same model:
 
 Counters and histogram buckets of all workers add up, exactly as Prometheus
 would add them across targets; files of workers that exited stay and keep
-counting, so totals never go backwards (like multiprocess mode's counters).
+counting, and a Monitor's series survive :meth:`~l0_monitoring.Monitor.clear`
+(Prometheus counters are cumulative), so merged totals never go backwards (like
+multiprocess mode's counters).
 Clear the directory when the whole service restarts (as with
 ``PROMETHEUS_MULTIPROC_DIR``). Scrapes see each worker's series as of its last
 write: at most ``interval`` seconds old.
@@ -33,6 +38,8 @@ import logging
 import os
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,11 +85,22 @@ class SeriesFileWriter:
         self._lock = threading.Lock()
         self.writes = 0
         self.errors = 0
+        self._pid = 0
+        self._name = ""
 
     @property
     def path(self) -> Path:
-        """This process's file (the name carries the current pid)."""
-        return self.directory / f"l0-series-{os.getpid()}.json"
+        """This writer's own file: ``l0-series-<pid>-<start ns, hex>-<random hex>.json``.
+
+        Chosen at the first use in each process (a forked copy of the writer
+        gets a new name), unique to this writer instance, so no writer ever
+        replaces the file of another one, even with a recycled pid.
+        """
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid = pid
+            self._name = f"l0-series-{pid}-{time.time_ns():x}-{uuid.uuid4().hex[:16]}.json"
+        return self.directory / self._name
 
     def start(self) -> SeriesFileWriter:
         """Start the background writer (idempotent); returns self."""
@@ -104,11 +122,12 @@ class SeriesFileWriter:
         try:
             data = json.dumps(self._snapshot().to_dict(), separators=(",", ":"))
             self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.path
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".l0-series-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
                     f.write(data)
-                os.replace(tmp, self.path)
+                os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
