@@ -150,19 +150,50 @@ class SeriesFileWriter:
 def read_series(directory: str | os.PathLike[str]) -> tuple[SeriesSet, list[str]]:
     """Merge every worker file of ``directory``.
 
+    Each file is parsed and validated (:meth:`SeriesSet.from_json`) before
+    anything of it is merged, and any error reading or merging one file skips
+    that file only: a scrape never fails because one worker's file is bad.
+
     Returns:
-        The summed series, and one problem per unreadable file (skipped: a
-        scrape never fails because one worker's file is bad).
+        The summed series (its ``files`` attribute holds the numbers of files
+        read and skipped, exported as the ``<prefix>_series_files`` gauge), and
+        one problem per skipped file.
     """
     merged = SeriesSet()
     problems: list[str] = []
+    read = 0
     for path in sorted(Path(directory).glob(_PATTERN)):
         try:
-            data: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            merged.merge(SeriesSet.from_dict(data))
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-            problems.append(f"{path.name}: {exc}")
+            one = SeriesSet.from_json(path.read_bytes())
+        except Exception as exc:  # any bad file: skipped and named, never the whole scrape
+            problems.append(f"{path.name}: {_first_line(exc)}")
+            continue
+        try:
+            merged.merge(one)  # cannot fail on validated data; guarded all the same
+            read += 1
+        except Exception as exc:  # any bad file: skipped and named, never the whole scrape
+            problems.append(f"{path.name}: {_first_line(exc)}")
+    merged.uid = None
+    merged.files = (read, len(problems))
     return merged, problems
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {' / '.join(text[:3])}"[:500]
+
+
+# Problems already logged (bounded): a bad file is logged once, not at every scrape.
+_LOGGED: dict[str, None] = {}
+
+
+def _log(problems: list[str]) -> None:
+    for problem in problems:
+        if problem not in _LOGGED:
+            if len(_LOGGED) >= 1000:
+                _LOGGED.clear()
+            _LOGGED[problem] = None
+            logger.warning("l0_monitoring skipped a series file: %s", problem)
 
 
 def render_directory(
@@ -172,10 +203,14 @@ def render_directory(
     *,
     openmetrics: bool = False,
 ) -> str:
-    """Render the merged series of every worker (text 0.0.4, or OpenMetrics)."""
+    """Render the merged series of every worker (text 0.0.4, or OpenMetrics).
+
+    Bad files are skipped (logged once each) and counted in the
+    ``<prefix>_series_files{state="skipped"}`` gauge; this never raises because
+    of a file's content.
+    """
     series, problems = read_series(directory)
-    for problem in problems:
-        logger.warning("l0_monitoring skipped a series file: %s", problem)
+    _log(problems)
     return (render_openmetrics if openmetrics else render)(series, prefix, labels)
 
 
@@ -196,8 +231,7 @@ def directory_collector(
 
     def source() -> SeriesSet:
         series, problems = read_series(directory)
-        for problem in problems:
-            logger.warning("l0_monitoring skipped a series file: %s", problem)
+        _log(problems)
         return series
 
     return SeriesCollector(source, prefix, labels)

@@ -26,7 +26,9 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -250,17 +252,23 @@ class Histogram:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Histogram:
-        """Inverse of :meth:`to_dict`; raises ValueError on inconsistent data."""
-        bounds = tuple(float(b) for b in data["bounds"])
-        counts = [int(c) for c in data["counts"]]
-        if len(counts) != len(bounds) + 1:
-            raise ValueError("histogram counts must have one more entry than bounds")
-        h = cls(bounds, counts)
-        h.total = float(data["sum"])
-        h.count = int(data["count"])
-        ex = data.get("exemplars")
-        if ex is not None:
-            h.exemplars = [None if e is None else Exemplar(str(e[0]), e[1], e[2]) for e in ex]
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: The data is not a valid histogram (pydantic
+                ``ValidationError``): bounds empty, not finite or not strictly
+                increasing, counts negative or not one more than the bounds,
+                ``count`` not their sum, a negative or non-finite sum.
+        """
+        return cls._from(_HistogramData.model_validate(data))
+
+    @classmethod
+    def _from(cls, d: _HistogramData) -> Histogram:
+        h = cls(tuple(d.bounds), list(d.counts))
+        h.total = d.sum
+        h.count = d.count
+        if d.exemplars is not None:
+            h.exemplars = [None if e is None else Exemplar(*e) for e in d.exemplars]
         return h
 
 
@@ -344,18 +352,21 @@ class ModelSeries:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSeries:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; raises ValueError (pydantic) on invalid data."""
+        return cls._from(_ModelData.model_validate(data))
+
+    @classmethod
+    def _from(cls, d: _ModelData) -> ModelSeries:
         out = cls.__new__(cls)
-        out.streams = {str(k): int(v) for k, v in data["streams"].items()}
-        out.tokens = int(data["tokens"])
-        out.network_retries = int(data["network_retries"])
-        out.model_retries = int(data["model_retries"])
-        out.violations = {str(k): int(v) for k, v in data["violations"].items()}
-        out.errors = {str(k): int(v) for k, v in data["errors"].items()}
-        out.ttft = Histogram.from_dict(data["ttft"])
-        out.duration = Histogram.from_dict(data["duration"])
-        out.tps = Histogram.from_dict(data["tps"])
-        out.itl = Histogram.from_dict(data["itl"])
+        out.streams = dict(d.streams)
+        out.tokens = d.tokens
+        out.network_retries = d.network_retries
+        out.model_retries = d.model_retries
+        out.violations = dict(d.violations)
+        out.errors = dict(d.errors)
+        out.ttft, out.duration, out.tps, out.itl = (
+            Histogram._from(h) for h in (d.ttft, d.duration, d.tps, d.itl)
+        )
         out.version = 0
         return out
 
@@ -369,7 +380,7 @@ class SeriesSet:
         buckets: Histogram bounds (defaults: :data:`DEFAULT_BUCKETS`).
     """
 
-    __slots__ = ("buckets", "by_model", "uid")
+    __slots__ = ("buckets", "by_model", "files", "uid")
 
     def __init__(self, models: Iterable[str] = (), buckets: Buckets | None = None) -> None:
         self.buckets = buckets if buckets is not None else DEFAULT_BUCKETS
@@ -377,6 +388,8 @@ class SeriesSet:
         # model's text under (uid, model, version). None: never cached.
         self.uid: int | None = next(_UIDS)
         self.by_model: dict[str, ModelSeries] = {}
+        # (files read, files skipped) when merged from a fleet's directory.
+        self.files: tuple[int, int] | None = None
         for model in models:
             self._series(model)
 
@@ -479,6 +492,7 @@ class SeriesSet:
         out = SeriesSet.__new__(SeriesSet)
         out.buckets = self.buckets
         out.uid = self.uid
+        out.files = self.files
         out.by_model = {model: s.copy() for model, s in self.by_model.items()}
         return out
 
@@ -488,8 +502,98 @@ class SeriesSet:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SeriesSet:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: The data does not have the shape :meth:`to_dict` writes
+                (a pydantic ``ValidationError`` naming the bad field).
+        """
+        return cls._from(_SetData.model_validate(data))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SeriesSet:
+        """Parse and validate the JSON of :meth:`to_dict` (a worker's series file).
+
+        Raises:
+            ValueError: Invalid JSON, or data of another shape (pydantic
+                ``ValidationError``).
+        """
+        return cls._from(_SetData.model_validate_json(text))
+
+    @classmethod
+    def _from(cls, d: _SetData) -> SeriesSet:
         out = cls()
         out.uid = None
-        out.by_model = {str(m): ModelSeries.from_dict(s) for m, s in data["models"].items()}
+        out.by_model = {m: ModelSeries._from(s) for m, s in d.models.items()}
         return out
+
+
+# The shape of a series file (one worker's snapshot), validated before anything is
+# merged: a malformed file from one worker must never break the fleet's scrape.
+_Count = NonNegativeInt
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _HistogramData(_Data):
+    bounds: list[_Finite] = Field(min_length=1, max_length=200)
+    counts: list[_Count]
+    sum: _Finite = Field(ge=0.0)
+    count: _Count
+    exemplars: (
+        list[tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")], _Finite, _Finite] | None]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _HistogramData:
+        if any(not b > a for a, b in itertools.pairwise(self.bounds)):
+            raise ValueError("bounds must be strictly increasing")
+        if len(self.counts) != len(self.bounds) + 1:
+            raise ValueError("counts must have one more entry than bounds (the +Inf bucket)")
+        if sum(self.counts) != self.count:
+            raise ValueError("count must be the sum of the bucket counts")
+        if self.exemplars is not None and len(self.exemplars) != len(self.counts):
+            raise ValueError("exemplars must have one entry per bucket")
+        return self
+
+
+def _keys(allowed: Iterable[str]) -> Any:
+    known = frozenset(allowed)
+
+    def check(d: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown label values {unknown[:3]}")
+        return d
+
+    return check
+
+
+class _ModelData(_Data):
+    streams: dict[str, _Count]
+    tokens: _Count
+    network_retries: _Count
+    model_retries: _Count
+    violations: dict[str, _Count]
+    errors: dict[str, _Count]
+    ttft: _HistogramData
+    duration: _HistogramData
+    tps: _HistogramData
+    itl: _HistogramData
+
+    @model_validator(mode="after")
+    def _labels(self) -> _ModelData:
+        _keys(OUTCOMES)(self.streams)
+        _keys((*_SEVERITIES, OTHER))(self.violations)
+        _keys((*_CATEGORIES, OTHER))(self.errors)
+        return self
+
+
+class _SetData(_Data):
+    models: dict[Annotated[str, Field(min_length=1, max_length=1024)], _ModelData] = Field(
+        max_length=MAX_MODELS + 1
+    )

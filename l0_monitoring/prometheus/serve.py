@@ -40,14 +40,13 @@ def _source(source: Source) -> Callable[[], SeriesSet]:
     if callable(snapshot):
         return snapshot  # type: ignore[no-any-return]
     if isinstance(source, str | os.PathLike):
-        from .multiprocess import read_series
+        from .multiprocess import _log, read_series
 
         directory = Path(source)
 
         def merged() -> SeriesSet:
             series, problems = read_series(directory)
-            for problem in problems:
-                logger.warning("l0_monitoring skipped a series file: %s", problem)
+            _log(problems)
             return series
 
         return merged
