@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from l0_monitoring import Monitor, MonitoringConfig, TelemetryExporter
 from l0_monitoring.demo import make_scenarios, run_simulated
@@ -74,6 +76,86 @@ def test_bad_targets_name_the_field_and_the_source(tmp_path):
         S.SLOConfig.load(bad, environ={})
     with pytest.raises(ValueError, match="cannot read"):
         S.SLOConfig.load(tmp_path / "missing.toml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("WINDOW", "0s"),
+        ("WINDOW", "5m5m"),
+        ("WINDOW", "30s1m"),
+        ("WINDOW", "5 m"),
+        ("ALERT_FOR", "0m"),
+        ("SEVERITY", "x{{ y"),
+        ("SEVERITY", 'a"b'),
+        ("TTFT_QUANTILE", "0.0000001"),
+        ("TOKENS_PER_SECOND_QUANTILE", "0.12345"),
+        ("TTFT_SECONDS", "inf"),
+        ("TOKENS_PER_SECOND", "nan"),
+        ("RETRY_RATE", "inf"),
+        ("GUARDRAIL_VIOLATION_RATE", "-inf"),
+    ],
+)
+def test_values_prometheus_would_reject_are_refused_with_the_variable_named(variable, raw):
+    # Review finding 3: each of these produced a rule file promtool rejects, exit 0.
+    with pytest.raises(ValueError, match=f"L0_SLO_{variable}="):
+        S.SLOConfig.load(environ={f"L0_SLO_{variable}": raw})
+    r = run("slo", "generate", "--check", env={f"L0_SLO_{variable}": raw})
+    assert r.returncode == 2 and f"L0_SLO_{variable}" in r.stderr, r.stderr
+
+
+def test_durations_follow_prometheus_grammar():
+    for good in ("5m", "1h30m", "10ms", "1y2w3d4h5m6s7ms", "90s", "0h1m"):
+        assert S.check_duration(good) == good
+    for bad in ("", "0s", "0h0m", "5m5m", "30s1m", "1.5m", "5", "m", "5M", "-5m", "101y"):
+        with pytest.raises(ValueError, match="duration"):
+            S.check_duration(bad)
+
+
+_UNITS = ("y", "w", "d", "h", "m", "s", "ms")
+
+
+@st.composite
+def slo_fields(draw: st.DrawFn) -> dict[str, object]:
+    """Field values near and across every edge, valid or not (the model decides)."""
+    grammar = st.lists(
+        st.tuples(st.integers(0, 120), st.sampled_from(_UNITS)), min_size=1, max_size=3
+    ).map(lambda parts: "".join(f"{n}{u}" for n, u in parts))
+    duration = st.one_of(grammar, st.text(max_size=6))
+    number = st.one_of(st.floats(), st.floats(1e-9, 1e6), st.integers(0, 1000))
+    quantile = st.one_of(st.floats(0, 1), st.integers(1, 9999).map(lambda n: n / 10000))
+    fields = {
+        "window": duration, "alert_for": duration,
+        "severity": st.one_of(st.sampled_from(["warning", "page", "p1.x-y_z"]), st.text()),
+        "ttft_seconds": number, "tokens_per_second": number, "error_rate": number,
+        "retry_rate": number, "guardrail_violation_rate": number,
+        "ttft_quantile": quantile, "tokens_per_second_quantile": quantile,
+        "prefix": st.one_of(st.from_regex(r"\A[a-zA-Z_:][a-zA-Z0-9_:]{0,8}\Z"), st.text()),
+    }  # fmt: skip
+    chosen = draw(st.sets(st.sampled_from(sorted(fields))))
+    return {name: draw(fields[name]) for name in sorted(chosen)}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(slo_fields(), min_size=40, max_size=40))
+def test_any_config_the_model_accepts_gives_rules_promtool_accepts(tmp_path_factory, batch):
+    tmp = tmp_path_factory.mktemp("rules")
+    files = []
+    for i, fields in enumerate(batch):
+        try:
+            slo = S.SLOConfig(**fields)
+        except ValueError:
+            continue
+        path = tmp / f"rules-{i}.yml"
+        path.write_text(S.render_rules(slo))
+        json.loads(S.render_dashboard(slo))
+        files.append(str(path))
+    if not files:
+        return
+    result = subprocess.run([promtool(), "check", "rules", *files],
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS: 11 rules found") == len(files)
 
 
 # -- generated artifacts --------------------------------------------------------------------

@@ -27,9 +27,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,11 +54,53 @@ __all__ = [
     "rules",
     "write_artifacts",
     "check_artifacts",
+    "check_duration",
+    "format_number",
 ]
 
 ENV_PREFIX = "L0_SLO_"
 RULES_PATH = Path("deploy/prometheus/l0-rules.yml")
 DASHBOARD_PATH = Path("deploy/grafana/l0-dashboard.json")
+
+
+# Prometheus's duration grammar (common/model.ParseDuration): units in this order,
+# each at most once, and the whole > 0.
+_DURATION = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_UNIT_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
+_QUANTILE_DECIMALS = 4
+
+
+def check_duration(value: str) -> str:
+    """Return ``value`` if Prometheus accepts it as a positive duration, else raise ValueError.
+
+    The grammar is Prometheus's (``model.ParseDuration``): integers with the
+    units ``y w d h m s ms``, in that order, each at most once (``1h30m``;
+    not ``30s1m`` or ``5m5m``), in total more than 0 and at most 100 years.
+    """
+    match = _DURATION.match(value) if isinstance(value, str) and value else None
+    if match is None:
+        raise ValueError(
+            f"a Prometheus duration like 5m or 1h30m is required (units y w d h m s ms, "
+            f"in that order, each once), got {value!r}"
+        )
+    total = sum(int(n) * ms for n, ms in zip(match.groups(), _UNIT_MS, strict=True) if n)
+    if not 0 < total <= 100 * _UNIT_MS[0]:
+        raise ValueError(f"a duration must be more than 0 and at most 100y, got {value!r}")
+    return value
+
+
+def format_number(value: float) -> str:
+    """Format a threshold or quantile for PromQL, YAML and display: exact, no exponent.
+
+    ``repr`` precision (the shortest text that reads back as the same float),
+    written out in positional notation (``0.00001``, not ``1e-05``).
+    """
+    text = format(Decimal(repr(float(value))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
 
 
 class SLOConfig(BaseModel):
@@ -70,41 +114,72 @@ class SLOConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ttft_seconds: float = Field(
-        default=1.0, gt=0, description="Time to first token must stay below this (s)."
+        default=1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Time to first token must stay below this (s; finite, > 0).",
     )
     ttft_quantile: float = Field(
-        default=0.9, gt=0, lt=1, description="Quantile of TTFT compared with ttft_seconds."
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="Quantile of TTFT compared with ttft_seconds (0 < q < 1, at most 4 decimals).",
     )
     tokens_per_second: float = Field(
-        default=20.0, gt=0, description="Generation rate must stay above this (tokens/s)."
+        default=20.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Generation rate must stay above this (tokens/s; finite, > 0).",
     )
     tokens_per_second_quantile: float = Field(
         default=0.1,
         gt=0,
         lt=1,
-        description="Quantile of tokens/s compared with tokens_per_second (0.1: 90% are faster).",
+        description="Quantile of tokens/s compared with tokens_per_second (0.1: 90% are "
+        "faster; at most 4 decimals).",
     )
     error_rate: float = Field(
         default=0.01, ge=0, le=1, description="Failed + abandoned streams / finished streams."
     )
-    retry_rate: float = Field(default=0.05, ge=0, description="Retries / finished streams.")
+    retry_rate: float = Field(
+        default=0.05, ge=0, allow_inf_nan=False, description="Retries / finished streams."
+    )
     guardrail_violation_rate: float = Field(
-        default=0.01, ge=0, description="Guardrail violations / finished streams."
+        default=0.01,
+        ge=0,
+        allow_inf_nan=False,
+        description="Guardrail violations / finished streams.",
     )
     window: str = Field(
-        default="5m", description="PromQL range of the recording rules (rate window)."
+        default="5m",
+        description="PromQL range of the recording rules (rate window): a Prometheus "
+        "duration > 0, units in the order y w d h m s ms, each at most once (5m, 1h30m).",
     )
-    alert_for: str = Field(default="5m", description="How long a target is missed before firing.")
-    severity: str = Field(default="warning", description="`severity` label of the alerts.")
+    alert_for: str = Field(
+        default="5m",
+        description="How long a target is missed before firing (a Prometheus duration > 0).",
+    )
+    severity: str = Field(
+        default="warning",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="`severity` label of the alerts (letters, digits, `_`, `.`, `-`: the "
+        "value is copied into the rule file, where Prometheus reads it as a template).",
+    )
     prefix: str = Field(default="l0", description="Metric name prefix of the exposition.")
 
     @field_validator("window", "alert_for")
     @classmethod
     def _duration(cls, value: str) -> str:
-        import re
+        return check_duration(value)
 
-        if not re.fullmatch(r"(\d+(ms|s|m|h|d|w|y))+", value):
-            raise ValueError(f"a Prometheus duration like 5m or 1h30m is required, got {value!r}")
+    @field_validator("ttft_quantile", "tokens_per_second_quantile")
+    @classmethod
+    def _quantile(cls, value: float) -> float:
+        if Decimal(repr(value)).as_tuple().exponent < -_QUANTILE_DECIMALS:  # type: ignore[operator]
+            raise ValueError(
+                f"a quantile has at most {_QUANTILE_DECIMALS} decimals (like 0.9 or 0.999), "
+                f"got {value!r}"
+            )
         return value
 
     @field_validator("prefix")
@@ -199,7 +274,8 @@ class _Target:
 
 
 def _q(q: float) -> str:
-    return f"p{q * 100:g}".replace(".", "_")
+    # 0.9 -> p90, 0.999 -> p99_9 (exact: the quantile has at most 4 decimals).
+    return "p" + format_number(float(Decimal(repr(q)) * 100)).replace(".", "_")
 
 
 def _targets(slo: SLOConfig) -> list[_Target]:
@@ -209,7 +285,10 @@ def _targets(slo: SLOConfig) -> list[_Target]:
         return f"sum by (model) (rate({p}_{metric}{selector}[{w}]))"
 
     def quantile(q: float, metric: str) -> str:
-        return f"histogram_quantile({q:g}, sum by (model, le) (rate({p}_{metric}_bucket[{w}])))"
+        return (
+            f"histogram_quantile({format_number(q)}, "
+            f"sum by (model, le) (rate({p}_{metric}_bucket[{w}])))"
+        )
 
     streams = rate("streams_total")
     failed = rate("streams_total", '{outcome=~"failed|abandoned"}')
@@ -368,7 +447,7 @@ def dashboard(slo: SLOConfig | None = None) -> dict[str, Any]:
     p, sel = slo.prefix, 'model=~"$model"'
 
     def hq(q: float, metric: str) -> tuple[str, str]:
-        return (f"histogram_quantile({q:g}, sum by (model, le) "
+        return (f"histogram_quantile({format_number(q)}, sum by (model, le) "
                 f"(rate({p}_{metric}_bucket{{{sel}}}[$__rate_interval])))",
                 f"{{{{model}}}} {_q(q)}")  # fmt: skip
 
