@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -446,7 +447,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _readable(path: Path) -> None:
-    if not path.is_file():
+    if path.is_dir():
+        raise UsageError(f"cannot read {path}: it is a directory; give a file")
+    if not path.exists():
         raise UsageError(f"cannot read {path}: no such file")
     if not os.access(path, os.R_OK):
         raise UsageError(f"cannot read {path}: permission denied")
@@ -499,12 +502,60 @@ def _check_results(path: Path, slo: Any) -> tuple[list[Any], str]:
             records = [Telemetry.model_validate(item) for item in data]
             return evaluate_records(records, slo), f"{len(records)} telemetry records"
     except (ValueError, ValidationError) as exc:
+        kind = _file_kind(first) if head is None else None
+        if kind is not None:
+            raise UsageError(
+                f"{path}: this looks like {kind}, not JSON; check reads telemetry JSON Lines "
+                "(telemetry.jsonl), an event log (events.jsonl) or saved aggregates (JSON)"
+            ) from None
         raise UsageError(f"{path}: {_describe(exc)}") from None
     if isinstance(data, dict) and isinstance(data.get("count"), int):
         return evaluate_aggregates(data, slo), f"aggregates of {data['count']} streams"
     raise UsageError(
         f"{path}: expected telemetry JSON Lines, an event log or saved aggregates (JSON)"
     )
+
+
+_EXPOSITION_LINE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?\s+\S+(\s+\S+)?$")
+
+
+def _file_kind(first_line: str) -> str:
+    """Name the kind of a file that is not JSON, from its first non-blank line."""
+    if first_line.startswith(("# HELP", "# TYPE", "# EOF")) or _EXPOSITION_LINE.match(first_line):
+        return "a Prometheus/OpenMetrics exposition (.prom, /metrics)"
+    if first_line.startswith("<"):
+        return "HTML or XML (an `l0-monitoring report` page?)"
+    if first_line.count(",") >= 1 and not first_line.startswith(("{", "[")):
+        return "CSV (a CSV export of the records?)"
+    if "\x00" in first_line or "\ufffd" in first_line:
+        return "a binary file"
+    return "plain text"
+
+
+def _show_against(value: float, target: float, unit: str) -> str:
+    """A measured value, with as many digits as needed to never print equal to its target."""
+    from decimal import Decimal
+
+    from .prometheus.slo import format_number
+
+    ratio = unit == "ratio"
+    scale = 100 if ratio else 1
+    goal = Decimal(repr(float(target))) * scale
+    number = ""
+    for digits in range(2 if ratio else 3, 18):
+        if ratio:
+            number = f"{value * 100:.{digits}f}"
+        else:
+            number = format_number(float(f"{value:.{digits}g}"))
+        if value == target or Decimal(number) != goal:
+            break
+    return f"{number}%" if ratio else f"{number} {unit}"
+
+
+def _show_target(target: float, unit: str) -> str:
+    from .prometheus.slo import format_number, format_percent
+
+    return format_percent(target) if unit == "ratio" else f"{format_number(target)} {unit}"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -514,25 +565,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     slo = _slo_targets(args)
     results, what = _check_results(path, slo)
 
-    def show(value: float | None, unit: str) -> str:
-        if value is None:
-            return "n/a"
-        return f"{value:.2%}" if unit == "ratio" else f"{value:.3g} {unit}"
-
     rows = [
-        [r.name, show(r.value, r.unit), f"{r.direction} {show(r.target, r.unit)}",
+        [r.name, "n/a" if r.value is None else _show_against(r.value, r.target, r.unit),
+         f"{r.direction} {_show_target(r.target, r.unit)}",
          {True: "pass", False: "FAIL", None: "n/a"}[r.passed]]
         for r in results
     ]  # fmt: skip
     print(f"{path}: {what}")
     print(format_table(rows, ["SLO", "value", "target", "result"]))
-    if all(r.passed is None for r in results):
+    evaluated = [r for r in results if r.passed is not None]
+    if not evaluated:
         print("nothing to evaluate: no finished streams", file=sys.stderr)
         return 1
-    missed = [r.name for r in results if r.passed is False]
-    print(f"{len(missed)} of {len(results)} targets missed" + (f": {', '.join(missed)}"
-          if missed else ""))  # fmt: skip
-    return 1 if missed else 0
+    missed = [r.name for r in evaluated if r.passed is False]
+    absent = [r.name for r in results if r.passed is None]
+    print(f"{len(evaluated)} of {len(results)} targets evaluated, {len(missed)} missed"
+          + (f": {', '.join(missed)}" if missed else ""))  # fmt: skip
+    if absent:
+        print(f"not evaluated (no data for them in this input, not counted as passed): "
+              f"{', '.join(absent)}" + ("; --require-all makes this a failure"
+                                        if not args.require_all else ""))  # fmt: skip
+    return 1 if missed or (absent and args.require_all) else 0
 
 
 def cmd_slo_generate(args: argparse.Namespace) -> int:
@@ -572,6 +625,11 @@ def _add_slo_commands(sub: Any) -> None:
     )  # fmt: skip
     check.add_argument("file", help="telemetry .jsonl, event log .jsonl or aggregates .json")
     check.add_argument("--slo", help="targets file (.toml or .json) overriding the defaults")
+    check.add_argument(
+        "--require-all",
+        action="store_true",
+        help="exit 1 when a target cannot be evaluated from the input (n/a), not only missed",
+    )
     check.set_defaults(func=cmd_check)
 
     slo = sub.add_parser(

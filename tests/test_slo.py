@@ -330,7 +330,7 @@ def test_check_passes_healthy_traffic_and_exits_zero(tmp_path):
                          for i in range(50)])  # fmt: skip
     r = run("check", str(path))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "0 of 5 targets missed" in r.stdout
+    assert "5 of 5 targets evaluated, 0 missed" in r.stdout
     lines = {line.split("  ")[0]: line for line in r.stdout.splitlines()}
     assert "0.3 s" in lines["time to first token (p90)"] and "pass" in lines["error rate"]
 
@@ -343,7 +343,7 @@ def test_check_fails_when_a_target_is_missed_and_names_it(tmp_path):
     write_records(path, streams)
     r = run("check", str(path))
     assert r.returncode == 1
-    assert "1 of 5 targets missed: error rate" in r.stdout
+    assert "5 of 5 targets evaluated, 1 missed: error rate" in r.stdout
     assert "3.00%" in r.stdout and "FAIL" in r.stdout
     # --slo overrides the targets: 5% errors allowed
     slo = tmp_path / "slo.toml"
@@ -385,3 +385,116 @@ def test_check_rejects_what_it_cannot_read(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert run("check", str(empty)).returncode == 1
+
+
+# -- check and the alerts agree at the edges (review finding 8) -------------------------------
+
+
+def test_a_value_equal_to_its_target_is_missed_by_check_and_by_the_alert(tmp_path):
+    slo = S.SLOConfig()
+    for direction, target in (("<", 0.01), ("<", 1.0), (">", 20.0)):
+        assert S.missed(target, direction, target)  # "< 1%" is missed at 1% exactly
+    assert S.SLOResult("error rate", 0.01, "<", 0.01, "ratio").passed is False
+    assert S.SLOResult("tokens", 20.0, ">", 20.0, "tokens/s").passed is False
+    records = [make_stream_events(f"s{i}", tokens=["a"] * 30, ttft_ms=300, gap_ms=10)
+               for i in range(99)]  # fmt: skip
+    records.append(make_stream_events("e", tokens=["a"], outcome="give_up"))
+    path = tmp_path / "t.jsonl"
+    write_records(path, records)  # error rate exactly 1 of 100 = the target
+    r = run("check", str(path))
+    row = [line for line in r.stdout.splitlines() if line.startswith("error rate")][0]
+    assert r.returncode == 1 and "FAIL" in row and "1.00%" in row and "< 1%" in row
+    # The alert, through promtool, on the recorded series at exactly the targets.
+    rules = tmp_path / "rules.yml"
+    rules.write_text(S.render_rules(slo))
+    inputs = {
+        "l0:stream_errors:ratio_rate5m": ("0.01", "0.00999"),
+        "l0:time_to_first_token_seconds:p90_rate5m": ("1", "0.999"),
+        "l0:tokens_per_second:p10_rate5m": ("20", "20.001"),
+    }
+    series = "".join(
+        f"      - series: '{name}{{model=\"{model}\"}}'\n        values: '{value}x30'\n"
+        for name, (edge, inside) in inputs.items()
+        for model, value in (("edge", edge), ("inside", inside))
+    )
+    alerts = (("L0ErrorRateSLOMissed", "ErrorRate", "error rate", "1%", "< 1%"),
+              ("L0TimeToFirstTokenSLOMissed", "TimeToFirstToken", "time to first token (p90)",
+               "1", "< 1 s"),
+              ("L0TokensPerSecondSLOMissed", "TokensPerSecond", "tokens per second (p10)", "20",
+               "> 20 tokens/s"))  # fmt: skip
+    cases = "".join(
+        f"      - eval_time: 10m\n        alertname: {alert}\n        exp_alerts:\n"
+        f"          - exp_labels: {{severity: warning, slo: {key}, model: edge}}\n"
+        f"            exp_annotations:\n"
+        f"              summary: '{title} of edge misses its target ({target})'\n"
+        f"              description: '{title} is {value} for model edge over 5m"
+        f" (target {target}).'\n"
+        for alert, key, title, value, target in alerts
+    )
+    test = tmp_path / "edge_test.yml"
+    test.write_text(
+        f"rule_files:\n  - {rules}\nevaluation_interval: 1m\ntests:\n"
+        f"  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n{cases}"
+    )
+    result = subprocess.run([promtool(), "test", "rules", str(test)],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_thresholds_are_written_and_shown_exactly():
+    slo = S.SLOConfig(tokens_per_second=40.90000001, error_rate=0.0123456789, ttft_seconds=1e-05)
+    exprs = {r["alert"]: r["expr"] for r in S.rules(slo)["groups"][1]["rules"]}
+    assert exprs["L0TokensPerSecondSLOMissed"].endswith(" <= 40.90000001")
+    assert exprs["L0ErrorRateSLOMissed"].endswith(" >= 0.0123456789")
+    assert exprs["L0TimeToFirstTokenSLOMissed"].endswith(" >= 0.00001")  # no exponent
+    titles = [p["title"] for p in S.dashboard(slo)["panels"]]
+    assert "Error rate (target < 1.23456789%)" in titles
+    assert S.format_percent(0.07) == "7%" and S.format_number(0.1 + 0.2) == "0.30000000000000004"
+
+
+def test_check_never_prints_a_value_equal_to_a_different_target(tmp_path):
+    from l0_monitoring.cli import _show_against
+
+    assert _show_against(40.9000004, 40.9, "tokens/s") == "40.9000004 tokens/s"
+    assert _show_against(40.9, 40.9, "tokens/s") == "40.9 tokens/s"
+    assert _show_against(0.0100001, 0.01, "ratio") == "1.00001%"
+    assert _show_against(0.0533, 0.01, "ratio") == "5.33%"
+
+
+def test_check_of_aggregates_states_which_targets_were_not_evaluated(tmp_path):
+    monitor = Monitor()
+    for i in range(50):
+        for event in make_stream_events(f"s{i}", tokens=["a"] * 30, ttft_ms=300, gap_ms=10):
+            monitor.handle_event(event)
+    agg = tmp_path / "agg.json"
+    agg.write_text(json.dumps(monitor.get_aggregate_metrics()))
+    r = run("check", str(agg))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (
+        "of 5 targets evaluated, 0 missed" in r.stdout and "0 of 5 targets missed" not in r.stdout
+    )
+    assert "not evaluated" in r.stdout and "guardrail violation rate" in r.stdout.split(
+        "not evaluated")[1]  # fmt: skip
+    strict = run("check", str(agg), "--require-all")
+    assert strict.returncode == 1
+
+
+def test_check_names_what_it_was_given_when_it_is_not_a_log(tmp_path):
+    r = run("check", str(tmp_path))
+    assert r.returncode == 2 and "is a directory" in r.stderr and "no such file" not in r.stderr
+    r = run("check", "/dev/null")  # exists, empty: nothing to evaluate, not "no such file"
+    assert (
+        r.returncode == 1 and "no such file" not in r.stderr and "nothing to evaluate" in r.stderr
+    )
+    kinds = {
+        "t.csv": ("stream_id,model,outcome\ns1,m,completed\n", "CSV"),
+        "m.prom": ("# HELP l0_streams_total x\n# TYPE l0_streams_total counter\n", "Prometheus"),
+        "bare.prom": ('l0_tokens_total{model="m"} 3\n', "Prometheus"),
+        "r.html": ("<!doctype html><html></html>\n", "HTML"),
+    }
+    for name, (text, kind) in kinds.items():
+        path = tmp_path / name
+        path.write_text(text)
+        r = run("check", str(path))
+        assert r.returncode == 2 and kind in r.stderr, r.stderr
+        assert "Expecting value" not in r.stderr

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import os
 import re
 import tomllib
@@ -56,6 +57,9 @@ __all__ = [
     "check_artifacts",
     "check_duration",
     "format_number",
+    "format_percent",
+    "missed",
+    "MISSED_OPERATOR",
 ]
 
 ENV_PREFIX = "L0_SLO_"
@@ -101,6 +105,26 @@ def format_number(value: float) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text or "0"
+
+
+# The one definition of "the target is missed", used by the alerting rules (as
+# the PromQL operator) and by ``check`` (as the Python operator): a target
+# "< 1 s" is missed at 1 s exactly, a target "> 20 tokens/s" at 20 exactly.
+MISSED_OPERATOR: dict[str, str] = {"<": ">=", ">": "<="}
+_OPERATORS = {">=": operator.ge, "<=": operator.le}
+
+
+def missed(value: float, direction: Literal["<", ">"], target: float) -> bool:
+    """True when ``value`` misses a target ``direction target`` (``value < 1`` must hold...).
+
+    Same comparison as the alerting rules' ``record MISSED_OPERATOR[direction] target``.
+    """
+    return bool(_OPERATORS[MISSED_OPERATOR[direction]](value, target))
+
+
+def format_percent(ratio: float) -> str:
+    """Format a ratio as an exact percentage (``0.07`` -> ``7%``, no float noise)."""
+    return format_number(float(Decimal(repr(float(ratio))) * 100)) + "%"
 
 
 class SLOConfig(BaseModel):
@@ -332,13 +356,13 @@ def rules(slo: SLOConfig | None = None) -> dict[str, Any]:
     slo = slo or SLOConfig()
     alerts = []
     for t in _targets(slo):
-        op = ">" if t.direction == "<" else "<"  # fires when the target is missed
+        op = MISSED_OPERATOR[t.direction]  # fires when the target is missed, as `check` says
         ratio = t.unit == "ratio"
-        shown = f"{t.threshold * 100:g}%" if ratio else f"{t.threshold:g} {t.unit}"
+        shown = format_percent(t.threshold) if ratio else f"{format_number(t.threshold)} {t.unit}"
         value = "{{ $value | humanizePercentage }}" if ratio else "{{ $value | humanize }}"
         alerts.append({
             "alert": f"L0{t.key}SLOMissed",
-            "expr": f"{t.record} {op} {t.threshold:g}",
+            "expr": f"{t.record} {op} {format_number(t.threshold)}",
             "for": slo.alert_for,
             "labels": {"severity": slo.severity, "slo": t.key},
             "annotations": {
@@ -450,22 +474,24 @@ def dashboard(slo: SLOConfig | None = None) -> dict[str, Any]:
     qs = sorted({0.5, 0.99, slo.ttft_quantile})
     tq = sorted({0.5, slo.tokens_per_second_quantile})
     panels = [
-        _panel(1, f"Time to first token (target {_q(slo.ttft_quantile)} < {slo.ttft_seconds:g} s)",
+        _panel(1, f"Time to first token (target {_q(slo.ttft_quantile)} < "
+                  f"{format_number(slo.ttft_seconds)} s)",
                "s", [hq(q, "time_to_first_token_seconds") for q in qs], 0, 0,
                (slo.ttft_seconds, "<")),
         _panel(2, "Stream duration", "s",
                [hq(q, "stream_duration_seconds") for q in (0.5, 0.9, 0.99)], 12, 0),
         _panel(3, f"Tokens per second (target {_q(slo.tokens_per_second_quantile)} > "
-                  f"{slo.tokens_per_second:g})",
+                  f"{format_number(slo.tokens_per_second)})",
                "short", [hq(q, "tokens_per_second") for q in tq], 0, 8,
                (slo.tokens_per_second, ">")),
-        _panel(4, f"Error rate (target < {slo.error_rate * 100:g}%)", "percentunit",
+        _panel(4, f"Error rate (target < {format_percent(slo.error_rate)})", "percentunit",
                [ratio("streams_total", 'outcome=~"failed|abandoned"')], 12, 8,
                (slo.error_rate, "<"), "Failed and abandoned streams / finished streams."),
-        _panel(5, f"Retry rate (target < {slo.retry_rate * 100:g}%)", "percentunit",
+        _panel(5, f"Retry rate (target < {format_percent(slo.retry_rate)})", "percentunit",
                [ratio("retries_total")], 0, 16, (slo.retry_rate, "<"),
                "Retries (network and model) / finished streams."),
-        _panel(6, f"Guardrail violation rate (target < {slo.guardrail_violation_rate * 100:g}%)",
+        _panel(6, "Guardrail violation rate (target < "
+               f"{format_percent(slo.guardrail_violation_rate)})",
                "percentunit", [ratio("guardrail_violations_total")], 12, 16,
                (slo.guardrail_violation_rate, "<"), "Guardrail violations / finished streams."),
         _panel(7, "Streams per second by outcome", "reqps",
@@ -570,7 +596,7 @@ class SLOResult:
         """True when the target is met, False when missed, None when not measurable."""
         if self.value is None:
             return None
-        return self.value < self.target if self.direction == "<" else self.value > self.target
+        return not missed(self.value, self.direction, self.target)
 
 
 def _quantile(q: float, values: list[float]) -> float | None:
