@@ -498,3 +498,72 @@ def test_check_names_what_it_was_given_when_it_is_not_a_log(tmp_path):
         r = run("check", str(path))
         assert r.returncode == 2 and kind in r.stderr, r.stderr
         assert "Expecting value" not in r.stderr
+
+
+# -- check measures every stream, or says why it cannot (review findings 4 and 5) ----------
+
+
+def error_rate_row(stdout: str) -> float:
+    row = [line for line in stdout.splitlines() if line.startswith("error rate")][0]
+    return float(row.split()[2].rstrip("%")) / 100
+
+
+def test_check_refuses_tail_sampled_records_and_names_the_event_log(tmp_path):
+    # Review finding 4: demo --config production kept 140 of 600 streams (errors always
+    # kept) and check read a 22.86% error rate where every stream gives 5.33%.
+    out = tmp_path / "demo"
+    demo = run("demo", "--simulate", "--streams", "400", "--config", "production",
+               "--out", str(out))  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    truth = run("check", str(out / "events.jsonl"))
+    assert "400 streams replayed from events" in truth.stdout
+    sampled = run("check", str(out / "telemetry.jsonl"))
+    assert sampled.returncode == 2
+    assert "tail-sampled" in sampled.stderr and "events.jsonl" in sampled.stderr
+    kept = len((out / "telemetry.jsonl").read_text().splitlines())
+    assert kept < 400 and f"holds {kept} of the 400 streams" in sampled.stderr
+    # Without a metrics.prom beside it, sampling cannot be seen: a loud warning instead.
+    alone = tmp_path / "alone.jsonl"
+    alone.write_text((out / "telemetry.jsonl").read_text())
+    warned = run("check", str(alone))
+    assert "warning: telemetry records" in warned.stderr and "events.jsonl" in warned.stderr
+    assert "warning" not in run("check", str(alone), "--unsampled").stderr
+    # The event log is the truth: the same error rate as the Monitor's aggregates.
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    monitor = Monitor()
+    from l0_monitoring.events import ObservabilityEvent
+
+    for event in events:
+        monitor.handle_event(ObservabilityEvent.from_dict(event))
+    assert error_rate_row(truth.stdout) == pytest.approx(
+        monitor.get_aggregate_metrics()["failure_rate"], abs=5e-5
+    )
+
+
+def test_check_leaves_streams_still_in_flight_at_the_end_of_a_log_out_of_the_rates(tmp_path):
+    # Review finding 5: half of a live log read 11.15% errors (in-flight streams counted
+    # as failed) where the finished streams gave about 7.1%.
+    lines = []
+    run_simulated(make_scenarios(300, 5), lambda e: lines.append(json.dumps(e.to_dict())),
+                  1.7e12)  # fmt: skip
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("\n".join(lines) + "\n")
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    starts = {json.loads(x)["stream_id"] for x in lines[: len(lines) // 2]}
+    r = run("check", str(cut))
+    finished = int(r.stdout.split(" streams replayed")[0].rsplit(" ", 1)[1])
+    unfinished = int(r.stdout.split("; ")[1].split(" more still in flight")[0])
+    assert unfinished > 0 and finished + unfinished == len(starts)
+    # The truth for the cut log: the outcomes of the streams that did finish in it.
+    records = []
+    monitor = Monitor(on_complete=records.append)
+    from l0_monitoring.events import ObservabilityEvent
+
+    for line in lines[: len(lines) // 2]:
+        monitor.handle_event(ObservabilityEvent.from_dict(json.loads(line)))
+    done = list(records)
+    failed = sum(t.outcome in ("failed", "abandoned") for t in done)
+    assert len(done) == finished
+    assert error_rate_row(r.stdout) == pytest.approx(failed / finished, abs=5e-5)
+    monitor.close()
