@@ -46,9 +46,9 @@ def test_every_outcome_retry_kind_and_error_category_is_exported_at_zero_from_th
     kinds = {s.labels["kind"]: s.value for s in fams["l0_retries"]}
     assert kinds == {"model": 0, "network": 0}
     categories = {s.labels["category"]: s.value for s in fams["l0_errors"]}
-    assert set(categories) == S.KNOWN_CATEGORIES and set(categories.values()) == {0}
+    assert set(categories) == S.KNOWN_CATEGORIES | {S.OTHER} and set(categories.values()) == {0}
     severities = {s.labels["severity"] for s in fams["l0_guardrail_violations"]}
-    assert severities == S.KNOWN_SEVERITIES
+    assert severities == S.KNOWN_SEVERITIES | {S.OTHER}
 
 
 def test_models_declared_in_the_config_are_exported_before_their_first_stream():
@@ -63,6 +63,71 @@ def test_models_declared_in_the_config_are_exported_before_their_first_stream():
     assert ttft == 0
     monitor.clear()  # a cleared Monitor starts again from the declared models
     assert "claude" in TelemetryExporter.to_prometheus(monitor)
+
+
+def observe(series: S.SeriesSet, model: str, **kw) -> None:
+    args = {"outcome": "completed", "tokens": 1, "network_retries": 0, "model_retries": 0,
+            "severities": (), "error_category": None, "ttft": 0.1, "duration": 0.2,
+            "tps": 10.0, **kw}  # fmt: skip
+    series.observe(model, **args)
+
+
+def test_other_severity_and_category_exist_at_zero_from_a_models_first_stream():
+    # Review finding 7: unknown severities/categories went to `_other` labels created
+    # at their first increment, which rate() cannot see.
+    series = S.SeriesSet(["m"])
+    fams = families(render(series))
+    errors = {s.labels["category"]: s.value for s in fams["l0_errors"]}
+    violations = {s.labels["severity"]: s.value for s in fams["l0_guardrail_violations"]}
+    assert errors[S.OTHER] == 0 and violations[S.OTHER] == 0
+    observe(series, "m", severities=("weird",), error_category="never-heard-of")
+    fams = families(render(series))
+    assert value(fams, "l0_errors", "l0_errors_total", category=S.OTHER) == 1
+    assert value(fams, "l0_guardrail_violations", "l0_guardrail_violations_total",
+                 severity=S.OTHER) == 1  # fmt: skip
+
+
+def test_the_other_model_exists_at_zero_before_the_first_model_beyond_the_cap():
+    series = S.SeriesSet()
+    for i in range(S.MAX_MODELS - 1):
+        observe(series, f"m{i}")
+    assert S.OTHER not in series.by_model
+    observe(series, "last-named")  # the 100th model: `_other` appears now, at 0
+    fams = families(render(series))
+    streams = {s.labels["model"] for s in fams["l0_streams"]}
+    assert len(streams) == S.MAX_MODELS + 1
+    assert value(fams, "l0_streams", "l0_streams_total", model=S.OTHER, outcome="completed") == 0
+    observe(series, "one-too-many")
+    fams = families(render(series))
+    assert value(fams, "l0_streams", "l0_streams_total", model=S.OTHER, outcome="completed") == 1
+    assert "one-too-many" not in {s.labels["model"] for s in fams["l0_streams"]}
+
+
+def test_merging_many_workers_keeps_the_model_cap_and_every_count():
+    workers = []
+    for w in range(3):
+        series = S.SeriesSet()
+        for i in range(S.MAX_MODELS):
+            observe(series, f"w{w}-m{i}", tokens=i)
+        workers.append(series)
+    merged = S.SeriesSet()
+    for series in workers:
+        merged.merge(series)
+    assert len(merged.by_model) == S.MAX_MODELS + 1 and S.OTHER in merged.by_model
+    assert sum(sum(s.streams.values()) for s in merged.by_model.values()) == 3 * S.MAX_MODELS
+    assert sum(s.tokens for s in merged.by_model.values()) == 3 * sum(range(S.MAX_MODELS))
+    assert sum(s.ttft.count for s in merged.by_model.values()) == 3 * S.MAX_MODELS
+
+
+def test_a_declared_model_stays_named_in_a_worker_whose_cap_filled_first():
+    # Without declaring it, a worker that saw 100 other models first counts "x" under
+    # `_other` while another names it: the merged "x" would be split.
+    declared = MetricsConfig(models=["x"]).series()
+    for i in range(S.MAX_MODELS + 5):
+        observe(declared, f"m{i}")
+    observe(declared, "x")
+    assert declared.by_model["x"].streams["completed"] == 1
+    assert len(declared.by_model) == S.MAX_MODELS + 1
 
 
 def test_model_list_is_bounded_and_deduplicated():
@@ -162,7 +227,7 @@ def test_series_per_model_matches_the_exposition():
     monitor = Monitor(MonitoringConfig(metrics=MetricsConfig(models=["m"])))
     text = TelemetryExporter.to_prometheus(monitor)
     samples = [line for line in text.splitlines() if not line.startswith("#")]
-    assert len(samples) == S.Buckets().series_per_model == 164
+    assert len(samples) == S.Buckets().series_per_model == 166
 
 
 def test_gaps_folded_early_under_custom_itl_buckets_are_counted_once():

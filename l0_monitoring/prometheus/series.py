@@ -86,8 +86,10 @@ KNOWN_CATEGORIES = frozenset(
     }
 )  # fmt: skip
 KNOWN_SEVERITIES = frozenset({"debug", "info", "warning", "error", "fatal"})
-_CATEGORIES = tuple(sorted(KNOWN_CATEGORIES))
-_SEVERITIES = tuple(sorted(KNOWN_SEVERITIES))
+# Label values exported for every model from the start; unknown values count under
+# `_other`, which exists (at 0) from the start too, so rate() sees its first increment.
+_CATEGORIES = (*sorted(KNOWN_CATEGORIES), OTHER)
+_SEVERITIES = (*sorted(KNOWN_SEVERITIES), OTHER)
 
 
 def current_trace_id() -> str | None:
@@ -397,12 +399,18 @@ class SeriesSet:
         key = model or UNKNOWN_MODEL
         series = self.by_model.get(key)
         if series is None:
-            if len(self.by_model) >= MAX_MODELS:
-                key = OTHER
-                series = self.by_model.get(key)
+            series = self.by_model.get(OTHER) if self._full() else None
             if series is None:
                 series = self.by_model[key] = ModelSeries(self.buckets)
+                if self._full() and OTHER not in self.by_model:
+                    # The cap is reached: `_other` exists from now on, at 0, before
+                    # the first model it will hold (rate() must see that increment).
+                    self.by_model[OTHER] = ModelSeries(self.buckets)
         return series
+
+    def _full(self) -> bool:
+        """True when ``MAX_MODELS`` named models (besides ``_other``) have series."""
+        return len(self.by_model) - (OTHER in self.by_model) >= MAX_MODELS
 
     def observe(
         self,
@@ -479,9 +487,15 @@ class SeriesSet:
         for model, theirs in other.by_model.items():
             mine = self.by_model.get(model)
             if mine is None:
-                self.by_model[model] = theirs.copy()
-            else:
-                mine.merge(theirs)
+                # The cap holds for the merged set too (N workers must not give
+                # N x 100 models): a model beyond it counts under `_other`.
+                mine = self.by_model.get(OTHER) if self._full() and model != OTHER else None
+                if mine is None:
+                    self.by_model[model] = theirs.copy()
+                    if self._full() and OTHER not in self.by_model:
+                        self.by_model[OTHER] = ModelSeries(self.buckets)
+                    continue
+            mine.merge(theirs)
 
     def snapshot(self) -> SeriesSet:
         """Return an independent copy (taken under the owner's lock, rendered outside it).
