@@ -6,6 +6,8 @@ import math
 from bisect import bisect_left
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from l0_monitoring import Monitor, MonitoringConfig, TelemetryExporter
 from l0_monitoring.config import MetricsConfig, PrometheusBuckets
@@ -157,10 +159,15 @@ def histogram_quantile(q: float, bounds: tuple[float, ...], counts: list[int]) -
 
 
 def exact_quantile(q: float, values: list[float]) -> float:
+    """The quantile ``histogram_quantile`` estimates: the ceil(q*n)-th smallest value.
+
+    (numpy's ``inverted_cdf``: the smallest value with at least q*n observations
+    at or below it.) A linearly interpolated percentile differs from it at a
+    sparse tail by up to the gap between two neighbouring observations (p99 of
+    187 streams: about 53% on one demo seed), which no bucket layout can remove.
+    """
     ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def demo_records(n: int, seed: int):
@@ -181,17 +188,46 @@ def worst_error(values: list[float], bounds: tuple[float, ...]) -> float:
     )
 
 
-@pytest.mark.parametrize(("n", "seed"), [(600, 1), (1000, 3), (2000, 7)])
-def test_histogram_quantiles_of_the_demo_traffic_are_within_ten_percent_of_exact(n, seed):
+def max_ratio(bounds: tuple[float, ...]) -> float:
+    return max(b / a for a, b in zip(bounds, bounds[1:], strict=False))
+
+
+@pytest.mark.parametrize(("n", "seed"), [(600, 1), (1000, 3), (2000, 7), (600, 11), (800, 5),
+                                         (1500, 9)])  # fmt: skip
+def test_histogram_quantiles_per_model_are_within_ten_percent_of_exact(n, seed):
+    # Review finding 6: per model, duration p99 read +11..+55% on several seeds.
     _, records = demo_records(n, seed)
-    ttft = [r.metrics.time_to_first_token for r in records if r.metrics.time_to_first_token]
-    duration = [r.timing.duration for r in records if r.timing.duration is not None]
-    gaps = [g for r in records for g in r.timing.inter_token_latencies or ()]
-    assert worst_error(ttft, S.TTFT_BUCKETS) <= 0.10
-    assert worst_error(duration, S.DURATION_BUCKETS) <= 0.10
-    assert worst_error(gaps, S.ITL_BUCKETS) <= 0.10
+    models = sorted({r.model for r in records})
+    assert len(models) == 3
+    for model in (*models, None):
+        mine = [r for r in records if model is None or r.model == model]
+        ttft = [r.metrics.time_to_first_token for r in mine if r.metrics.time_to_first_token]
+        duration = [r.timing.duration for r in mine if r.timing.duration is not None]
+        gaps = [g for r in mine for g in r.timing.inter_token_latencies or ()]
+        assert worst_error(ttft, S.TTFT_BUCKETS) <= 0.10, (model, "ttft")
+        assert worst_error(duration, S.DURATION_BUCKETS) <= 0.10, (model, "duration")
+        assert worst_error(gaps, S.ITL_BUCKETS) <= 0.10, (model, "itl")
     # The GenAI doubling buckets (what the OpenTelemetry metrics keep) do not.
-    assert worst_error(ttft, S.SECONDS_BUCKETS) > 0.10
+    all_ttft = [r.metrics.time_to_first_token for r in records if r.metrics.time_to_first_token]
+    assert worst_error(all_ttft, S.SECONDS_BUCKETS) > 0.10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([S.TTFT_BUCKETS, S.DURATION_BUCKETS]),
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=300),
+    st.sampled_from([0.5, 0.9, 0.99]),
+)
+def test_ttft_and_duration_quantiles_are_within_ten_percent_for_any_traffic(bounds, u, q):
+    # Neighbouring bounds at most 1.097x apart: the estimate shares the exact value's
+    # bucket, whatever the values (inside the bucket range) and however few.
+    lo, hi = bounds[1], bounds[-1]
+    values = [lo * (hi / lo) ** x for x in u]
+    h = S.Histogram(bounds)
+    for v in values:
+        h.observe(v)
+    got = histogram_quantile(q, bounds, h.counts)
+    assert abs(got / exact_quantile(q, values) - 1) <= max_ratio(bounds) - 1 < 0.0970
 
 
 def test_the_monitor_buckets_what_the_records_say():
@@ -227,7 +263,7 @@ def test_series_per_model_matches_the_exposition():
     monitor = Monitor(MonitoringConfig(metrics=MetricsConfig(models=["m"])))
     text = TelemetryExporter.to_prometheus(monitor)
     samples = [line for line in text.splitlines() if not line.startswith("#")]
-    assert len(samples) == S.Buckets().series_per_model == 166
+    assert len(samples) == S.Buckets().series_per_model == 275
 
 
 def test_gaps_folded_early_under_custom_itl_buckets_are_counted_once():

@@ -19,8 +19,8 @@ name                                        type       labels
 =========================================  =========  ===========================
 
 Buckets (:mod:`l0_monitoring.prometheus.series`, configurable through
-``MetricsConfig``): 10 bounds per decade, TTFT 0.01-60 s, duration 0.1-300 s,
-inter-token latency 0.001-2.5 s; tokens per second 1 to 2000. Every series of a
+``MetricsConfig``): TTFT 0.01-63 s and duration 0.1-302 s with 25 bounds per
+decade, inter-token latency 0.001-2.5 s with 10; tokens per second 1 to 2000. Every series of a
 model is present (at 0) from the model's first stream.
 
 Rendering is cached: the label part of every line (``name{labels} ``) is
