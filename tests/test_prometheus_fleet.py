@@ -273,3 +273,33 @@ def test_the_app_reports_a_failed_render_as_a_500_and_rejects_bad_sources():
         make_wsgi_app(42)
     with pytest.raises(ValueError, match="model"):
         make_wsgi_app(broken, labels={"model": "x"})
+
+
+def test_our_server_serves_an_applications_registry_alongside_in_one_format(tmp_path):
+    # Review finding 9: the full scrape through prometheus_client (generate_latest)
+    # formats every sample; our server renders ours and appends the app's registry.
+    from prometheus_client import CollectorRegistry, Counter
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+
+    app_metrics = CollectorRegistry()
+    requests = Counter("app_requests", "Requests served.", registry=app_metrics)
+    requests.inc(7)
+    monitor = monitor_with(3)
+    app = make_wsgi_app(monitor, registry=app_metrics)
+    statuses: list[str] = []
+    text = b"".join(app({}, lambda status, headers: statuses.append(status))).decode()
+    got = totals(text)
+    assert got[("app_requests_total", ())] == 7
+    assert got[("l0_streams_total", (("model", "m"), ("outcome", "completed")))] == 3
+    ask = {"HTTP_ACCEPT": "application/openmetrics-text"}
+    body = b"".join(app(ask, lambda status, headers: statuses.append(status))).decode()
+    assert body.count("# EOF") == 1 and body.endswith("# EOF\n")
+    fams = {f.name: f for f in om(body)}  # the strict OpenMetrics parser accepts it
+    assert fams["app_requests"].samples[0].value == 7 and "l0_streams" in fams
+    assert statuses == ["200 OK", "200 OK"]
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        missing_tool("promtool (Debian package prometheus; .ci/run installs it)")
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                             text=True, timeout=60, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
