@@ -8,10 +8,18 @@ every histogram), then, best of N rounds with the garbage collector off:
 * **openmetrics**: ``render_openmetrics`` of a snapshot (with exemplars);
 * **collect**: ``list(MonitorCollector(monitor).collect())``: snapshot + the
   metric families handed to ``prometheus_client``;
-* **generate_latest**: ``prometheus_client.generate_latest(registry)``: collect
-  plus prometheus_client's own formatting (its per-sample escaping is outside
-  our control);
+* **generate_latest**: ``prometheus_client.generate_latest(registry)`` of a
+  registry holding ``MonitorCollector``: the *full scrape* through the
+  collector (collect plus prometheus_client's own per-sample formatting, which
+  is outside our control);
+* **serve**: the full ``/metrics`` response body of our WSGI app
+  (``l0_monitoring.prometheus.serve.make_wsgi_app``), text and OpenMetrics,
+  alone and with a ``prometheus_client`` registry of the application's other
+  metrics (process, platform and GC collectors) appended;
 * **snapshot**: the snapshot alone.
+
+``--buckets coarse`` measures with 10 bounds per decade for TTFT and duration
+too (the trade-off: fewer samples, quantiles no longer bounded within 10%).
 
 Two columns: every model received a stream since the previous scrape (worst
 case: nothing cached can be reused), and no model changed (the renderers reuse
@@ -27,19 +35,36 @@ import gc
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from l0_monitoring import Monitor, MonitoringConfig, TelemetryExporter
-from l0_monitoring.config import MetricsConfig
+from l0_monitoring.config import MetricsConfig, PrometheusBuckets
 from l0_monitoring.demo import make_scenarios, run_simulated
 from l0_monitoring.events import ObservabilityEvent
 from l0_monitoring.prometheus import MonitorCollector
-from l0_monitoring.prometheus.series import Buckets
+from l0_monitoring.prometheus.serve import make_wsgi_app
 from l0_monitoring.prometheus.text import render_openmetrics
 
 
-def monitor_with(models: int, streams: int) -> Monitor:
-    monitor = Monitor(MonitoringConfig(metrics=MetricsConfig(inter_token_latency=True)))
+def _decades(first: int, last: int) -> list[float]:
+    steps = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+    return [float(f"{m * 10.0**e:.6g}") for e in range(first, last + 1) for m in steps]
+
+
+COARSE = PrometheusBuckets(ttft=[*_decades(-2, 1), 100.0], duration=[*_decades(-1, 2), 1000.0])
+
+
+def monitor_with(models: int, streams: int, coarse: bool = False) -> Monitor:
+    metrics = MetricsConfig(inter_token_latency=True)
+    if coarse:
+        metrics = MetricsConfig(inter_token_latency=True, prometheus_buckets=COARSE)
+    monitor = Monitor(MonitoringConfig(metrics=metrics))
 
     def spread(event: ObservabilityEvent) -> None:
         index = int(event.stream_id.rsplit("-", 1)[1])
@@ -71,22 +96,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--streams", type=int, default=5000)
+    parser.add_argument("--buckets", choices=["default", "coarse"], default="default")
     args = parser.parse_args()
-    monitor = monitor_with(args.models, args.streams)
+    monitor = monitor_with(args.models, args.streams, args.buckets == "coarse")
     registry = CollectorRegistry()
     collector = MonitorCollector(monitor)
     registry.register(collector)
+    app_metrics = CollectorRegistry()
+    for make in (ProcessCollector, PlatformCollector, GCCollector):
+        make(registry=app_metrics)
     text = TelemetryExporter.to_prometheus(monitor)
     samples = sum(1 for line in text.splitlines() if not line.startswith("#"))
-    per_model = Buckets().series_per_model
-    print(f"{args.models} models, {samples} samples ({per_model} per model), "
-          f"{len(text) / 1e6:.2f} MB of text")  # fmt: skip
+    per_model = monitor._series_snapshot().buckets.series_per_model
+    print(f"{args.models} models (+ _other), {samples} samples ({per_model} per model, "
+          f"{args.buckets} buckets), {len(text) / 1e6:.2f} MB of text")  # fmt: skip
+    alone, joined = make_wsgi_app(monitor), make_wsgi_app(monitor, registry=app_metrics)
+    om = {"HTTP_ACCEPT": "application/openmetrics-text"}
+
+    def body(app: Callable[..., list[bytes]], environ: dict[str, str]) -> bytes:
+        return b"".join(app(environ, lambda status, headers: None))
+
     cases: dict[str, Callable[[], object]] = {
         "snapshot": monitor._series_snapshot,
         "text (to_prometheus)": lambda: TelemetryExporter.to_prometheus(monitor),
         "openmetrics": lambda: render_openmetrics(monitor._series_snapshot()),
         "collect (MonitorCollector)": lambda: list(collector.collect()),
-        "generate_latest(registry)": lambda: generate_latest(registry),
+        "full scrape: generate_latest": lambda: generate_latest(registry),
+        "full scrape: serve, text": lambda: body(alone, {}),
+        "full scrape: serve, openmetrics": lambda: body(alone, om),
+        "serve + app registry, text": lambda: body(joined, {}),
+        "serve + app registry, openm.": lambda: body(joined, om),
     }
     events = make_scenarios(args.models, 2)
     next_id = [args.streams]
@@ -104,12 +143,12 @@ def main() -> None:
         run_simulated(events, spread, 1.8e12)
         next_id[0] += 1
 
-    print(f"{'':28s} {'all models changed':>20s} {'none changed':>14s}")
+    print(f"{'':32s} {'all models changed':>20s} {'none changed':>14s}")
     for name, fn in cases.items():
         fn()  # warm the label caches, as every scrape after the first
         changed = best(fn, args.rounds, one_stream_per_model)
         same = best(fn, args.rounds)
-        print(f"{name:28s} {changed * 1e3:17.2f} ms {same * 1e3:11.2f} ms")
+        print(f"{name:32s} {changed * 1e3:17.2f} ms {same * 1e3:11.2f} ms")
 
 
 if __name__ == "__main__":

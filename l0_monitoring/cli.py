@@ -14,6 +14,7 @@ import argparse
 import codecs
 import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -707,8 +708,58 @@ def _slo_targets(args: argparse.Namespace) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def _check_results(path: Path, slo: Any) -> tuple[list[Any], str]:
-    """Measure a telemetry log, an event log or an aggregates file against the targets."""
+_STREAMS_LINE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*_streams_total\{[^}]*\}\s+(\S+)", re.M)
+
+
+def _streams_counted_beside(path: Path) -> tuple[int, Path] | None:
+    """Streams counted in a ``metrics.prom`` next to a telemetry file (the demo writes both)."""
+    prom = path.with_name("metrics.prom")
+    try:
+        text = prom.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        total = sum(int(float(v)) for v in _STREAMS_LINE.findall(text))
+    except ValueError:
+        return None
+    return (total, prom) if total else None
+
+
+def _records_result(
+    path: Path, records: list[Telemetry], slo: Any, unsampled: bool
+) -> tuple[list[Any], str, list[str]]:
+    """Telemetry records are what a Monitor kept: refuse or warn about tail sampling."""
+    from .prometheus.slo import evaluate_records
+
+    counted = _streams_counted_beside(path)
+    if counted is not None and counted[0] > len(records):
+        events = path.with_name("events.jsonl")
+        instead = f"check {events}" if events.is_file() else "check the event log or aggregates"
+        raise UsageError(
+            f"{path} holds {len(records)} of the {counted[0]} streams counted in {counted[1]}: "
+            "the records were tail-sampled (errors and slow streams are always kept), so "
+            f"rates and quantiles from them are biased; {instead} (every stream) instead"
+        )
+    notes = []
+    if not unsampled:
+        notes.append(
+            "warning: telemetry records are the streams a Monitor kept; with tail sampling "
+            "(sampling.rate < 1 or min_duration) errors and slow streams are over-represented "
+            "and these rates are biased. Gate on the event log (events.jsonl) or saved "
+            "aggregates (Monitor.get_aggregate_metrics()), which count every stream; "
+            "--unsampled states that this file holds every stream."
+        )
+    return evaluate_records(records, slo), f"{len(records)} telemetry records", notes
+
+
+def _check_results(
+    path: Path, slo: Any, unsampled: bool = False
+) -> tuple[list[Any], str, list[str]]:
+    """Measure a telemetry log, an event log or an aggregates file against the targets.
+
+    Returns:
+        The results, what was measured, and notes for stderr.
+    """
     import json
 
     from pydantic import ValidationError
@@ -727,7 +778,7 @@ def _check_results(path: Path, slo: Any) -> tuple[list[Any], str]:
                 first = line.strip()
                 break
     if not first:
-        return evaluate_records([], slo), "empty file"
+        return evaluate_records([], slo), "empty file", []
     try:
         head = json.loads(first)
     except ValueError:
@@ -737,24 +788,81 @@ def _check_results(path: Path, slo: Any) -> tuple[list[Any], str]:
         monitor = Monitor(MonitoringConfig(buffer_size=1), on_complete=records.append)
         for event in iter_events(path):
             monitor.handle_event(event)
+        finished = len(records)
+        unfinished = monitor.stats()["in_flight"]
         monitor.close()
-        return evaluate_records(records, slo), f"{len(records)} streams replayed from events"
+        # Streams still in flight at the end of the log (a live or cut log) have no
+        # outcome yet: close() would end them as abandoned; they are left out instead.
+        del records[finished:]
+        what = f"{finished} streams replayed from events"
+        if unfinished:
+            what += (f"; {unfinished} more still in flight at the end of the log "
+                     "(unfinished: excluded from every rate)")  # fmt: skip
+        return evaluate_records(records, slo), what, []
     text = path.read_text(encoding="utf-8")
     try:
         if isinstance(head, dict) and "metrics" in head:
             records = TelemetryExporter.from_jsonl(text)
-            return evaluate_records(records, slo), f"{len(records)} telemetry records"
+            return _records_result(path, records, slo, unsampled)
         data = json.loads(text)
         if isinstance(data, list):
             records = [Telemetry.model_validate(item) for item in data]
-            return evaluate_records(records, slo), f"{len(records)} telemetry records"
+            return _records_result(path, records, slo, unsampled)
     except (ValueError, ValidationError) as exc:
+        kind = _file_kind(first) if head is None else None
+        if kind is not None:
+            raise UsageError(
+                f"{path}: this looks like {kind}, not JSON; check reads telemetry JSON Lines "
+                "(telemetry.jsonl), an event log (events.jsonl) or saved aggregates (JSON)"
+            ) from None
         raise UsageError(f"{path}: {_describe(exc)}") from None
     if isinstance(data, dict) and isinstance(data.get("count"), int):
-        return evaluate_aggregates(data, slo), f"aggregates of {data['count']} streams"
+        return evaluate_aggregates(data, slo), f"aggregates of {data['count']} streams", []
     raise UsageError(
         f"{path}: expected telemetry JSON Lines, an event log or saved aggregates (JSON)"
     )
+
+
+_EXPOSITION_LINE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?\s+\S+(\s+\S+)?$")
+
+
+def _file_kind(first_line: str) -> str:
+    """Name the kind of a file that is not JSON, from its first non-blank line."""
+    if first_line.startswith(("# HELP", "# TYPE", "# EOF")) or _EXPOSITION_LINE.match(first_line):
+        return "a Prometheus/OpenMetrics exposition (.prom, /metrics)"
+    if first_line.startswith("<"):
+        return "HTML or XML (an `l0-monitoring report` page?)"
+    if first_line.count(",") >= 1 and not first_line.startswith(("{", "[")):
+        return "CSV (a CSV export of the records?)"
+    if "\x00" in first_line or "\ufffd" in first_line:
+        return "a binary file"
+    return "plain text"
+
+
+def _show_against(value: float, target: float, unit: str) -> str:
+    """A measured value, with as many digits as needed to never print equal to its target."""
+    from decimal import Decimal
+
+    from .prometheus.slo import format_number
+
+    ratio = unit == "ratio"
+    scale = 100 if ratio else 1
+    goal = Decimal(repr(float(target))) * scale
+    number = ""
+    for digits in range(2 if ratio else 3, 18):
+        if ratio:
+            number = f"{value * 100:.{digits}f}"
+        else:
+            number = format_number(float(f"{value:.{digits}g}"))
+        if value == target or Decimal(number) != goal:
+            break
+    return f"{number}%" if ratio else f"{number} {unit}"
+
+
+def _show_target(target: float, unit: str) -> str:
+    from .prometheus.slo import format_number, format_percent
+
+    return format_percent(target) if unit == "ratio" else f"{format_number(target)} {unit}"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -764,27 +872,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     _readable(path)
     slo = _slo_targets(args)
-    results, what = _check_results(path, slo)
-
-    def show(value: float | None, unit: str) -> str:
-        if value is None:
-            return "n/a"
-        return f"{value:.2%}" if unit == "ratio" else f"{value:.3g} {unit}"
+    results, what, notes = _check_results(path, slo, args.unsampled)
+    for note in notes:
+        print(note, file=sys.stderr)
 
     rows = [
-        [r.name, show(r.value, r.unit), f"{r.direction} {show(r.target, r.unit)}",
+        [r.name, "n/a" if r.value is None else _show_against(r.value, r.target, r.unit),
+         f"{r.direction} {_show_target(r.target, r.unit)}",
          {True: "pass", False: "FAIL", None: "n/a"}[r.passed]]
         for r in results
     ]  # fmt: skip
     print(f"{path}: {what}")
     print(format_table(rows, ["SLO", "value", "target", "result"]))
-    if all(r.passed is None for r in results):
+    evaluated = [r for r in results if r.passed is not None]
+    if not evaluated:
         print("nothing to evaluate: no finished streams", file=sys.stderr)
         return 1
-    missed = [r.name for r in results if r.passed is False]
-    print(f"{len(missed)} of {len(results)} targets missed" + (f": {', '.join(missed)}"
-          if missed else ""))  # fmt: skip
-    return 1 if missed else 0
+    missed = [r.name for r in evaluated if r.passed is False]
+    absent = [r.name for r in results if r.passed is None]
+    print(f"{len(evaluated)} of {len(results)} targets evaluated, {len(missed)} missed"
+          + (f": {', '.join(missed)}" if missed else ""))  # fmt: skip
+    if absent:
+        print(f"not evaluated (no data for them in this input, not counted as passed): "
+              f"{', '.join(absent)}" + ("; --require-all makes this a failure"
+                                        if not args.require_all else ""))  # fmt: skip
+    return 1 if missed or (absent and args.require_all) else 0
 
 
 def cmd_slo_generate(args: argparse.Namespace) -> int:
@@ -824,6 +936,16 @@ def _add_slo_commands(sub: Any) -> None:
     )  # fmt: skip
     check.add_argument("file", help="telemetry .jsonl, event log .jsonl or aggregates .json")
     check.add_argument("--slo", help="targets file (.toml or .json) overriding the defaults")
+    check.add_argument(
+        "--unsampled",
+        action="store_true",
+        help="the telemetry records hold every stream (no tail sampling): no bias warning",
+    )
+    check.add_argument(
+        "--require-all",
+        action="store_true",
+        help="exit 1 when a target cannot be evaluated from the input (n/a), not only missed",
+    )
     check.set_defaults(func=cmd_check)
 
     slo = sub.add_parser(

@@ -324,13 +324,19 @@ class Monitor(StreamListener):
         return out
 
     def clear(self) -> None:
-        """Forget every stream, record and aggregate (in-flight streams included)."""
+        """Forget every stream, record and aggregate (in-flight streams included).
+
+        The Prometheus series are kept: they are cumulative counters, and a
+        drop would read as a huge false ``increase()`` once merged with other
+        workers' series.
+        """
         self._table.clear()
         with self._lock:
             self._buffer.clear()
             self._unflushed.clear()
             self._last = None
-            self._agg = Aggregates(self.config.metrics.series())
+            series = self._agg.series
+            self._agg = Aggregates(series)
 
     # ------------------------------------------------------------------ flushing
 

@@ -6,6 +6,8 @@ import math
 from bisect import bisect_left
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from l0_monitoring import Monitor, MonitoringConfig, TelemetryExporter
 from l0_monitoring.config import MetricsConfig, PrometheusBuckets
@@ -46,9 +48,9 @@ def test_every_outcome_retry_kind_and_error_category_is_exported_at_zero_from_th
     kinds = {s.labels["kind"]: s.value for s in fams["l0_retries"]}
     assert kinds == {"model": 0, "network": 0}
     categories = {s.labels["category"]: s.value for s in fams["l0_errors"]}
-    assert set(categories) == S.KNOWN_CATEGORIES and set(categories.values()) == {0}
+    assert set(categories) == S.KNOWN_CATEGORIES | {S.OTHER} and set(categories.values()) == {0}
     severities = {s.labels["severity"] for s in fams["l0_guardrail_violations"]}
-    assert severities == S.KNOWN_SEVERITIES
+    assert severities == S.KNOWN_SEVERITIES | {S.OTHER}
 
 
 def test_models_declared_in_the_config_are_exported_before_their_first_stream():
@@ -63,6 +65,71 @@ def test_models_declared_in_the_config_are_exported_before_their_first_stream():
     assert ttft == 0
     monitor.clear()  # a cleared Monitor starts again from the declared models
     assert "claude" in TelemetryExporter.to_prometheus(monitor)
+
+
+def observe(series: S.SeriesSet, model: str, **kw) -> None:
+    args = {"outcome": "completed", "tokens": 1, "network_retries": 0, "model_retries": 0,
+            "severities": (), "error_category": None, "ttft": 0.1, "duration": 0.2,
+            "tps": 10.0, **kw}  # fmt: skip
+    series.observe(model, **args)
+
+
+def test_other_severity_and_category_exist_at_zero_from_a_models_first_stream():
+    # Review finding 7: unknown severities/categories went to `_other` labels created
+    # at their first increment, which rate() cannot see.
+    series = S.SeriesSet(["m"])
+    fams = families(render(series))
+    errors = {s.labels["category"]: s.value for s in fams["l0_errors"]}
+    violations = {s.labels["severity"]: s.value for s in fams["l0_guardrail_violations"]}
+    assert errors[S.OTHER] == 0 and violations[S.OTHER] == 0
+    observe(series, "m", severities=("weird",), error_category="never-heard-of")
+    fams = families(render(series))
+    assert value(fams, "l0_errors", "l0_errors_total", category=S.OTHER) == 1
+    assert value(fams, "l0_guardrail_violations", "l0_guardrail_violations_total",
+                 severity=S.OTHER) == 1  # fmt: skip
+
+
+def test_the_other_model_exists_at_zero_before_the_first_model_beyond_the_cap():
+    series = S.SeriesSet()
+    for i in range(S.MAX_MODELS - 1):
+        observe(series, f"m{i}")
+    assert S.OTHER not in series.by_model
+    observe(series, "last-named")  # the 100th model: `_other` appears now, at 0
+    fams = families(render(series))
+    streams = {s.labels["model"] for s in fams["l0_streams"]}
+    assert len(streams) == S.MAX_MODELS + 1
+    assert value(fams, "l0_streams", "l0_streams_total", model=S.OTHER, outcome="completed") == 0
+    observe(series, "one-too-many")
+    fams = families(render(series))
+    assert value(fams, "l0_streams", "l0_streams_total", model=S.OTHER, outcome="completed") == 1
+    assert "one-too-many" not in {s.labels["model"] for s in fams["l0_streams"]}
+
+
+def test_merging_many_workers_keeps_the_model_cap_and_every_count():
+    workers = []
+    for w in range(3):
+        series = S.SeriesSet()
+        for i in range(S.MAX_MODELS):
+            observe(series, f"w{w}-m{i}", tokens=i)
+        workers.append(series)
+    merged = S.SeriesSet()
+    for series in workers:
+        merged.merge(series)
+    assert len(merged.by_model) == S.MAX_MODELS + 1 and S.OTHER in merged.by_model
+    assert sum(sum(s.streams.values()) for s in merged.by_model.values()) == 3 * S.MAX_MODELS
+    assert sum(s.tokens for s in merged.by_model.values()) == 3 * sum(range(S.MAX_MODELS))
+    assert sum(s.ttft.count for s in merged.by_model.values()) == 3 * S.MAX_MODELS
+
+
+def test_a_declared_model_stays_named_in_a_worker_whose_cap_filled_first():
+    # Without declaring it, a worker that saw 100 other models first counts "x" under
+    # `_other` while another names it: the merged "x" would be split.
+    declared = MetricsConfig(models=["x"]).series()
+    for i in range(S.MAX_MODELS + 5):
+        observe(declared, f"m{i}")
+    observe(declared, "x")
+    assert declared.by_model["x"].streams["completed"] == 1
+    assert len(declared.by_model) == S.MAX_MODELS + 1
 
 
 def test_model_list_is_bounded_and_deduplicated():
@@ -92,10 +159,15 @@ def histogram_quantile(q: float, bounds: tuple[float, ...], counts: list[int]) -
 
 
 def exact_quantile(q: float, values: list[float]) -> float:
+    """The quantile ``histogram_quantile`` estimates: the ceil(q*n)-th smallest value.
+
+    (numpy's ``inverted_cdf``: the smallest value with at least q*n observations
+    at or below it.) A linearly interpolated percentile differs from it at a
+    sparse tail by up to the gap between two neighbouring observations (p99 of
+    187 streams: about 53% on one demo seed), which no bucket layout can remove.
+    """
     ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def demo_records(n: int, seed: int):
@@ -116,17 +188,46 @@ def worst_error(values: list[float], bounds: tuple[float, ...]) -> float:
     )
 
 
-@pytest.mark.parametrize(("n", "seed"), [(600, 1), (1000, 3), (2000, 7)])
-def test_histogram_quantiles_of_the_demo_traffic_are_within_ten_percent_of_exact(n, seed):
+def max_ratio(bounds: tuple[float, ...]) -> float:
+    return max(b / a for a, b in zip(bounds, bounds[1:], strict=False))
+
+
+@pytest.mark.parametrize(("n", "seed"), [(600, 1), (1000, 3), (2000, 7), (600, 11), (800, 5),
+                                         (1500, 9)])  # fmt: skip
+def test_histogram_quantiles_per_model_are_within_ten_percent_of_exact(n, seed):
+    # Review finding 6: per model, duration p99 read +11..+55% on several seeds.
     _, records = demo_records(n, seed)
-    ttft = [r.metrics.time_to_first_token for r in records if r.metrics.time_to_first_token]
-    duration = [r.timing.duration for r in records if r.timing.duration is not None]
-    gaps = [g for r in records for g in r.timing.inter_token_latencies or ()]
-    assert worst_error(ttft, S.TTFT_BUCKETS) <= 0.10
-    assert worst_error(duration, S.DURATION_BUCKETS) <= 0.10
-    assert worst_error(gaps, S.ITL_BUCKETS) <= 0.10
+    models = sorted({r.model for r in records})
+    assert len(models) == 3
+    for model in (*models, None):
+        mine = [r for r in records if model is None or r.model == model]
+        ttft = [r.metrics.time_to_first_token for r in mine if r.metrics.time_to_first_token]
+        duration = [r.timing.duration for r in mine if r.timing.duration is not None]
+        gaps = [g for r in mine for g in r.timing.inter_token_latencies or ()]
+        assert worst_error(ttft, S.TTFT_BUCKETS) <= 0.10, (model, "ttft")
+        assert worst_error(duration, S.DURATION_BUCKETS) <= 0.10, (model, "duration")
+        assert worst_error(gaps, S.ITL_BUCKETS) <= 0.10, (model, "itl")
     # The GenAI doubling buckets (what the OpenTelemetry metrics keep) do not.
-    assert worst_error(ttft, S.SECONDS_BUCKETS) > 0.10
+    all_ttft = [r.metrics.time_to_first_token for r in records if r.metrics.time_to_first_token]
+    assert worst_error(all_ttft, S.SECONDS_BUCKETS) > 0.10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([S.TTFT_BUCKETS, S.DURATION_BUCKETS]),
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=300),
+    st.sampled_from([0.5, 0.9, 0.99]),
+)
+def test_ttft_and_duration_quantiles_are_within_ten_percent_for_any_traffic(bounds, u, q):
+    # Neighbouring bounds at most 1.097x apart: the estimate shares the exact value's
+    # bucket, whatever the values (inside the bucket range) and however few.
+    lo, hi = bounds[1], bounds[-1]
+    values = [lo * (hi / lo) ** x for x in u]
+    h = S.Histogram(bounds)
+    for v in values:
+        h.observe(v)
+    got = histogram_quantile(q, bounds, h.counts)
+    assert abs(got / exact_quantile(q, values) - 1) <= max_ratio(bounds) - 1 < 0.0970
 
 
 def test_the_monitor_buckets_what_the_records_say():
@@ -162,7 +263,7 @@ def test_series_per_model_matches_the_exposition():
     monitor = Monitor(MonitoringConfig(metrics=MetricsConfig(models=["m"])))
     text = TelemetryExporter.to_prometheus(monitor)
     samples = [line for line in text.splitlines() if not line.startswith("#")]
-    assert len(samples) == S.Buckets().series_per_model == 164
+    assert len(samples) == S.Buckets().series_per_model == 275
 
 
 def test_gaps_folded_early_under_custom_itl_buckets_are_counted_once():
@@ -302,10 +403,11 @@ def test_cached_text_follows_every_change_and_never_mixes_two_monitors():
         a.handle_event(event)
     for text in (TelemetryExporter.to_prometheus(a), generate_latest(registries[0]).decode()):
         assert value(families(text), "l0_streams", "l0_streams_total", outcome="completed") == 2
-    a.clear()  # a new history: nothing cached from before may come back
-    assert "l0_streams_total" not in "".join(
-        line for line in TelemetryExporter.to_prometheus(a).splitlines() if "model=" in line
-    )
+    a.clear()  # the series are cumulative: they survive clear(), and keep counting
+    for event in make_stream_events("after", tokens=["x"], model="m"):
+        a.handle_event(event)
+    for text in (TelemetryExporter.to_prometheus(a), generate_latest(registries[0]).decode()):
+        assert value(families(text), "l0_streams", "l0_streams_total", outcome="completed") == 3
 
 
 def test_merged_sets_are_rendered_fresh_every_time():

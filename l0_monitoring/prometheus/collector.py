@@ -22,7 +22,11 @@ from . import text as prometheus_text
 from .series import MAX_MODELS, Exemplar, SeriesSet
 
 try:
-    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
     from prometheus_client.registry import Collector
     from prometheus_client.samples import Exemplar as _PcExemplar
     from prometheus_client.samples import Sample
@@ -159,6 +163,16 @@ class SeriesCollector(Collector):
                     blocks[model, i] = (uid, s.version, block)
                 samples.extend(block)
             yield hist
+        if series.files is not None:
+            gauge = GaugeMetricFamily(
+                f"{self._prefix}_series_files",
+                prometheus_text.FILES_HELP,
+                labels=[*const_names, "state"],
+            )
+            consts = [self._labels[k] for k in const_names]
+            for state, n in zip(("read", "skipped"), series.files, strict=True):
+                gauge.add_metric([*consts, state], n)
+            yield gauge
 
 
 def _exemplar(ex: Exemplar | None) -> Any:

@@ -6,9 +6,12 @@ such as :class:`~l0_monitoring.prometheus.MonitorCollector`. This module does
 the same job for the Monitor's series, with the same model:
 
 * each worker runs a :class:`SeriesFileWriter`: a daemon thread that writes the
-  worker's series snapshot to ``<directory>/l0-series-<pid>.json`` every
+  worker's series snapshot to its own file,
+  ``<directory>/l0-series-<pid>-<start time>-<random>.json``, every
   ``interval`` seconds (atomically: temporary file + rename) and once more at
-  :meth:`~SeriesFileWriter.close`;
+  :meth:`~SeriesFileWriter.close`. The name is unique per writer instance: a
+  restarted worker that gets a recycled pid, or two Monitors of one process,
+  never overwrite another writer's file;
 * the process that answers ``/metrics`` (any worker, or a sidecar) merges every
   file of the directory at each scrape: :func:`read_series`,
   :class:`DirectoryCollector` (for a ``prometheus_client`` registry) or
@@ -16,7 +19,9 @@ the same job for the Monitor's series, with the same model:
 
 Counters and histogram buckets of all workers add up, exactly as Prometheus
 would add them across targets; files of workers that exited stay and keep
-counting, so totals never go backwards (like multiprocess mode's counters).
+counting, and a Monitor's series survive :meth:`~l0_monitoring.Monitor.clear`
+(Prometheus counters are cumulative), so merged totals never go backwards (like
+multiprocess mode's counters).
 Clear the directory when the whole service restarts (as with
 ``PROMETHEUS_MULTIPROC_DIR``). Scrapes see each worker's series as of its last
 write: at most ``interval`` seconds old.
@@ -33,6 +38,8 @@ import logging
 import os
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,11 +85,22 @@ class SeriesFileWriter:
         self._lock = threading.Lock()
         self.writes = 0
         self.errors = 0
+        self._pid = 0
+        self._name = ""
 
     @property
     def path(self) -> Path:
-        """This process's file (the name carries the current pid)."""
-        return self.directory / f"l0-series-{os.getpid()}.json"
+        """This writer's own file: ``l0-series-<pid>-<start ns, hex>-<random hex>.json``.
+
+        Chosen at the first use in each process (a forked copy of the writer
+        gets a new name), unique to this writer instance, so no writer ever
+        replaces the file of another one, even with a recycled pid.
+        """
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid = pid
+            self._name = f"l0-series-{pid}-{time.time_ns():x}-{uuid.uuid4().hex[:16]}.json"
+        return self.directory / self._name
 
     def start(self) -> SeriesFileWriter:
         """Start the background writer (idempotent); returns self."""
@@ -104,11 +122,12 @@ class SeriesFileWriter:
         try:
             data = json.dumps(self._snapshot().to_dict(), separators=(",", ":"))
             self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.path
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".l0-series-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
                     f.write(data)
-                os.replace(tmp, self.path)
+                os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
@@ -131,19 +150,50 @@ class SeriesFileWriter:
 def read_series(directory: str | os.PathLike[str]) -> tuple[SeriesSet, list[str]]:
     """Merge every worker file of ``directory``.
 
+    Each file is parsed and validated (:meth:`SeriesSet.from_json`) before
+    anything of it is merged, and any error reading or merging one file skips
+    that file only: a scrape never fails because one worker's file is bad.
+
     Returns:
-        The summed series, and one problem per unreadable file (skipped: a
-        scrape never fails because one worker's file is bad).
+        The summed series (its ``files`` attribute holds the numbers of files
+        read and skipped, exported as the ``<prefix>_series_files`` gauge), and
+        one problem per skipped file.
     """
     merged = SeriesSet()
     problems: list[str] = []
+    read = 0
     for path in sorted(Path(directory).glob(_PATTERN)):
         try:
-            data: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            merged.merge(SeriesSet.from_dict(data))
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-            problems.append(f"{path.name}: {exc}")
+            one = SeriesSet.from_json(path.read_bytes())
+        except Exception as exc:  # any bad file: skipped and named, never the whole scrape
+            problems.append(f"{path.name}: {_first_line(exc)}")
+            continue
+        try:
+            merged.merge(one)  # cannot fail on validated data; guarded all the same
+            read += 1
+        except Exception as exc:  # any bad file: skipped and named, never the whole scrape
+            problems.append(f"{path.name}: {_first_line(exc)}")
+    merged.uid = None
+    merged.files = (read, len(problems))
     return merged, problems
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {' / '.join(text[:3])}"[:500]
+
+
+# Problems already logged (bounded): a bad file is logged once, not at every scrape.
+_LOGGED: dict[str, None] = {}
+
+
+def _log(problems: list[str]) -> None:
+    for problem in problems:
+        if problem not in _LOGGED:
+            if len(_LOGGED) >= 1000:
+                _LOGGED.clear()
+            _LOGGED[problem] = None
+            logger.warning("l0_monitoring skipped a series file: %s", problem)
 
 
 def render_directory(
@@ -153,10 +203,14 @@ def render_directory(
     *,
     openmetrics: bool = False,
 ) -> str:
-    """Render the merged series of every worker (text 0.0.4, or OpenMetrics)."""
+    """Render the merged series of every worker (text 0.0.4, or OpenMetrics).
+
+    Bad files are skipped (logged once each) and counted in the
+    ``<prefix>_series_files{state="skipped"}`` gauge; this never raises because
+    of a file's content.
+    """
     series, problems = read_series(directory)
-    for problem in problems:
-        logger.warning("l0_monitoring skipped a series file: %s", problem)
+    _log(problems)
     return (render_openmetrics if openmetrics else render)(series, prefix, labels)
 
 
@@ -177,8 +231,7 @@ def directory_collector(
 
     def source() -> SeriesSet:
         series, problems = read_series(directory)
-        for problem in problems:
-            logger.warning("l0_monitoring skipped a series file: %s", problem)
+        _log(problems)
         return series
 
     return SeriesCollector(source, prefix, labels)

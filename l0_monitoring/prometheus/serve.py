@@ -40,14 +40,13 @@ def _source(source: Source) -> Callable[[], SeriesSet]:
     if callable(snapshot):
         return snapshot  # type: ignore[no-any-return]
     if isinstance(source, str | os.PathLike):
-        from .multiprocess import read_series
+        from .multiprocess import _log, read_series
 
         directory = Path(source)
 
         def merged() -> SeriesSet:
             series, problems = read_series(directory)
-            for problem in problems:
-                logger.warning("l0_monitoring skipped a series file: %s", problem)
+            _log(problems)
             return series
 
         return merged
@@ -57,7 +56,10 @@ def _source(source: Source) -> Callable[[], SeriesSet]:
 
 
 def make_wsgi_app(
-    source: Source, prefix: str = "l0", labels: Mapping[str, object] | None = None
+    source: Source,
+    prefix: str = "l0",
+    labels: Mapping[str, object] | None = None,
+    registry: Any = None,
 ) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     """A WSGI app answering every GET with the exposition of ``source``.
 
@@ -66,6 +68,13 @@ def make_wsgi_app(
             a ``SeriesSet``.
         prefix: Metric name prefix.
         labels: Constant labels added to every series (not ``model``).
+        registry: A ``prometheus_client`` registry whose metrics (the
+            application's own, process metrics...) are appended to ours in the
+            same response, in the same format. Do not register a
+            ``MonitorCollector`` for the same Monitor there: its families would
+            be exposed twice. This is the fast path for a ``prometheus_client``
+            application: our series are rendered by our cached renderer instead
+            of ``generate_latest`` formatting every sample.
 
     Returns:
         The app: text format 0.0.4, or OpenMetrics 1.0.0 with exemplars when
@@ -85,6 +94,8 @@ def make_wsgi_app(
         om = "application/openmetrics-text" in environ.get("HTTP_ACCEPT", "")
         try:
             body = (render_openmetrics if om else render)(get(), prefix, const).encode()
+            if registry is not None:
+                body = _with_registry(body, registry, om)
         except Exception as exc:  # a failed scrape must show as one, not kill the server
             logger.warning("l0_monitoring could not render /metrics: %s", exc)
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
@@ -94,6 +105,18 @@ def make_wsgi_app(
         return [body]
 
     return app
+
+
+def _with_registry(body: bytes, registry: Any, openmetrics: bool) -> bytes:
+    if openmetrics:
+        from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+        # prometheus_client leaves this one function untyped.
+        text = om_latest(registry)  # type: ignore[no-untyped-call]
+        return body.removesuffix(b"# EOF\n") + bytes(text)
+    from prometheus_client import generate_latest
+
+    return body + bytes(generate_latest(registry))
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -111,6 +134,7 @@ def start_http_server(
     source: Source = None,
     prefix: str = "l0",
     labels: Mapping[str, object] | None = None,
+    registry: Any = None,
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve :func:`make_wsgi_app` on ``addr:port`` from a daemon thread.
 
@@ -120,6 +144,8 @@ def start_http_server(
         source: See :func:`make_wsgi_app` (required).
         prefix: Metric name prefix.
         labels: Constant labels.
+        registry: A ``prometheus_client`` registry served alongside (see
+            :func:`make_wsgi_app`).
 
     Returns:
         The server and its thread; stop with ``server.shutdown();
@@ -127,7 +153,7 @@ def start_http_server(
     """
     if source is None:
         raise TypeError("start_http_server needs a source: a Monitor, a directory or a callable")
-    app = make_wsgi_app(source, prefix, labels)
+    app = make_wsgi_app(source, prefix, labels, registry)
     server = make_server(addr, port, app, server_class=_Server, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="l0-metrics", daemon=True)
     thread.start()

@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,11 +55,76 @@ __all__ = [
     "rules",
     "write_artifacts",
     "check_artifacts",
+    "check_duration",
+    "format_number",
+    "format_percent",
+    "missed",
+    "MISSED_OPERATOR",
 ]
 
 ENV_PREFIX = "L0_SLO_"
 RULES_PATH = Path("deploy/prometheus/l0-rules.yml")
 DASHBOARD_PATH = Path("deploy/grafana/l0-dashboard.json")
+
+
+# Prometheus's duration grammar (common/model.ParseDuration): units in this order,
+# each at most once, and the whole > 0.
+_DURATION = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_UNIT_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
+_QUANTILE_DECIMALS = 4
+
+
+def check_duration(value: str) -> str:
+    """Return ``value`` if Prometheus accepts it as a positive duration, else raise ValueError.
+
+    The grammar is Prometheus's (``model.ParseDuration``): integers with the
+    units ``y w d h m s ms``, in that order, each at most once (``1h30m``;
+    not ``30s1m`` or ``5m5m``), in total more than 0 and at most 100 years.
+    """
+    match = _DURATION.match(value) if isinstance(value, str) and value else None
+    if match is None:
+        raise ValueError(
+            f"a Prometheus duration like 5m or 1h30m is required (units y w d h m s ms, "
+            f"in that order, each once), got {value!r}"
+        )
+    total = sum(int(n) * ms for n, ms in zip(match.groups(), _UNIT_MS, strict=True) if n)
+    if not 0 < total <= 100 * _UNIT_MS[0]:
+        raise ValueError(f"a duration must be more than 0 and at most 100y, got {value!r}")
+    return value
+
+
+def format_number(value: float) -> str:
+    """Format a threshold or quantile for PromQL, YAML and display: exact, no exponent.
+
+    ``repr`` precision (the shortest text that reads back as the same float),
+    written out in positional notation (``0.00001``, not ``1e-05``).
+    """
+    text = format(Decimal(repr(float(value))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+# The one definition of "the target is missed", used by the alerting rules (as
+# the PromQL operator) and by ``check`` (as the Python operator): a target
+# "< 1 s" is missed at 1 s exactly, a target "> 20 tokens/s" at 20 exactly.
+MISSED_OPERATOR: dict[str, str] = {"<": ">=", ">": "<="}
+_OPERATORS = {">=": operator.ge, "<=": operator.le}
+
+
+def missed(value: float, direction: Literal["<", ">"], target: float) -> bool:
+    """True when ``value`` misses a target ``direction target`` (``value < 1`` must hold...).
+
+    Same comparison as the alerting rules' ``record MISSED_OPERATOR[direction] target``.
+    """
+    return bool(_OPERATORS[MISSED_OPERATOR[direction]](value, target))
+
+
+def format_percent(ratio: float) -> str:
+    """Format a ratio as an exact percentage (``0.07`` -> ``7%``, no float noise)."""
+    return format_number(float(Decimal(repr(float(ratio))) * 100)) + "%"
 
 
 class SLOConfig(BaseModel):
@@ -70,41 +138,72 @@ class SLOConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ttft_seconds: float = Field(
-        default=1.0, gt=0, description="Time to first token must stay below this (s)."
+        default=1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Time to first token must stay below this (s; finite, > 0).",
     )
     ttft_quantile: float = Field(
-        default=0.9, gt=0, lt=1, description="Quantile of TTFT compared with ttft_seconds."
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="Quantile of TTFT compared with ttft_seconds (0 < q < 1, at most 4 decimals).",
     )
     tokens_per_second: float = Field(
-        default=20.0, gt=0, description="Generation rate must stay above this (tokens/s)."
+        default=20.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Generation rate must stay above this (tokens/s; finite, > 0).",
     )
     tokens_per_second_quantile: float = Field(
         default=0.1,
         gt=0,
         lt=1,
-        description="Quantile of tokens/s compared with tokens_per_second (0.1: 90% are faster).",
+        description="Quantile of tokens/s compared with tokens_per_second (0.1: 90% are "
+        "faster; at most 4 decimals).",
     )
     error_rate: float = Field(
         default=0.01, ge=0, le=1, description="Failed + abandoned streams / finished streams."
     )
-    retry_rate: float = Field(default=0.05, ge=0, description="Retries / finished streams.")
+    retry_rate: float = Field(
+        default=0.05, ge=0, allow_inf_nan=False, description="Retries / finished streams."
+    )
     guardrail_violation_rate: float = Field(
-        default=0.01, ge=0, description="Guardrail violations / finished streams."
+        default=0.01,
+        ge=0,
+        allow_inf_nan=False,
+        description="Guardrail violations / finished streams.",
     )
     window: str = Field(
-        default="5m", description="PromQL range of the recording rules (rate window)."
+        default="5m",
+        description="PromQL range of the recording rules (rate window): a Prometheus "
+        "duration > 0, units in the order y w d h m s ms, each at most once (5m, 1h30m).",
     )
-    alert_for: str = Field(default="5m", description="How long a target is missed before firing.")
-    severity: str = Field(default="warning", description="`severity` label of the alerts.")
+    alert_for: str = Field(
+        default="5m",
+        description="How long a target is missed before firing (a Prometheus duration > 0).",
+    )
+    severity: str = Field(
+        default="warning",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="`severity` label of the alerts (letters, digits, `_`, `.`, `-`: the "
+        "value is copied into the rule file, where Prometheus reads it as a template).",
+    )
     prefix: str = Field(default="l0", description="Metric name prefix of the exposition.")
 
     @field_validator("window", "alert_for")
     @classmethod
     def _duration(cls, value: str) -> str:
-        import re
+        return check_duration(value)
 
-        if not re.fullmatch(r"(\d+(ms|s|m|h|d|w|y))+", value):
-            raise ValueError(f"a Prometheus duration like 5m or 1h30m is required, got {value!r}")
+    @field_validator("ttft_quantile", "tokens_per_second_quantile")
+    @classmethod
+    def _quantile(cls, value: float) -> float:
+        if Decimal(repr(value)).as_tuple().exponent < -_QUANTILE_DECIMALS:  # type: ignore[operator]
+            raise ValueError(
+                f"a quantile has at most {_QUANTILE_DECIMALS} decimals (like 0.9 or 0.999), "
+                f"got {value!r}"
+            )
         return value
 
     @field_validator("prefix")
@@ -199,7 +298,8 @@ class _Target:
 
 
 def _q(q: float) -> str:
-    return f"p{q * 100:g}".replace(".", "_")
+    # 0.9 -> p90, 0.999 -> p99_9 (exact: the quantile has at most 4 decimals).
+    return "p" + format_number(float(Decimal(repr(q)) * 100)).replace(".", "_")
 
 
 def _targets(slo: SLOConfig) -> list[_Target]:
@@ -209,7 +309,10 @@ def _targets(slo: SLOConfig) -> list[_Target]:
         return f"sum by (model) (rate({p}_{metric}{selector}[{w}]))"
 
     def quantile(q: float, metric: str) -> str:
-        return f"histogram_quantile({q:g}, sum by (model, le) (rate({p}_{metric}_bucket[{w}])))"
+        return (
+            f"histogram_quantile({format_number(q)}, "
+            f"sum by (model, le) (rate({p}_{metric}_bucket[{w}])))"
+        )
 
     streams = rate("streams_total")
     failed = rate("streams_total", '{outcome=~"failed|abandoned"}')
@@ -253,13 +356,13 @@ def rules(slo: SLOConfig | None = None) -> dict[str, Any]:
     slo = slo or SLOConfig()
     alerts = []
     for t in _targets(slo):
-        op = ">" if t.direction == "<" else "<"  # fires when the target is missed
+        op = MISSED_OPERATOR[t.direction]  # fires when the target is missed, as `check` says
         ratio = t.unit == "ratio"
-        shown = f"{t.threshold * 100:g}%" if ratio else f"{t.threshold:g} {t.unit}"
+        shown = format_percent(t.threshold) if ratio else f"{format_number(t.threshold)} {t.unit}"
         value = "{{ $value | humanizePercentage }}" if ratio else "{{ $value | humanize }}"
         alerts.append({
             "alert": f"L0{t.key}SLOMissed",
-            "expr": f"{t.record} {op} {t.threshold:g}",
+            "expr": f"{t.record} {op} {format_number(t.threshold)}",
             "for": slo.alert_for,
             "labels": {"severity": slo.severity, "slo": t.key},
             "annotations": {
@@ -278,40 +381,30 @@ def rules(slo: SLOConfig | None = None) -> dict[str, Any]:
 
 
 def render_rules(slo: SLOConfig | None = None) -> str:
-    """The Prometheus rule file as YAML text (deterministic)."""
+    """The Prometheus rule file as YAML text (deterministic), written by PyYAML.
+
+    Multi-line expressions are literal blocks (``|-``); keys keep the order of
+    :func:`rules`.
+    """
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, _str)
     slo = slo or SLOConfig()
     header = (
         "# Generated by `l0-monitoring slo generate` from l0_monitoring.prometheus.slo.SLOConfig;\n"
         "# do not edit by hand. Targets: " + json.dumps(slo.model_dump(), sort_keys=True) + "\n"
     )
-    return header + _yaml(rules(slo), 0) + "\n"
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))  # a JSON string is a valid YAML double-quoted scalar
-
-
-def _yaml(value: Any, indent: int) -> str:
-    pad = "  " * indent
-    if isinstance(value, dict):
-        lines = []
-        for k, v in value.items():
-            if isinstance(v, dict | list) and v:
-                lines.append(f"{pad}{k}:\n{_yaml(v, indent + 1)}")
-            else:
-                lines.append(f"{pad}{k}: {_scalar(v) if v != [] else '[]'}")
-        return "\n".join(lines)
-    if isinstance(value, list):
-        lines = []
-        for item in value:
-            text = _yaml(item, indent + 1) if isinstance(item, dict | list) else _scalar(item)
-            lines.append(f"{pad}- {text.lstrip()}" if isinstance(item, dict) else f"{pad}- {text}")
-        return "\n".join(lines)
-    return pad + _scalar(value)
+    body = yaml.dump(
+        rules(slo), Dumper=_Dumper, sort_keys=False, allow_unicode=False, width=1000, indent=2
+    )
+    return header + body
 
 
 # -- Grafana dashboard ----------------------------------------------------------------------
@@ -368,7 +461,7 @@ def dashboard(slo: SLOConfig | None = None) -> dict[str, Any]:
     p, sel = slo.prefix, 'model=~"$model"'
 
     def hq(q: float, metric: str) -> tuple[str, str]:
-        return (f"histogram_quantile({q:g}, sum by (model, le) "
+        return (f"histogram_quantile({format_number(q)}, sum by (model, le) "
                 f"(rate({p}_{metric}_bucket{{{sel}}}[$__rate_interval])))",
                 f"{{{{model}}}} {_q(q)}")  # fmt: skip
 
@@ -381,22 +474,24 @@ def dashboard(slo: SLOConfig | None = None) -> dict[str, Any]:
     qs = sorted({0.5, 0.99, slo.ttft_quantile})
     tq = sorted({0.5, slo.tokens_per_second_quantile})
     panels = [
-        _panel(1, f"Time to first token (target {_q(slo.ttft_quantile)} < {slo.ttft_seconds:g} s)",
+        _panel(1, f"Time to first token (target {_q(slo.ttft_quantile)} < "
+                  f"{format_number(slo.ttft_seconds)} s)",
                "s", [hq(q, "time_to_first_token_seconds") for q in qs], 0, 0,
                (slo.ttft_seconds, "<")),
         _panel(2, "Stream duration", "s",
                [hq(q, "stream_duration_seconds") for q in (0.5, 0.9, 0.99)], 12, 0),
         _panel(3, f"Tokens per second (target {_q(slo.tokens_per_second_quantile)} > "
-                  f"{slo.tokens_per_second:g})",
+                  f"{format_number(slo.tokens_per_second)})",
                "short", [hq(q, "tokens_per_second") for q in tq], 0, 8,
                (slo.tokens_per_second, ">")),
-        _panel(4, f"Error rate (target < {slo.error_rate * 100:g}%)", "percentunit",
+        _panel(4, f"Error rate (target < {format_percent(slo.error_rate)})", "percentunit",
                [ratio("streams_total", 'outcome=~"failed|abandoned"')], 12, 8,
                (slo.error_rate, "<"), "Failed and abandoned streams / finished streams."),
-        _panel(5, f"Retry rate (target < {slo.retry_rate * 100:g}%)", "percentunit",
+        _panel(5, f"Retry rate (target < {format_percent(slo.retry_rate)})", "percentunit",
                [ratio("retries_total")], 0, 16, (slo.retry_rate, "<"),
                "Retries (network and model) / finished streams."),
-        _panel(6, f"Guardrail violation rate (target < {slo.guardrail_violation_rate * 100:g}%)",
+        _panel(6, "Guardrail violation rate (target < "
+               f"{format_percent(slo.guardrail_violation_rate)})",
                "percentunit", [ratio("guardrail_violations_total")], 12, 16,
                (slo.guardrail_violation_rate, "<"), "Guardrail violations / finished streams."),
         _panel(7, "Streams per second by outcome", "reqps",
@@ -501,7 +596,7 @@ class SLOResult:
         """True when the target is met, False when missed, None when not measurable."""
         if self.value is None:
             return None
-        return self.value < self.target if self.direction == "<" else self.value > self.target
+        return not missed(self.value, self.direction, self.target)
 
 
 def _quantile(q: float, values: list[float]) -> float | None:

@@ -15,11 +15,12 @@ name                                        type       labels
 ``l0_stream_duration_seconds``              histogram  model
 ``l0_tokens_per_second``                    histogram  model
 ``l0_inter_token_latency_seconds``          histogram  model
+``l0_series_files`` (merged fleets only)    gauge      state (read/skipped)
 =========================================  =========  ===========================
 
 Buckets (:mod:`l0_monitoring.prometheus.series`, configurable through
-``MetricsConfig``): 10 bounds per decade, TTFT 0.01-60 s, duration 0.1-300 s,
-inter-token latency 0.001-2.5 s; tokens per second 1 to 2000. Every series of a
+``MetricsConfig``): TTFT 0.01-63 s and duration 0.1-302 s with 25 bounds per
+decade, inter-token latency 0.001-2.5 s with 10; tokens per second 1 to 2000. Every series of a
 model is present (at 0) from the model's first stream.
 
 Rendering is cached: the label part of every line (``name{labels} ``) is
@@ -40,6 +41,7 @@ from .series import MAX_MODELS, Exemplar, Histogram, ModelSeries, SeriesSet
 
 __all__ = [
     "COUNTERS",
+    "FILES_HELP",
     "HISTOGRAMS",
     "CounterFamily",
     "HistogramFamily",
@@ -139,6 +141,8 @@ HISTOGRAMS: tuple[HistogramFamily, ...] = (
                     lambda s: s.itl),
 )  # fmt: skip
 
+
+FILES_HELP = "Worker series files merged at this scrape: read, or skipped as unreadable/invalid."
 
 _CACHE_LIMIT = 16  # distinct (prefix, constant labels, format) combinations kept
 
@@ -272,6 +276,12 @@ class _Renderer:
                 if uid is not None:
                     p.blocks[base + i] = (uid, s.version, text)
                 add(text)
+        if series.files is not None:
+            name = f"{self.prefix}_series_files"
+            add(f"# HELP {name} {FILES_HELP}")
+            add(f"# TYPE {name} gauge")
+            for state, n in zip(("read", "skipped"), series.files, strict=True):
+                add(f"{name}{_labels({**self.const, 'state': state})} {n}")
         if om:
             add("# EOF")
         return "\n".join(out) + "\n"
