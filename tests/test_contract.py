@@ -531,7 +531,7 @@ def test_guardrail_severities_and_texts_are_normalised_when_recorded():
     m.close()
     (t,) = m.get_all_telemetry()
     assert [(v.get("rule"), v.get("severity")) for v in t.guardrails.violations] == [
-        ("a", "error"), ("5", "warning"), ("c", None),
+        ("a", "fatal"), ("5", "warning"), ("c", None),
     ]  # fmt: skip
     validator("Telemetry").validate(json.loads(TelemetryExporter.to_json(t)))
 

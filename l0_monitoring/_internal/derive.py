@@ -40,7 +40,7 @@ class Facts:
     Attributes:
         stream_id, session_id: Identifiers.
         model: The model that answered (rule 5); ``request_model`` the first requested.
-        provider: The provider named by meta, if any.
+        provider: The provider named by meta, else by the context, if any.
         outcome: ``completed``, ``aborted``, ``failed`` or ``abandoned`` (rule 4).
         start_ms, end_ms: Epoch milliseconds (rule 1); ``end_ms`` None while in flight.
         duration: Seconds from start to end (None in flight, or when negative).
@@ -177,7 +177,7 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
     f.model = model
     request_model = st.request_model
     f.request_model = request_model if request_model is not None else model
-    f.provider = st.provider
+    f.provider = st.resolved_provider()
     err = st.err_occurred
     outcome = f.outcome = outcome_of(st.completed, st.aborted, st.abandoned, err)
     start = st.start_ms
