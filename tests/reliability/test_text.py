@@ -336,7 +336,7 @@ def test_a_timestamp_beyond_a_finite_float_is_not_an_event_anywhere(tmp_path, ba
     rec(event)
     rec.close()
     assert rec.stats()["malformed"] == 1 and path.read_bytes() == b""
-    if bad == 10**400:  # a JSON integer that big, written by someone else
+    if type(bad) is int:  # a JSON integer that big, written by someone else
         line = f'{{"type":"TOKEN","ts":{bad},"stream_id":"s1","context":{{}},"meta":{{}}}}'
         result = replay([line], Monitor())
         assert result.events == 0 and result.skipped == 1
