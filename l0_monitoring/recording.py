@@ -32,7 +32,15 @@ import pydantic_core
 
 from ._internal.contract import loads
 from ._internal.guard import ErrorReporter
-from ._internal.safe import MAX_ITEMS, MAX_STR, clean_text, finite_ms, json_safe, safe_str
+from ._internal.safe import (
+    MAX_ITEMS,
+    MAX_STR,
+    clean_text,
+    finite_ms,
+    json_line,
+    json_safe,
+    safe_str,
+)
 from ._internal.workers import register_fork_aware
 from .events import ObservabilityEvent, event_type_value
 
@@ -65,11 +73,6 @@ MAX_LINE_BYTES = 1 << 20
 The recorder drops (and counts) an event whose line would be longer; replay
 skips (and counts) a longer line without holding it in memory.
 """
-
-# JSON leaves these unescaped inside strings, but ``str.splitlines()`` (and some
-# JSON Lines readers) split on them: escape them, so a line is a line everywhere.
-_LINE_BREAKS = [(chr(c).encode(), f"\\u{c:04x}".encode()) for c in (0x85, 0x2028, 0x2029)]
-
 
 _TO_JSON = pydantic_core.to_json
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
@@ -157,10 +160,7 @@ def event_line(event: Any, *, record_token_content: bool = False) -> bytes | Non
             line = _TO_JSON(data)  # Rust: ~4x the stdlib encoder's speed
         except (ValueError, TypeError):  # pragma: no cover - json_safe data always encodes
             line = _ENCODE(data).encode("utf-8")
-        if not line.isascii():
-            for raw, escaped in _LINE_BREAKS:
-                line = line.replace(raw, escaped)
-        return line + b"\n"
+        return json_line(line)
     except Exception as exc:  # a host object we could not read: counted as malformed
         _errors.report("record", "l0_monitoring: event could not be serialised", exc)
         return None

@@ -20,7 +20,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from .._internal.contract import loads
-from .._internal.safe import MAX_STR, clean_data, clean_text, safe_repr, safe_str
+from .._internal.safe import MAX_STR, clean_data, clean_text, json_line, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
 from ..telemetry import Telemetry
@@ -377,14 +377,16 @@ class TelemetryExporter:
 
     @staticmethod
     def to_jsonl(telemetry_list: Iterable[Telemetry]) -> str:
-        """Return one compact JSON object per line, each line ending with a newline.
+        r"""Return one compact JSON object per line, each line ending with a newline.
 
         Args:
             telemetry_list: The records.
 
         Returns:
             JSON Lines text ("" for no records). Newlines inside values are
-            escaped by JSON, so each record is exactly one line.
+            escaped by JSON, and U+0085, U+2028, U+2029 (line breaks to
+            ``str.splitlines()``) as ``\u`` escapes, like the event recorder
+            writes them, so each record is exactly one line for every reader.
         """
         # One small serializer buffer per record, joined once: faster than one
         # growing buffer for the whole list (which reallocates and copies as it
@@ -399,7 +401,10 @@ class TelemetryExporter:
         if not parts:
             return ""
         parts.append(b"")
-        return b"\n".join(parts).decode("utf-8")
+        text = b"\n".join(parts)
+        if not text.isascii():  # U+2028 and friends as escapes: one record, one line
+            text = json_line(text[:-1])
+        return text.decode("utf-8")
 
     @staticmethod
     def from_jsonl(lines: str | Iterable[str]) -> list[Telemetry]:

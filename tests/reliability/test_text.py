@@ -341,3 +341,29 @@ def test_a_timestamp_beyond_a_finite_float_is_not_an_event_anywhere(tmp_path, ba
         result = replay([line], Monitor())
         assert result.events == 0 and result.skipped == 1
         assert "event.ts: must be finite" in result.errors[0][1]
+
+
+SEPARATORS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_every_json_lines_writer_keeps_a_record_on_one_line_for_splitlines(tmp_path, sep):
+    """r13 #7: a line separator str.splitlines() knows, in a model name or an error message."""
+    monitor = Monitor()
+    path = tmp_path / "events.jsonl"
+    rec = Monitoring.record(path, record_token_content=True)
+    for e in make_stream_events("s1", tokens=["a" + sep], outcome="halt"):
+        e.context["model"] = f"m{sep}x"
+        if e.type == "ERROR":
+            e.meta["error"] = e.meta["message"] = f"boom{sep}{sep}again"
+        monitor.handle_event(e)
+        rec(e)
+    rec.close()
+    records = monitor.get_all_telemetry()
+    assert f"boom{sep}" in records[0].error.message
+    jsonl = TelemetryExporter.to_jsonl(records + records)
+    assert len(jsonl.splitlines()) == 2
+    assert TelemetryExporter.from_jsonl(jsonl.splitlines()) == records + records
+    text = path.read_text("utf-8")
+    assert len(text.splitlines()) == rec.stats()["written"] == len(text.split("\n")) - 1
+    assert replay(text.splitlines(), Monitor()).skipped == 0
