@@ -123,6 +123,8 @@ def _log_field_code(f: LogField, v: str, caches: dict[str, dict[str, str]]) -> l
     if kind == "count":
         out.append(f"{v} = len({v}) if {v}.__class__ is list else 0")
     guard = v if f.omit == "falsy" else f"{v} is not None"
+    if kind == "float":  # NaN and +-inf are not shown, like None (x - x is 0 only for finite x)
+        guard = f"{guard} and {v} - {v} == 0"
     if f.path == ("error", "message"):
         guard += " and s_error.occurred"
     out.append(f"if {guard}:")
@@ -131,9 +133,9 @@ def _log_field_code(f: LogField, v: str, caches: dict[str, dict[str, str]]) -> l
     elif kind == "bool":
         yes, no = repr(f"{f.key}=true{f.unit}"), repr(f"{f.key}=false{f.unit}")
         out.append(f"    a({yes} if {v} else {no})")
-    elif kind == "float":  # x - x is 0 only for finite x
+    elif kind == "float":
         fstr = repr(f"{f.key}={{{v}:.{f.precision}f}}{f.unit}")
-        out.append(f"    a(f{fstr} if {v} - {v} == 0 else {f.key + '=NaN' + f.unit!r})")
+        out.append(f"    a(f{fstr})")
     else:  # text: capped, quoted when it could be misread (see _logfmt_text)
         cache = f"_cache_{len(caches)}"
         caches[cache] = {}
@@ -373,6 +375,13 @@ class TelemetryExporter:
         if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
             return telemetry.model_dump(mode="json")
         data: dict[str, Any] = _SERIALIZER.to_python(telemetry, mode="json", warnings=False)
+        for path in _FLOAT_PATHS:  # NaN and +-inf as null, as to_json writes them
+            section = data
+            for part in path[:-1]:
+                section = section[part]
+            v = section[path[-1]]
+            if v is not None and v - v != 0:
+                section[path[-1]] = None
         return data
 
     @staticmethod
@@ -480,6 +489,10 @@ class TelemetryExporter:
         rows = []
         for t in records:
             row = list(get_row(t))
+            for i in _CSV_FLOAT:
+                v = row[i]
+                if v is not None and v - v != 0:  # NaN or +-inf: an empty cell (None)
+                    row[i] = None
             for i in str_idx:
                 v = row[i]
                 if v and v[0] in bad:
@@ -488,9 +501,9 @@ class TelemetryExporter:
                 v = row[i]
                 if v:
                     try:
-                        row[i] = to_json(v).decode("utf-8")
+                        row[i] = to_json(v, inf_nan_mode="null").decode("utf-8")
                     except pydantic_core.PydanticSerializationError:  # lone surrogates
-                        row[i] = to_json(clean_data(v)).decode("utf-8")
+                        row[i] = to_json(clean_data(v), inf_nan_mode="null").decode("utf-8")
                 elif v is not None:
                     row[i] = "[]" if v.__class__ is list else "{}"
             rows.append(row)
@@ -694,6 +707,12 @@ def _leaf_type(path: tuple[str, ...]) -> tuple[Any, bool]:
 
 
 _CSV_TYPES = {c.path: _leaf_type(c.path) for c in CSV_COLUMNS}
+
+# Float leaves: a record built without validation (model_construct, or the
+# Monitor's fast build) may hold +-inf or NaN there, which every reader of ours
+# rejects; every writer turns them into null / an empty cell / no key.
+_FLOAT_PATHS = tuple(p for p, (base, _) in _CSV_TYPES.items() if base is float)
+_CSV_FLOAT = tuple(i for i, c in enumerate(CSV_COLUMNS) if c.path in _FLOAT_PATHS)
 
 
 def _csv_cell(column: Column, cell: str) -> Any:

@@ -367,3 +367,34 @@ def test_every_json_lines_writer_keeps_a_record_on_one_line_for_splitlines(tmp_p
     text = path.read_text("utf-8")
     assert len(text.splitlines()) == rec.stats()["written"] == len(text.split("\n")) - 1
     assert replay(text.splitlines(), Monitor()).skipped == 0
+
+
+def test_an_infinite_rate_is_null_in_every_format_and_reads_back():
+    """r13 #5: COMPLETE tokenCount=1e308 makes tokens_per_second infinite (Monitor-built)."""
+    monitor = Monitor()
+    for e in make_stream_events("s1", tokens=["a", "b"]):
+        if e.type == "COMPLETE":
+            e.meta["tokenCount"] = 1e308
+        monitor.handle_event(e)
+    record = monitor.get_telemetry("s1")
+    # A host-built record the same way, and one with NaN elsewhere.
+    nan = record.model_copy(update={"stream_id": "s2"})
+    nan.timing = nan.timing.model_copy(update={"duration": math.nan})
+    for t in (record, nan):
+        as_dict = TelemetryExporter.to_dict(t)
+        json.dumps(as_dict, allow_nan=False)
+        Telemetry.model_validate(as_dict)
+        Telemetry.model_validate_json(TelemetryExporter.to_json(t))
+        assert "NaN" not in TelemetryExporter.to_log_format(t)
+        assert "inf" not in TelemetryExporter.to_log_format(t)
+    table = TelemetryExporter.to_csv([record, nan])
+    assert "inf" not in table and "nan" not in table.lower()
+    back = TelemetryExporter.from_csv(table)
+    assert [b.stream_id for b in back] == ["s1", "s2"]
+    assert back[0].metrics.tokens_per_second is None and back[1].timing.duration is None
+    assert (
+        TelemetryExporter.from_jsonl(TelemetryExporter.to_jsonl([record, nan]))[
+            0
+        ].metrics.tokens_per_second
+        is None
+    )
