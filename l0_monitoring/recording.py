@@ -23,7 +23,7 @@ import time
 import weakref
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -60,11 +60,20 @@ CONTENT_KEYS = frozenset({"token", "text", "content", "checkpoint", "delta"})
 """Meta keys holding generated text: masked in recordings unless opted in."""
 
 
-def _mask(value: Any) -> Any:
-    # Keep the length (replay computes content_length from it), never the text.
-    if isinstance(value, str):
-        return "*" * len(value)
-    return None
+def _content(raw: Any, keep: bool) -> Any:
+    """A meta content value as recorded: what the live Monitor counts, and only that.
+
+    The Monitor counts the length of a content value only when it is exactly a
+    ``str`` (not bytes, a str subclass or a str-Enum), and tells "no token" from
+    "an empty one" by ``None`` and truthiness. So text is kept whole (``keep``;
+    not cut at ``MAX_STR``, lone surrogates as U+FFFD one for one) or masked
+    with ``*`` of the same length; any other value is recorded as its
+    truthiness (``true``/``false``) and ``None`` as ``null``: never its
+    content, and replay counts exactly what the live Monitor counted.
+    """
+    if raw.__class__ is str:
+        return clean_text(raw) if keep else "*" * len(raw)
+    return None if raw is None else bool(raw)
 
 
 MAX_LINE_BYTES = 1 << 20
@@ -143,9 +152,9 @@ def event_line(event: Any, *, record_token_content: bool = False) -> bytes | Non
         meta_out = _plain(meta) if meta else {}
         if not isinstance(meta_out, dict):
             meta_out = {"value": meta_out}
-        if not record_token_content:
+        if meta.__class__ is dict or isinstance(meta, Mapping):
             for key in CONTENT_KEYS.intersection(meta_out):
-                meta_out[key] = _mask(meta_out[key])
+                meta_out[key] = _content(meta.get(key), record_token_content)
         ctx_out = _plain(ctx) if ctx else {}
         if not isinstance(ctx_out, dict):
             ctx_out = {"value": ctx_out}

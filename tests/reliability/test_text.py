@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import decimal
+import enum
 import fractions
 import io
 import json
@@ -398,3 +399,41 @@ def test_an_infinite_rate_is_null_in_every_format_and_reads_back():
         ].metrics.tokens_per_second
         is None
     )
+
+
+class _StrEnum(str, enum.Enum):
+    BAD = "\ud800"
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["masked", "content"])
+@pytest.mark.parametrize(
+    "token",
+    [b"\xff\xfe", _StrEnum.BAD, _Text("abc"), 7, b"", "", "x" * 5000, "a\ud800b"],
+    ids=["bytes", "str-enum", "str-subclass", "int", "empty-bytes", "empty", "long", "surrogate"],
+)
+def test_a_token_that_is_not_text_counts_alike_live_and_replayed(tmp_path, token, content):
+    """r13 #9: the recorder records what the live Monitor counts (exact str only)."""
+    events = make_stream_events("s1", tokens=["ab", "cd"])
+    for e in events:
+        if e.type == "TOKEN":
+            e.meta["token"] = token
+            e.meta["text"] = "never counted when token is set"
+    path = tmp_path / "events.jsonl"
+    live = Monitor(raise_internal_errors=True)
+    rec = Monitoring.record(path, record_token_content=content)
+    for e in events:
+        live.handle_event(e)
+        rec(e)
+    rec.close()
+    assert rec.stats()["written"] == len(events)
+    replayed = Monitor(raise_internal_errors=True)
+    assert replay(path, replayed, strict=True).skipped == 0
+    want = live.get_telemetry("s1").content_length
+    assert want == (2 * len(token) if token.__class__ is str else 0)
+    assert replayed.get_telemetry("s1").content_length == want
+    raw = path.read_bytes()
+    assert b"\\xff" not in raw and b"abc" not in raw  # never the content of a non-text value
