@@ -166,7 +166,7 @@ def test_the_cli_skips_an_undecodable_line_and_names_it(tmp_path, capsys):
     assert main(["replay", str(path), "--format", "jsonl"]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["stream_id"] == "s1"
-    assert "skipped 1 malformed line(s); first: line 2: not valid UTF-8" in out.err
+    assert "skipped 1 malformed line; first: line 2: not valid UTF-8" in out.err
     assert main(["validate", str(path), "--schema", "ObservabilityEvent"]) == 1
     assert "line 2: invalid JSON: not valid UTF-8" in capsys.readouterr().out
 
