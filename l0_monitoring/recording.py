@@ -660,14 +660,60 @@ class _BadLine(str):
     __slots__ = ()
 
 
-def _read_lines(f: IO[bytes]) -> Iterator[str]:
-    """Lines of a binary file, each at most :data:`MAX_LINE_BYTES` held in memory."""
+_BOM = "\ufeff"
+_BOM_BYTES = _BOM.encode("utf-8")
+
+
+def _too_long(text: str) -> bool:
+    """Whether ``text`` is longer than :data:`MAX_LINE_BYTES` as UTF-8."""
+    n = len(text)
+    if n <= MAX_LINE_BYTES // 4:  # at most 4 bytes per character: cannot be
+        return False
+    if n > MAX_LINE_BYTES:
+        return True
+    return not text.isascii() and len(text.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES
+
+
+def _long_line(size: int | None = None) -> _BadLine:
+    shown = f" ({size} bytes)" if size is not None else ""
+    return _BadLine(f"line longer than {MAX_LINE_BYTES} bytes{shown}; skipped")
+
+
+def _read_lines(f: IO[Any]) -> Iterator[str]:
+    """Lines of an open binary or text file, at most :data:`MAX_LINE_BYTES` held in memory.
+
+    The line-length rule of every reader here: a longer line is read on in
+    pieces of 64 KiB and skipped (a ``_BadLine`` naming its size), never held
+    whole. A UTF-8 byte order mark at the start of the file is dropped.
+    """
     limit = MAX_LINE_BYTES
     readline = f.readline
+    first = True
     while True:
         chunk = readline(limit + 1)
         if not chunk:
             return
+        if first:
+            first = False
+            if isinstance(chunk, str):
+                if chunk.startswith(_BOM):
+                    chunk = chunk[1:]
+            elif chunk.startswith(_BOM_BYTES):
+                chunk = chunk[3:]
+        if isinstance(chunk, str):  # a text file: decoded by the file itself
+            if len(chunk) > limit:
+                size = len(chunk)
+                while not chunk.endswith("\n"):  # skip the rest without holding it
+                    chunk = readline(1 << 16)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                yield _BadLine(f"line longer than {limit} bytes ({size} characters); skipped")
+            elif _too_long(chunk):
+                yield _long_line()
+            else:
+                yield chunk
+            continue
         if len(chunk) > limit:
             size = len(chunk)
             while not chunk.endswith(b"\n"):  # skip the rest without holding it
@@ -675,7 +721,7 @@ def _read_lines(f: IO[bytes]) -> Iterator[str]:
                 if not chunk:
                     break
                 size += len(chunk)
-            yield _BadLine(f"line longer than {limit} bytes ({size} bytes); skipped")
+            yield _long_line(size)
             continue
         try:
             yield chunk.decode("utf-8")
@@ -683,27 +729,54 @@ def _read_lines(f: IO[bytes]) -> Iterator[str]:
             yield _BadLine(f"not valid UTF-8 (byte {exc.start}: {chunk[exc.start]:#04x}); skipped")
 
 
-def _lines(source: str | os.PathLike[str] | Iterable[str | bytes]) -> Iterator[tuple[int, str]]:
+def numbered_lines(
+    source: str | os.PathLike[str] | IO[Any] | Iterable[str | bytes],
+) -> Iterator[tuple[int, str]]:
+    """The lines of a JSON Lines source with their numbers: one reading rule for every reader.
+
+    Used by replay, :func:`iter_events`, ``TelemetryExporter.from_jsonl`` and
+    ``l0-monitoring validate``. A path is read as bytes, line by line; an open
+    file (binary or text) through its ``readline``; any other iterable item
+    by item. Everywhere: a line longer than :data:`MAX_LINE_BYTES` (UTF-8
+    bytes) or not valid UTF-8 comes back as a ``_BadLine`` (a ``str`` whose
+    text is the reason), which readers skip and count (strict readers raise);
+    a UTF-8 byte order mark (U+FEFF) at the start of the source is dropped.
+
+    Args:
+        source: A path, an open file, or an iterable of lines.
+
+    Yields:
+        ``(line_number, line)`` from 1; lines keep their line ending.
+    """
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as f:
             yield from enumerate(_read_lines(f), start=1)
         return
+    if callable(getattr(source, "readline", None)):
+        yield from enumerate(_read_lines(source), start=1)  # type: ignore[arg-type]
+        return
     for number, raw in enumerate(source, start=1):
         line: str
-        if isinstance(raw, bytes | bytearray):
-            try:
-                line = bytes(raw).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                line = _BadLine(f"not valid UTF-8 (byte {exc.start}); skipped")
-        elif len(raw) > MAX_LINE_BYTES:
-            line = _BadLine(f"line longer than {MAX_LINE_BYTES} characters; skipped")
-        else:
+        if raw.__class__ is _BadLine:
             line = raw
+        elif isinstance(raw, bytes | bytearray):
+            data = raw[3:] if number == 1 and raw.startswith(_BOM_BYTES) else raw
+            if len(data) > MAX_LINE_BYTES:
+                line = _long_line(len(data))
+            else:
+                try:
+                    line = bytes(data).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    line = _BadLine(f"not valid UTF-8 (byte {exc.start}); skipped")
+        elif _too_long(raw):
+            line = _long_line()
+        else:
+            line = raw[1:] if number == 1 and raw.startswith(_BOM) else raw
         yield number, line
 
 
 def iter_events(
-    source: str | os.PathLike[str] | Iterable[str | bytes],
+    source: str | os.PathLike[str] | IO[Any] | Iterable[str | bytes],
     *,
     strict: bool = False,
     result: ReplayResult | None = None,
@@ -711,14 +784,18 @@ def iter_events(
     """Yield the events of a recorded JSON Lines log, streaming (flat memory).
 
     Args:
-        source: A path (read as bytes, line by line), or an iterable of lines
-            (an open text or binary file, a list of strings).
+        source: A path (read as bytes, line by line), an open text or binary
+            file (read with ``readline``), or an iterable of lines (a list of
+            strings or bytes).
         strict: Raise on the first malformed line instead of skipping it.
         result: Filled with counts and the first 100 errors, if given.
 
-    A line that is not valid UTF-8, or longer than :data:`MAX_LINE_BYTES`
-    (skipped without reading it into memory whole), is malformed like a line
-    that is not JSON: skipped and counted with its line number.
+    Lines are read by :func:`numbered_lines`, whatever the source: a line that
+    is not valid UTF-8, or longer than :data:`MAX_LINE_BYTES` (from a path or
+    a file: skipped without reading it into memory whole), is malformed like a
+    line that is not JSON: skipped and counted with its line number. A UTF-8
+    byte order mark at the start of the log is dropped (the first event is
+    read, not skipped).
 
     Yields:
         Validated events, in file order.
@@ -727,7 +804,7 @@ def iter_events(
         ValueError: With ``strict``, naming the line number and the problem.
     """
     res = result if result is not None else ReplayResult()
-    for number, line in _lines(source):
+    for number, line in numbered_lines(source):
         text = line.strip()
         if not text:
             continue
@@ -750,7 +827,7 @@ def iter_events(
 
 
 def replay(
-    source: str | os.PathLike[str] | Iterable[str | bytes],
+    source: str | os.PathLike[str] | IO[Any] | Iterable[str | bytes],
     monitor: Any,
     *,
     strict: bool = False,
@@ -758,7 +835,8 @@ def replay(
     """Feed a recorded event log into ``monitor`` (anything with ``handle_event``).
 
     Args:
-        source: A path, or an iterable of JSON lines.
+        source: A path, an open file, or an iterable of JSON lines (read as
+            :func:`iter_events` reads them).
         monitor: A :class:`~l0_monitoring.Monitor` (or any handler object).
         strict: Raise on the first malformed line (default: skip, log, count).
 

@@ -426,14 +426,25 @@ class TelemetryExporter:
             The records, in order.
 
         Raises:
-            ValueError: Naming the line number and the field when a line is invalid.
+            ValueError: Naming the line number and the field when a line is
+                invalid, not UTF-8, or longer than
+                :data:`~l0_monitoring.recording.MAX_LINE_BYTES` (a line of an
+                open file is never read whole then). A UTF-8 byte order mark
+                at the start is accepted and dropped.
         """
+        from ..recording import _BadLine, numbered_lines
+
         # Split on "\n" only: str.splitlines() also splits on U+0085 and U+2028,
         # which JSON leaves unescaped inside strings.
         source = lines.split("\n") if isinstance(lines, str) else lines
         out: list[Telemetry] = []
         validate = Telemetry.model_validate
-        for number, line in enumerate(source, start=1):
+        # The one reading rule of every JSON Lines reader (a line longer than
+        # MAX_LINE_BYTES is never held whole from a file; a UTF-8 BOM at the
+        # start is dropped): here a bad line is an error, as any invalid line.
+        for number, line in numbered_lines(source):
+            if line.__class__ is _BadLine:
+                raise ValueError(f"line {number}: {line}")
             if not line.strip():
                 continue
             # Strict JSON (no NaN/Infinity), then the record contract: the same
