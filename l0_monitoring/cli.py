@@ -239,12 +239,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nwrote {out_dir}/: {written}")
     print(f"replay: l0-monitoring replay {out_dir}/events.jsonl --format jsonl")
     exporters.close()
-    if "otel" not in exporters.exports:
+    # The "set X" hints only when X is not set at all: an exporter the
+    # environment asked for and that is off has said why already.
+    if "otel" not in exporters.asked:
         print(
             "OpenTelemetry: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_SERVICE_NAME, "
             "OTEL_EXPORTER_OTLP_HEADERS) to also export spans and metrics over OTLP."
         )
-    if "sentry" not in exporters.exports:
+    if "sentry" not in exporters.asked:
         print("Sentry: set SENTRY_DSN (and SENTRY_ENVIRONMENT) to also capture failed streams.")
     return 0
 
@@ -266,6 +268,7 @@ class _EnvExporters:
     def __init__(self) -> None:
         self.exports: dict[str, Callable[[Telemetry], Any]] = {}
         self.closers: list[Callable[[], str]] = []
+        self.asked: set[str] = set()  # configured by the environment, active or not
 
     def __call__(self, t: Telemetry) -> None:
         for export in self.exports.values():
@@ -292,6 +295,7 @@ def _env_exporters() -> _EnvExporters:
     """Build the exporters the environment asks for (OTLP endpoint, Sentry DSN)."""
     out = _EnvExporters()
     if any(os.environ.get(f"OTEL_EXPORTER_OTLP_{s}ENDPOINT") for s in ("", "TRACES_", "METRICS_")):
+        out.asked.add("otel")
         from .otel import OpenTelemetryExporter
         from .settings import OpenTelemetryExporterConfig
 
@@ -302,6 +306,7 @@ def _env_exporters() -> _EnvExporters:
         else:
             _add_otel(out, OpenTelemetryExporter(otel_config))
     if os.environ.get("SENTRY_DSN"):
+        out.asked.add("sentry")
         from .sentry import SentryExporter
         from .settings import SentryExporterConfig
 
