@@ -9,7 +9,6 @@ so a replay yields the same telemetry as the live run.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import json
@@ -20,7 +19,6 @@ import select
 import stat
 import threading
 import time
-import weakref
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -41,7 +39,7 @@ from ._internal.safe import (
     json_safe,
     safe_str,
 )
-from ._internal.workers import register_fork_aware
+from ._internal.workers import register_exit, register_fork_aware
 from .events import ObservabilityEvent, event_type_value
 
 __all__ = [
@@ -556,7 +554,7 @@ class EventRecorder:
         self._exit_timeout = exit_timeout
         self._reset_state()
         register_fork_aware(self)
-        atexit.register(_close_at_exit, weakref.ref(self))
+        register_exit(self, exit_timeout)  # closed at exit alongside every other worker
 
     def _reset_state(self) -> None:
         self._lock = threading.Lock()
@@ -802,12 +800,6 @@ class EventRecorder:
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 _IO_GRACE = 0.25  # seconds close() waits, past its timeout, for one write step to end
 _CHUNK_BYTES = 1 << 20  # bytes the writer takes per write at most (besides one long line)
-
-
-def _close_at_exit(ref: weakref.ref[EventRecorder]) -> None:
-    recorder = ref()
-    if recorder is not None:
-        recorder.close(recorder._exit_timeout)
 
 
 # -- replay -----------------------------------------------------------------------
