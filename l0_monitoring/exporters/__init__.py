@@ -87,7 +87,9 @@ def _logfmt_value(text: str) -> str:
 def _logfmt_text(key: str, value: object, unit: str, cache: dict[str, str]) -> str:
     """``key=value`` for a text value (capped, quoted if needed); short texts are cached."""
     if isinstance(value, str) and len(value) <= MAX_STR:
-        part = key + _logfmt_value(value + unit)
+        # clean_text: a host-built record's lone surrogate becomes U+FFFD (one
+        # check; valid text is returned as is), so the line always encodes.
+        part = key + _logfmt_value(clean_text(value) + unit)
         # Model names and error messages repeat: each is checked and quoted once.
         # Bounded: the first 1024 short texts per key are kept, nothing after.
         if len(value) <= 256 and len(cache) < 1024 and value.__class__ is str:
