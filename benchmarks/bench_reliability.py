@@ -15,6 +15,13 @@
   between two events (the line is skipped and counted, never held whole).
 * Caller cost: microseconds per ``recorder(event)`` call (the line is encoded in
   the caller's thread, so the queue can be bounded in bytes).
+* Stuck handlers (r13 #6): ``combine(N stuck batch + N stuck debounce, a healthy
+  batch).close(timeout=1)``, and the wall time of a child interpreter that
+  leaves N stuck batch and N stuck debounce handlers plus a recorder on a FIFO
+  nobody reads (one shared exit deadline: must not grow with N).
+* Close during rotation (r13 #8): ``close(timeout=0.2)`` while 100,000 events
+  rotate through 20 kB files; files changed after close returned (must be 0).
+* Validate a 1 GiB line (r13 #4): traced peak memory of ``l0-monitoring validate``.
 
 Run: ``python benchmarks/bench_reliability.py``
 """
@@ -193,6 +200,96 @@ def caller_cost() -> float:
     return round(took / len(events) * 1e6, 2)
 
 
+def combined_close(n: int) -> dict:
+    release = threading.Event()
+    delivered: list = []
+    stuck = [Monitoring.batch(1, 0.01, lambda events: release.wait()) for _ in range(n)]
+    stuck += [Monitoring.debounce(0.01, lambda event: release.wait()) for _ in range(n)]
+    healthy = Monitoring.batch(1000, 60.0, delivered.extend)
+    combined = Monitoring.combine(*stuck, healthy)
+    for e in padded_events(100):
+        combined(e)
+    time.sleep(0.1)
+    start = time.perf_counter()
+    combined.close(timeout=1.0)
+    took = time.perf_counter() - start
+    release.set()
+    return {"stuck": 2 * n, "close_timeout_1s_took_s": round(took, 3),
+            "healthy_delivered": f"{len(delivered)} of 100"}  # fmt: skip
+
+
+STUCK_EXIT = r"""
+import os, sys, threading, time
+from l0_monitoring import Monitoring, ObservabilityEvent
+never = threading.Event()
+n, fifo = int(sys.argv[1]), sys.argv[2]
+reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+hs = [Monitoring.batch(1, 0.01, lambda e: never.wait()) for _ in range(n)]
+hs += [Monitoring.debounce(0.01, lambda e: never.wait()) for _ in range(n)]
+h = Monitoring.combine(*hs, Monitoring.record(fifo))
+for i in range(3000):
+    h(ObservabilityEvent("TOKEN", 1e12 + i, "s", {}, {"token": "x" * 100}))
+time.sleep(0.1)
+print(time.monotonic(), flush=True)
+"""
+
+
+def stuck_exit(n: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        fifo = Path(tmp) / "events.fifo"
+        os.mkfifo(fifo)
+        out = subprocess.run([sys.executable, "-c", STUCK_EXIT, str(n), str(fifo)],
+                             capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+        return round(time.monotonic() - float(out.stdout.split()[-1]), 2)
+
+
+def close_during_rotation() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "e.jsonl"
+        rec = Monitoring.record(path, max_bytes=20_000, backup_count=1000,
+                                max_queue_bytes=64 << 20)  # fmt: skip
+        for e in make_stream_events("s", tokens=["x"] * 100_000)[1:-1]:
+            rec(e)
+        writer = rec._thread
+        start = time.perf_counter()
+        rec.close(timeout=0.2)
+        took = time.perf_counter() - start
+        before = {p.name: p.stat().st_size for p in Path(tmp).iterdir()}
+        at_close = rec.stats()
+        if writer is not None:
+            writer.join(10)
+        after = {p.name: p.stat().st_size for p in Path(tmp).iterdir()}
+        changed = len(set(before.items()) ^ set(after.items()))
+        return {"close_took_s": round(took, 3), "written": at_close["written"],
+                "lost": at_close["lost_to_errors"], "writing_at_close": at_close["writing"],
+                "files_changed_after_close": changed,
+                "counters_changed_after_close": rec.stats() != at_close}  # fmt: skip
+
+
+def validate_long_line(mib: int = 1024) -> dict:
+    from l0_monitoring.cli import main as cli
+
+    events = make_stream_events("s")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        with path.open("w") as f:
+            f.write(json.dumps(events[0].to_dict()) + "\n" + '{"a": "')
+            chunk = "y" * (1 << 20)
+            for _ in range(mib):
+                f.write(chunk)
+            f.write('"}\n' + json.dumps(events[1].to_dict()) + "\n")
+        tracemalloc.start()
+        with open(os.devnull, "w") as null:
+            stdout, sys.stdout = sys.stdout, null
+            try:
+                code = cli(["validate", str(path), "--schema", "ObservabilityEvent"])
+            finally:
+                sys.stdout = stdout
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return {"line_mib": mib, "exit_code": code, "peak_traced_mb": round(peak / 1e6, 2)}
+
+
 def main() -> None:
     print(json.dumps({"bytes_bound": bytes_bound()}))
     print(json.dumps({"fifo_close_timeout_1s_took_s": fifo_close()}))
@@ -200,6 +297,10 @@ def main() -> None:
     print(json.dumps({"fork_storm_completed": f"{fork_storm()} of 30"}))
     print(json.dumps({"replay_long_line": long_line()}))
     print(json.dumps({"recorder_call_us_per_event": caller_cost()}))
+    print(json.dumps({"combined_close": [combined_close(n) for n in (1, 5)]}))
+    print(json.dumps({"exit_with_stuck_handlers_s": {2 * n: stuck_exit(n) for n in (1, 5, 10)}}))
+    print(json.dumps({"close_during_rotation": close_during_rotation()}))
+    print(json.dumps({"validate_long_line": validate_long_line()}))
 
 
 if __name__ == "__main__":

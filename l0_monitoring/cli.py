@@ -238,12 +238,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nwrote {out_dir}/: {written}")
     print(f"replay: l0-monitoring replay {out_dir}/events.jsonl --format jsonl")
     exporters.close()
-    if "otel" not in exporters.exports:
+    # The "set X" hints only when X is not set at all: an exporter the
+    # environment asked for and that is off has said why already.
+    if "otel" not in exporters.asked:
         print(
             "OpenTelemetry: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_SERVICE_NAME, "
             "OTEL_EXPORTER_OTLP_HEADERS) to also export spans and metrics over OTLP."
         )
-    if "sentry" not in exporters.exports:
+    if "sentry" not in exporters.asked:
         print("Sentry: set SENTRY_DSN (and SENTRY_ENVIRONMENT) to also capture failed streams.")
     return 0
 
@@ -265,6 +267,7 @@ class _EnvExporters:
     def __init__(self) -> None:
         self.exports: dict[str, Callable[[Telemetry], Any]] = {}
         self.closers: list[Callable[[], str]] = []
+        self.asked: set[str] = set()  # configured by the environment, active or not
 
     def __call__(self, t: Telemetry) -> None:
         for export in self.exports.values():
@@ -291,6 +294,7 @@ def _env_exporters() -> _EnvExporters:
     """Build the exporters the environment asks for (OTLP endpoint, Sentry DSN)."""
     out = _EnvExporters()
     if any(os.environ.get(f"OTEL_EXPORTER_OTLP_{s}ENDPOINT") for s in ("", "TRACES_", "METRICS_")):
+        out.asked.add("otel")
         from .otel import OpenTelemetryExporter
         from .settings import OpenTelemetryExporterConfig
 
@@ -301,6 +305,7 @@ def _env_exporters() -> _EnvExporters:
         else:
             _add_otel(out, OpenTelemetryExporter(otel_config))
     if os.environ.get("SENTRY_DSN"):
+        out.asked.add("sentry")
         from .sentry import SentryExporter
         from .settings import SentryExporterConfig
 
@@ -395,10 +400,10 @@ def _event_source(name: str) -> str | Iterable[str]:
     import itertools
 
     if name == "-":
-        reconfigure = getattr(sys.stdin, "reconfigure", None)
-        if reconfigure is not None:
-            reconfigure(encoding="utf-8", errors="replace")
-        source: Iterator[str] = iter(sys.stdin)
+        # Bytes, through the one line reader of every reader (bounded line
+        # length, bad UTF-8 per line, a BOM dropped): never a whole line in memory.
+        stdin: Any = getattr(sys.stdin, "buffer", sys.stdin)
+        source: Iterator[str] = _bounded_lines(stdin)
         label = "standard input"
     else:
         path = Path(name)
@@ -428,8 +433,15 @@ def _event_source(name: str) -> str | Iterable[str]:
 
 
 def _file_lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8", errors="replace", newline="\n") as f:
-        yield from f
+    with path.open("rb") as f:
+        yield from _bounded_lines(f)
+
+
+def _bounded_lines(f: Any) -> Iterator[str]:
+    from .recording import numbered_lines
+
+    for _, line in numbered_lines(f):
+        yield line
 
 
 def _quiet_skipped_line_warnings() -> contextlib.ExitStack:
@@ -575,19 +587,40 @@ def _describe(exc: Exception) -> str:
 _LOOKALIKES = ("Telemetry", "ObservabilityEvent", "AggregateMetrics", "MonitoringConfig")
 
 
-def _documents(path: Path, text: str) -> list[tuple[int, str]]:
-    """The documents of a file: one per non-blank line for JSON Lines, else the whole text."""
-    lines = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
-    if path.suffix == ".jsonl":
-        return lines
-    if path.suffix != ".json" and len(lines) > 1:
-        from ._internal.contract import loads
+_WHOLE_DOCUMENT_BYTES = 64 << 20  # a file without .jsonl read whole as one JSON document, at most
 
-        try:
-            loads(text)
-        except ValueError:
-            return lines  # not one JSON document: JSON Lines without the suffix
-    return [(1, text)]
+
+def _documents(path: Path) -> Iterator[tuple[int, str]]:
+    """The documents of a file: one per non-blank line for JSON Lines, else the whole text.
+
+    JSON Lines are streamed by the one line reader of every reader
+    (``recording.numbered_lines``: a line longer than ``MAX_LINE_BYTES`` or not
+    UTF-8 comes back as a ``_BadLine``; a leading BOM is dropped), so a file of
+    any size is validated in flat memory. A ``.json`` file (or a file without
+    ``.jsonl`` whose first line is not a JSON document, up to 64 MiB) is one
+    JSON document.
+    """
+    from ._internal.contract import loads
+    from ._internal.safe import clean_text
+    from .recording import _BadLine, numbered_lines
+
+    whole = path.suffix == ".json"
+    if not whole and path.suffix != ".jsonl" and path.is_file():
+        first = next(((n, t) for n, t in numbered_lines(path) if t.strip()), None)
+        if first is not None and first[1].__class__ is not _BadLine:
+            try:
+                loads(first[1])
+            except ValueError:  # not a document alone: one pretty-printed document?
+                whole = path.stat().st_size <= _WHOLE_DOCUMENT_BYTES
+    if whole:
+        text = path.read_bytes().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+        if text.strip():
+            # Undecodable bytes became lone surrogates: the document is rejected.
+            yield 1, text if clean_text(text) is text else _BadLine("not valid UTF-8")
+        return
+    for number, line in numbered_lines(path):
+        if line.strip():
+            yield number, line
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -595,7 +628,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from ._internal.contract import loads
-    from ._internal.safe import clean_text
 
     path = Path(args.file)
     _readable(path)
@@ -604,18 +636,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     check = validators.get(args.schema)
     if check is None:
         raise UsageError(f"unknown schema {args.schema!r}; one of: {', '.join(sorted(validators))}")
-    # Undecodable bytes become lone surrogates here, so the line that holds
-    # them is rejected alone (reported with its number).
-    text = path.read_bytes().decode("utf-8", "surrogateescape")
-    if not text.strip():
-        print(f"{path}: empty file, no documents to validate ({args.schema})")
-        return 1
+    from .recording import _BadLine
+
     valid = invalid = 0
     lookalikes: dict[str, int] = {}
-    for number, raw in _documents(path, text):
+    empty = True
+    for number, raw in _documents(path):
+        empty = False
         try:
-            if clean_text(raw) is not raw:
-                raise ValueError("not valid UTF-8")
+            if raw.__class__ is _BadLine:  # not UTF-8, or too long: the line replay skips
+                raise ValueError(raw.removesuffix("; skipped"))
             data = loads(raw)
         except (ValueError, RecursionError) as exc:
             invalid += 1
@@ -636,6 +666,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     lookalikes[other] = lookalikes.get(other, 0) + 1
             else:
                 valid += 1
+    if empty:
+        print(f"{path}: empty file, no documents to validate ({args.schema})")
+        return 1
     if invalid > 50:
         print(f"... {invalid - 50} more invalid document(s) not shown")
     print(f"{path}: {valid} valid, {invalid} invalid ({args.schema})")

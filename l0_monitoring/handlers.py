@@ -11,11 +11,10 @@ bounded and counts what it drops.
 
 from __future__ import annotations
 
-import atexit
+import inspect
 import random
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import IO, Any
@@ -27,6 +26,8 @@ from ._internal.workers import (
     Clock,
     MonotonicClock,
     TimerHandle,
+    close_together,
+    register_exit,
     register_fork_aware,
 )
 from .events import event_type_value
@@ -156,25 +157,46 @@ class _Combined:
             except Exception as exc:
                 _errors.report("combine", "l0_monitoring: combined handler failed", exc)
 
-    def flush(self) -> None:
-        """Flush every combined handler that can be flushed."""
-        self._each("flush")
+    def flush(self, timeout: float = 5.0) -> None:
+        """Flush every combined handler that can be flushed, side by side, within ``timeout``."""
+        self._each("flush", timeout)
 
-    def close(self) -> None:
-        """Close every combined handler that can be closed (Monitors, batchers, recorders)."""
-        self._each("close")
+    def close(self, timeout: float = 5.0) -> None:
+        """Close every combined handler that can be closed, within one ``timeout``.
 
-    def _each(self, method: str) -> None:
+        Monitors, batchers, debouncers, recorders and nested combinations close
+        side by side, all within the same deadline (``close_together``), so a
+        stuck handler costs ``timeout`` once, never once per handler, and never
+        delays another handler's final delivery.
+        """
+        self._each("close", timeout)
+
+    def _each(self, method: str, timeout: float) -> None:
+        calls = []
         for handler in (*self.handlers, *self.attached):
             target = getattr(handler, "__self__", handler)  # a bound handle_event: its Monitor
             if isinstance(target, StreamTable) and target.owner is not None:
                 target = target.owner
             action = getattr(target, method, None)
             if callable(action):
-                try:
-                    action()
-                except Exception as exc:
-                    _errors.report(f"combine.{method}", f"l0_monitoring: {method} failed", exc)
+                calls.append(_with_timeout(action, method))
+        close_together(calls, timeout)
+
+
+def _with_timeout(action: Callable[..., object], method: str) -> Callable[[float], object]:
+    """``action(timeout=...)`` when it takes a timeout, else ``action()``."""
+    try:
+        takes = "timeout" in inspect.signature(action).parameters
+    except (TypeError, ValueError):
+        takes = False
+
+    def call(timeout: float) -> None:
+        try:
+            action(timeout=timeout) if takes else action()
+        except Exception as exc:
+            _errors.report(f"combine.{method}", f"l0_monitoring: {method} failed", exc)
+
+    return call
 
 
 class _Delivery:
@@ -535,18 +557,11 @@ class BatchHandler:
         self._delivery._reset()
 
 
-_EXIT_TIMEOUT = 1.0  # seconds each debounce/batch handler may take at interpreter exit
+_EXIT_TIMEOUT = 1.0  # seconds all debounce/batch handlers together may take at interpreter exit
 
 
 def _register_exit(worker: DebouncedHandler | BatchHandler) -> None:
-    ref = weakref.ref(worker)
-
-    def close() -> None:
-        target = ref()
-        if target is not None:
-            target.close(_EXIT_TIMEOUT)
-
-    atexit.register(close)
+    register_exit(worker, _EXIT_TIMEOUT)  # one shared exit deadline for every worker
 
 
 class Monitoring:

@@ -9,7 +9,6 @@ so a replay yields the same telemetry as the live run.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import json
@@ -20,20 +19,27 @@ import select
 import stat
 import threading
 import time
-import weakref
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import pydantic_core
 
 from ._internal.contract import loads
 from ._internal.guard import ErrorReporter
-from ._internal.safe import MAX_ITEMS, MAX_STR, clean_text, json_safe, safe_str
-from ._internal.workers import register_fork_aware
+from ._internal.safe import (
+    MAX_ITEMS,
+    MAX_STR,
+    clean_text,
+    finite_ms,
+    json_line,
+    json_safe,
+    safe_str,
+)
+from ._internal.workers import register_exit, register_fork_aware
 from .events import ObservabilityEvent, event_type_value
 
 __all__ = [
@@ -52,11 +58,20 @@ CONTENT_KEYS = frozenset({"token", "text", "content", "checkpoint", "delta"})
 """Meta keys holding generated text: masked in recordings unless opted in."""
 
 
-def _mask(value: Any) -> Any:
-    # Keep the length (replay computes content_length from it), never the text.
-    if isinstance(value, str):
-        return "*" * len(value)
-    return None
+def _content(raw: Any, keep: bool) -> Any:
+    """A meta content value as recorded: what the live Monitor counts, and only that.
+
+    The Monitor counts the length of a content value only when it is exactly a
+    ``str`` (not bytes, a str subclass or a str-Enum), and tells "no token" from
+    "an empty one" by ``None`` and truthiness. So text is kept whole (``keep``;
+    not cut at ``MAX_STR``, lone surrogates as U+FFFD one for one) or masked
+    with ``*`` of the same length; any other value is recorded as its
+    truthiness (``true``/``false``) and ``None`` as ``null``: never its
+    content, and replay counts exactly what the live Monitor counted.
+    """
+    if raw.__class__ is str:
+        return clean_text(raw) if keep else "*" * len(raw)
+    return None if raw is None else bool(raw)
 
 
 MAX_LINE_BYTES = 1 << 20
@@ -65,11 +80,6 @@ MAX_LINE_BYTES = 1 << 20
 The recorder drops (and counts) an event whose line would be longer; replay
 skips (and counts) a longer line without holding it in memory.
 """
-
-# JSON leaves these unescaped inside strings, but ``str.splitlines()`` (and some
-# JSON Lines readers) split on them: escape them, so a line is a line everywhere.
-_LINE_BREAKS = [(chr(c).encode(), f"\\u{c:04x}".encode()) for c in (0x85, 0x2028, 0x2029)]
-
 
 _TO_JSON = pydantic_core.to_json
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
@@ -123,8 +133,10 @@ def event_line(event: Any, *, record_token_content: bool = False) -> bytes | Non
     Returns:
         The line, valid against the published ``ObservabilityEvent`` schema; or
         None for an event that is not one (no type, an empty or missing
-        ``stream_id``, a ``ts`` that is not a finite number): the live Monitor
-        counts such an event as malformed and replay would skip its line.
+        ``stream_id``, a ``ts`` that is not a finite real number by the one
+        rule of ``finite_ms``: numpy scalars and ``Decimal`` are converted,
+        NaN, +-inf, ``bool`` and ``10**400`` are not): the live Monitor counts
+        such an event as malformed and replay would skip its line.
     """
     try:
         etype, ts, sid, ctx, meta = _event_fields(event)
@@ -132,27 +144,21 @@ def event_line(event: Any, *, record_token_content: bool = False) -> bytes | Non
             type_text = clean_text(event_type_value(etype))
         except ValueError:
             return None
-        if (
-            not type_text
-            or isinstance(ts, bool)
-            or not isinstance(ts, int | float)
-            or not math.isfinite(ts)
-            or not isinstance(sid, str)
-            or not sid
-        ):
+        ms = ts if ts.__class__ is float and ts - ts == 0 else finite_ms(ts)
+        if not type_text or ms is None or not isinstance(sid, str) or not sid:
             return None
         meta_out = _plain(meta) if meta else {}
         if not isinstance(meta_out, dict):
             meta_out = {"value": meta_out}
-        if not record_token_content:
+        if meta.__class__ is dict or isinstance(meta, Mapping):
             for key in CONTENT_KEYS.intersection(meta_out):
-                meta_out[key] = _mask(meta_out[key])
+                meta_out[key] = _content(meta.get(key), record_token_content)
         ctx_out = _plain(ctx) if ctx else {}
         if not isinstance(ctx_out, dict):
             ctx_out = {"value": ctx_out}
         data = {
             "type": type_text,
-            "ts": ts if ts.__class__ is float or ts.__class__ is int else float(ts),
+            "ts": ms,
             "stream_id": clean_text(sid),
             "context": ctx_out,
             "meta": meta_out,
@@ -161,13 +167,29 @@ def event_line(event: Any, *, record_token_content: bool = False) -> bytes | Non
             line = _TO_JSON(data)  # Rust: ~4x the stdlib encoder's speed
         except (ValueError, TypeError):  # pragma: no cover - json_safe data always encodes
             line = _ENCODE(data).encode("utf-8")
-        if not line.isascii():
-            for raw, escaped in _LINE_BREAKS:
-                line = line.replace(raw, escaped)
-        return line + b"\n"
+        return json_line(line)
     except Exception as exc:  # a host object we could not read: counted as malformed
         _errors.report("record", "l0_monitoring: event could not be serialised", exc)
         return None
+
+
+class _Control(Protocol):
+    """What a target needs from its recorder while it writes (see ``EventRecorder``).
+
+    ``io`` is held around every step that touches the target (one write
+    system call, a rotation, a truncation); a step first checks ``stopped()``
+    under it, so once ``close`` has set that flag while holding ``io``,
+    nothing of ours touches the files again. ``commit(n)`` counts ``n`` more
+    lines stored whole; ``give_up()`` says when to stop waiting for a pipe.
+    """
+
+    io: threading.Lock
+
+    def stopped(self) -> bool: ...
+
+    def give_up(self) -> bool: ...
+
+    def commit(self, lines: int) -> None: ...
 
 
 class _Target:
@@ -175,12 +197,13 @@ class _Target:
 
     pending_error: BaseException | None = None
 
-    def write(self, data: bytes, ends: list[int], give_up: Callable[[], bool]) -> int:
+    def write(self, data: bytes, ends: list[int], ctl: _Control) -> None:
         """Write ``data`` (whole lines; ``ends`` are their end offsets).
 
-        Returns:
-            How many leading lines are stored whole; the rest are not stored at
-            all (a partly written line is removed where the target allows it).
+        Calls ``ctl.commit(n)`` (under ``ctl.io``) as lines are stored whole;
+        lines not committed when it returns are not stored at all (a partly
+        written line is removed where the target allows it). A failure is
+        left in ``pending_error``.
         """
         raise NotImplementedError
 
@@ -191,25 +214,121 @@ class _Target:
         """Forget inherited state (the parent keeps writing its own lines)."""
 
 
-class _PathTarget(_Target):
-    """A file the recorder owns: raw, non-blocking ``os.write`` with exact line accounting.
+class _FdTarget(_Target):
+    """Raw ``os.write`` to a file descriptor, with exact line accounting.
 
     A short or failed write on a regular file is truncated back to the end of
     the last whole line, so a full disk never leaves a torn line and space
-    freed later is used again. A FIFO or other non-regular file is written
-    without ever blocking (``O_NONBLOCK`` + ``poll``), in groups of whole lines
-    of at most ``PIPE_BUF`` bytes (which a pipe stores atomically), so a reader
-    that stops reading stalls the writer only until ``give_up()`` says so, and
-    only a line longer than ``PIPE_BUF`` can be left partly written then.
+    freed later is used again. A FIFO, pipe or other non-regular file is
+    written without ever blocking (``O_NONBLOCK`` + ``poll``), in groups of
+    whole lines of at most ``PIPE_BUF`` bytes (which a pipe stores
+    atomically), so a reader that stops reading stalls the writer only until
+    ``give_up()`` says so, and only a line longer than ``PIPE_BUF`` can be left
+    partly written then.
     """
 
+    max_bytes: int | None = None
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.regular = True
+        self.size = 0  # regular file: offset of the end of the last whole line
+
+    def _open(self) -> int:
+        raise NotImplementedError
+
+    def _rotate(self) -> None:
+        raise NotImplementedError
+
+    def _group(self, ends: list[int], done: int, start: int) -> int | None:
+        """End (exclusive) of the next run of lines to write; None after a rotation."""
+        stop = len(ends)
+        if not self.regular:
+            # A pipe stores a write of at most PIPE_BUF bytes whole or not at
+            # all: lines go in such groups, so giving up (a reader that stopped)
+            # never leaves part of a line unless it is longer.
+            stop = done + 1
+            while stop < len(ends) and ends[stop] - start <= _PIPE_BUF:
+                stop += 1
+        elif self.max_bytes is not None:
+            if self.size and self.size + ends[done] - start > self.max_bytes:
+                self._rotate()
+                return None
+            # The run of lines that fits before the next rotation (at least one).
+            limit = self.max_bytes - self.size + start
+            stop = done + 1
+            while stop < len(ends) and ends[stop] <= limit:
+                stop += 1
+        return stop
+
+    def write(self, data: bytes, ends: list[int], ctl: _Control) -> None:
+        view = memoryview(data)
+        done = 0  # lines stored whole (committed)
+        start = 0  # offset in data where line `done` begins
+        sent = 0  # bytes of the current group already written (a pipe that blocked)
+        stop = 0
+        while done < len(ends):
+            blocked = False
+            with ctl.io:
+                if ctl.stopped():  # close() counted the rest; never touch the file again
+                    return
+                if not sent:
+                    try:
+                        fd = self._open()
+                        group = self._group(ends, done, start)
+                    except OSError as exc:
+                        self.pending_error = exc
+                        return
+                    if group is None:  # rotated: plan again on the new file
+                        continue
+                    stop = group
+                else:
+                    fd = self._open()
+                end = ends[stop - 1]
+                error: OSError | None = None
+                while start + sent < end:
+                    try:
+                        sent += os.write(fd, view[start + sent : end])
+                    except BlockingIOError:
+                        blocked = True
+                        break
+                    except InterruptedError:
+                        continue
+                    except OSError as exc:
+                        error = exc
+                        break
+                whole = bisect_right(ends, start + sent, done, stop) - done
+                if whole:
+                    new_start = ends[done + whole - 1]
+                    if self.regular:
+                        self.size += new_start - start
+                    sent -= new_start - start
+                    done += whole
+                    start = new_start
+                    ctl.commit(whole)
+                if error is not None:
+                    if sent and self.regular:
+                        # Remove the torn tail: a line is written whole or not at all.
+                        with contextlib.suppress(OSError):
+                            os.ftruncate(fd, self.size)
+                            os.lseek(fd, self.size, os.SEEK_SET)
+                    self.pending_error = error
+                    return
+            if blocked:  # a pipe nobody reads: wait a little, never for ever
+                if ctl.give_up():
+                    self.pending_error = TimeoutError("writer abandoned at close")
+                    return
+                _wait_writable(fd, 0.05)
+
+
+class _PathTarget(_FdTarget):
+    """A file the recorder owns, opened ``O_APPEND | O_NONBLOCK``; rotated by size."""
+
     def __init__(self, path: Path, max_bytes: int | None, backups: int) -> None:
+        super().__init__()
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        self.fd: int | None = None
-        self.regular = True
-        self.size = 0
 
     def _open(self) -> int:
         if self.fd is None:
@@ -235,49 +354,6 @@ class _PathTarget(_Target):
             if path.exists():
                 path.replace(path.with_name(f"{path.name}.1"))
 
-    def write(self, data: bytes, ends: list[int], give_up: Callable[[], bool]) -> int:
-        done = 0  # lines stored whole
-        start = 0  # offset in data where line `done` begins
-        while done < len(ends):
-            try:
-                fd = self._open()
-                stop = len(ends)
-                if not self.regular:
-                    # A pipe stores a write of at most PIPE_BUF bytes whole or not
-                    # at all: lines go in such groups, so giving up (a reader that
-                    # stopped) never leaves part of a line unless it is longer.
-                    stop = done + 1
-                    while stop < len(ends) and ends[stop] - start <= _PIPE_BUF:
-                        stop += 1
-                elif self.max_bytes is not None:
-                    if self.size and self.size + ends[done] - start > self.max_bytes:
-                        self._rotate()
-                        continue
-                    # The run of lines that fits before the next rotation (at least one).
-                    limit = self.max_bytes - self.size + start
-                    stop = done + 1
-                    while stop < len(ends) and ends[stop] <= limit:
-                        stop += 1
-            except OSError as exc:
-                self.pending_error = exc
-                return done
-            want = ends[stop - 1] - start
-            written, error = _write_all(fd, memoryview(data)[start : ends[stop - 1]], give_up)
-            if written == want:
-                self.size += written
-                done, start = stop, ends[stop - 1]
-                continue
-            whole = bisect_right(ends, start + written, done, stop) - done
-            cut = ends[done + whole - 1] - start if whole else 0
-            if self.regular and written > cut:
-                # Remove the torn tail: a line is written whole or not at all.
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, self.size + cut)
-            self.size += cut
-            self.pending_error = error or TimeoutError("writer abandoned at close")
-            return done + whole
-        return done
-
     def close(self) -> None:
         fd, self.fd = self.fd, None
         if fd is not None:
@@ -286,26 +362,6 @@ class _PathTarget(_Target):
 
     def after_fork_in_child(self) -> None:
         self.close()  # the child's copy of the descriptor; the parent keeps its own
-
-
-def _write_all(
-    fd: int, view: memoryview, give_up: Callable[[], bool]
-) -> tuple[int, OSError | None]:
-    """Bytes of ``view`` written before the end, an error or giving up; and the error."""
-    sent = 0
-    total = len(view)
-    while sent < total:
-        try:
-            sent += os.write(fd, view[sent:])
-        except BlockingIOError:  # a pipe nobody reads: wait a little, never for ever
-            if give_up():
-                return sent, None
-            _wait_writable(fd, 0.05)
-        except InterruptedError:
-            continue
-        except OSError as exc:
-            return sent, exc
-    return sent, None
 
 
 def _wait_writable(fd: int, timeout: float) -> None:
@@ -317,8 +373,71 @@ def _wait_writable(fd: int, timeout: float) -> None:
         time.sleep(timeout)
 
 
+class _HostFdTarget(_FdTarget):
+    """A host's open file that has a descriptor: written like a path, never blocking.
+
+    The host's own buffer is flushed once, before our first line. A regular
+    file is written at its current offset (the host's position, which moves
+    on) and truncated back on a failed write. A pipe, FIFO or terminal is
+    opened again through ``/proc/self/fd`` with ``O_NONBLOCK`` (our own open
+    file description: the host's descriptor stays blocking), so a reader that
+    stops never blocks the writer past ``close``'s timeout. The host's
+    descriptor is never closed here.
+    """
+
+    def __init__(self, file: IO[Any], fd: int) -> None:
+        super().__init__()
+        self.file = file
+        self.host_fd = fd
+        self.own = False
+        self.flushed = False
+
+    @staticmethod
+    def usable(file: IO[Any]) -> int | None:
+        """The descriptor to write to, or None when the file has none we can use."""
+        try:
+            fd = file.fileno()
+            st = os.fstat(fd)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return None
+        if stat.S_ISREG(st.st_mode):
+            return fd
+        if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
+            return fd if os.path.exists(f"/proc/self/fd/{fd}") else None
+        return None  # a socket or anything else: the file's own write()
+
+    def _open(self) -> int:
+        if self.fd is None:
+            if not self.flushed:
+                self.flushed = True
+                with contextlib.suppress(Exception):
+                    self.file.flush()
+            st = os.fstat(self.host_fd)
+            self.regular = stat.S_ISREG(st.st_mode)
+            if self.regular:
+                self.size = os.lseek(self.host_fd, 0, os.SEEK_CUR)
+                self.fd = self.host_fd
+            else:
+                flags = os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+                self.fd = os.open(f"/proc/self/fd/{self.host_fd}", flags)
+                self.own = True
+        elif self.regular:  # the host may have written (or moved) in between
+            self.size = os.lseek(self.fd, 0, os.SEEK_CUR)
+        return self.fd
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None and self.own:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.own = False
+
+    def after_fork_in_child(self) -> None:
+        self.close()
+
+
 class _FileTarget(_Target):
-    """An open file object the host gave us: its own ``write``/``flush``.
+    """An open file object without a usable descriptor: its own ``write``/``flush``.
 
     Text files get ``str``, binary ones ``bytes``. When a write fails on a
     seekable file, the file is truncated back to where the batch began, so
@@ -332,22 +451,26 @@ class _FileTarget(_Target):
             isinstance(mode, str) and "b" in mode
         )
 
-    def write(self, data: bytes, ends: list[int], give_up: Callable[[], bool]) -> int:
+    def write(self, data: bytes, ends: list[int], ctl: _Control) -> None:
         f = self.file
-        try:
-            pos = f.tell() if f.seekable() else None
-        except (OSError, ValueError, AttributeError):
-            pos = None
-        try:
-            f.write(data if self.binary else data.decode("utf-8"))
-            f.flush()
-        except Exception:
-            if pos is not None:
-                with contextlib.suppress(Exception):
-                    f.seek(pos)
-                    f.truncate(pos)
-            raise
-        return len(ends)
+        with ctl.io:
+            if ctl.stopped():
+                return
+            try:
+                pos = f.tell() if f.seekable() else None
+            except (OSError, ValueError, AttributeError):
+                pos = None
+            try:
+                f.write(data if self.binary else data.decode("utf-8"))
+                f.flush()
+            except Exception as exc:
+                if pos is not None:
+                    with contextlib.suppress(Exception):
+                        f.seek(pos)
+                        f.truncate(pos)
+                self.pending_error = exc
+                return
+            ctl.commit(len(ends))
 
 
 class EventRecorder:
@@ -373,7 +496,13 @@ class EventRecorder:
 
     Args:
         target: A path (opened for appending; a FIFO is written non-blocking)
-            or an open text or binary file.
+            or an open text or binary file. A file with a descriptor gets the
+            same guarantees as a path: its buffer is flushed once, then lines
+            go straight to the descriptor (a regular file at its current
+            position; a pipe or FIFO through its own non-blocking opening of
+            ``/proc/self/fd/N``, so the host's descriptor is unchanged). A file
+            object without one (``io.StringIO``) gets whole batches through
+            its own ``write``.
         max_bytes: Rotate a path target when it would exceed this size:
             ``events.jsonl`` -> ``events.jsonl.1`` ... ``.{backup_count}``.
         backup_count: Rotated files kept.
@@ -414,7 +543,8 @@ class EventRecorder:
             self._target = _PathTarget(Path(target), max_bytes, backup_count)
             self._owns_file = True
         elif hasattr(target, "write"):
-            self._target = _FileTarget(target)
+            fd = _HostFdTarget.usable(target)
+            self._target = _FileTarget(target) if fd is None else _HostFdTarget(target, fd)
             self._owns_file = False
         else:
             raise TypeError(f"target must be a path or a file, got {type(target).__name__}")
@@ -424,14 +554,16 @@ class EventRecorder:
         self._exit_timeout = exit_timeout
         self._reset_state()
         register_fork_aware(self)
-        atexit.register(_close_at_exit, weakref.ref(self))
+        register_exit(self, exit_timeout)  # closed at exit alongside every other worker
 
     def _reset_state(self) -> None:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
+        self.io = threading.Lock()  # held around each step that touches the target
         self._queue: deque[bytes] = deque()
         self._bytes = 0  # queued + being written
-        self._writing = 0
+        self._writing = 0  # lines taken by the writer, not yet committed
+        self._writing_bytes = 0
         self._written = 0
         self._dropped = 0
         self._malformed = 0
@@ -477,8 +609,25 @@ class EventRecorder:
             return
         self._thread = thread
 
-    def _give_up(self) -> bool:
+    # -- _Control: what the target calls while it writes ---------------------
+
+    def stopped(self) -> bool:
+        """Whether ``close`` has stopped the writer (read under ``io``)."""
+        return self._abandoned
+
+    def give_up(self) -> bool:
+        """Whether to stop waiting for a target that does not take data."""
         return self._abandoned or time.monotonic() > self._give_up_at
+
+    def commit(self, lines: int) -> None:
+        """Count ``lines`` more lines stored whole (called under ``io``)."""
+        with self._lock:
+            self._written += lines
+            if self._writing >= lines:
+                self._writing -= lines
+            else:  # pragma: no cover - a step that outlived close's grace: counted lost there
+                self._lost -= lines - self._writing
+                self._writing = 0
 
     def _take_locked(self) -> tuple[bytes, list[int]]:
         queue = self._queue
@@ -491,6 +640,7 @@ class EventRecorder:
             size += len(line)
             ends.append(size)
         self._writing = len(parts)
+        self._writing_bytes = size
         return b"".join(parts), ends
 
     def _run(self) -> None:
@@ -503,29 +653,30 @@ class EventRecorder:
                     break
                 data, ends = self._take_locked()
             self._write_batch(target, data, ends)
-        with self._cond:
-            if self._owns_file:
+        with self.io, self._cond:
+            if not self._abandoned:  # else close() has closed it (never touch it again)
                 target.close()
             self._cond.notify_all()
 
     def _write_batch(self, target: _Target, data: bytes, ends: list[int]) -> None:
-        error: BaseException | None = None
         try:
-            stored = target.write(data, ends, self._give_up)
+            target.write(data, ends, self)  # commits lines as they are stored whole
             error, target.pending_error = target.pending_error, None
-        except Exception as exc:  # disk full, closed file, permissions: count, keep going
-            stored = 0
+        except Exception as exc:  # pragma: no cover - targets keep their errors
             error = exc
-        with self._cond:
-            self._written += stored
-            self._lost += len(ends) - stored
-            self._bytes -= len(data)
-            self._writing = 0
-            if error is not None or stored < len(ends):
-                self._write_errors += 1
-            self._cond.notify_all()
-        if error is not None:
+        if error is not None:  # before the counters: flush() returns after the report
             _errors.report("record.write", "l0_monitoring: event log write failed", error)
+        with self._cond:
+            # What was not committed is not stored (close() may have counted it).
+            if self._writing:
+                self._lost += self._writing
+                self._writing = 0
+                self._write_errors += 1
+            elif error is not None and not self._abandoned:
+                self._write_errors += 1
+            self._bytes -= self._writing_bytes
+            self._writing_bytes = 0
+            self._cond.notify_all()
 
     # -- control --------------------------------------------------------------
 
@@ -554,8 +705,14 @@ class EventRecorder:
 
         Returns within about ``timeout`` seconds whatever the target does (a
         full disk, a pipe nobody reads, a rotation in progress): a writer still
-        busy then is abandoned; what it had not stored is counted in
-        ``lost_to_errors``. Idempotent; later events are dropped.
+        busy then is stopped. After ``close`` returns, nothing of this recorder
+        touches the target again (no write, rotation or rename), and the
+        counters are final: what was not stored whole is in
+        ``lost_to_errors``. The one exception is a single write system call
+        that is itself stuck for longer than 0.25 s (a hung network file
+        system, or the ``write`` of a host file object without a descriptor):
+        it may still complete, and its lines then move from ``lost_to_errors``
+        to ``written``. Idempotent; later events are dropped.
 
         Args:
             timeout: Seconds to wait for the writer at most.
@@ -572,18 +729,31 @@ class EventRecorder:
             self._write_batch(self._target, *batch)
         elif thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, self._give_up_at - time.monotonic()))
-        with self._cond:
-            alive = thread is not None and thread.is_alive()
-            self._abandoned = True  # a stuck writer stops at its next chance
-            # Lines still queued have no writer left to store them: lost, counted.
-            self._lost += len(self._queue)
-            self._bytes -= sum(map(len, self._queue))
-            self._queue.clear()
-            if not alive and self._owns_file:
-                if isinstance(self._target, _PathTarget):
+        # Stop the writer between two steps: a step never blocks (non-blocking
+        # descriptors), so it ends within the grace; the writer checks the flag
+        # under `io` before every write, rotation and truncation.
+        got_io = self.io.acquire(timeout=_IO_GRACE)
+        try:
+            with self._cond:
+                self._abandoned = True
+                # Lines still queued or taken but not stored: lost, counted now.
+                self._lost += len(self._queue) + self._writing
+                if self._writing:
+                    self._write_errors += 1
+                self._writing = 0
+                self._bytes -= sum(map(len, self._queue)) + self._writing_bytes
+                self._writing_bytes = 0
+                self._queue.clear()
+                self._cond.notify_all()
+            if got_io:
+                target = self._target
+                if self._owns_file and isinstance(target, _PathTarget):
                     with contextlib.suppress(OSError):  # an empty log still exists after close
-                        self._target._open()
-                self._target.close()
+                        target._open()
+                target.close()  # our own descriptors only (never the host's)
+        finally:
+            if got_io:
+                self.io.release()
 
     def stats(self) -> dict[str, int]:
         """Return the counters.
@@ -628,13 +798,8 @@ class EventRecorder:
 
 
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)
+_IO_GRACE = 0.25  # seconds close() waits, past its timeout, for one write step to end
 _CHUNK_BYTES = 1 << 20  # bytes the writer takes per write at most (besides one long line)
-
-
-def _close_at_exit(ref: weakref.ref[EventRecorder]) -> None:
-    recorder = ref()
-    if recorder is not None:
-        recorder.close(recorder._exit_timeout)
 
 
 # -- replay -----------------------------------------------------------------------
@@ -655,14 +820,60 @@ class _BadLine(str):
     __slots__ = ()
 
 
-def _read_lines(f: IO[bytes]) -> Iterator[str]:
-    """Lines of a binary file, each at most :data:`MAX_LINE_BYTES` held in memory."""
+_BOM = "\ufeff"
+_BOM_BYTES = _BOM.encode("utf-8")
+
+
+def _too_long(text: str) -> bool:
+    """Whether ``text`` is longer than :data:`MAX_LINE_BYTES` as UTF-8."""
+    n = len(text)
+    if n <= MAX_LINE_BYTES // 4:  # at most 4 bytes per character: cannot be
+        return False
+    if n > MAX_LINE_BYTES:
+        return True
+    return not text.isascii() and len(text.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES
+
+
+def _long_line(size: int | None = None) -> _BadLine:
+    shown = f" ({size} bytes)" if size is not None else ""
+    return _BadLine(f"line longer than {MAX_LINE_BYTES} bytes{shown}; skipped")
+
+
+def _read_lines(f: IO[Any]) -> Iterator[str]:
+    """Lines of an open binary or text file, at most :data:`MAX_LINE_BYTES` held in memory.
+
+    The line-length rule of every reader here: a longer line is read on in
+    pieces of 64 KiB and skipped (a ``_BadLine`` naming its size), never held
+    whole. A UTF-8 byte order mark at the start of the file is dropped.
+    """
     limit = MAX_LINE_BYTES
     readline = f.readline
+    first = True
     while True:
         chunk = readline(limit + 1)
         if not chunk:
             return
+        if first:
+            first = False
+            if isinstance(chunk, str):
+                if chunk.startswith(_BOM):
+                    chunk = chunk[1:]
+            elif chunk.startswith(_BOM_BYTES):
+                chunk = chunk[3:]
+        if isinstance(chunk, str):  # a text file: decoded by the file itself
+            if len(chunk) > limit:
+                size = len(chunk)
+                while not chunk.endswith("\n"):  # skip the rest without holding it
+                    chunk = readline(1 << 16)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                yield _BadLine(f"line longer than {limit} bytes ({size} characters); skipped")
+            elif _too_long(chunk):
+                yield _long_line()
+            else:
+                yield chunk
+            continue
         if len(chunk) > limit:
             size = len(chunk)
             while not chunk.endswith(b"\n"):  # skip the rest without holding it
@@ -670,7 +881,7 @@ def _read_lines(f: IO[bytes]) -> Iterator[str]:
                 if not chunk:
                     break
                 size += len(chunk)
-            yield _BadLine(f"line longer than {limit} bytes ({size} bytes); skipped")
+            yield _long_line(size)
             continue
         try:
             yield chunk.decode("utf-8")
@@ -678,27 +889,54 @@ def _read_lines(f: IO[bytes]) -> Iterator[str]:
             yield _BadLine(f"not valid UTF-8 (byte {exc.start}: {chunk[exc.start]:#04x}); skipped")
 
 
-def _lines(source: str | os.PathLike[str] | Iterable[str | bytes]) -> Iterator[tuple[int, str]]:
+def numbered_lines(
+    source: str | os.PathLike[str] | IO[Any] | Iterable[str | bytes],
+) -> Iterator[tuple[int, str]]:
+    """The lines of a JSON Lines source with their numbers: one reading rule for every reader.
+
+    Used by replay, :func:`iter_events`, ``TelemetryExporter.from_jsonl`` and
+    ``l0-monitoring validate``. A path is read as bytes, line by line; an open
+    file (binary or text) through its ``readline``; any other iterable item
+    by item. Everywhere: a line longer than :data:`MAX_LINE_BYTES` (UTF-8
+    bytes) or not valid UTF-8 comes back as a ``_BadLine`` (a ``str`` whose
+    text is the reason), which readers skip and count (strict readers raise);
+    a UTF-8 byte order mark (U+FEFF) at the start of the source is dropped.
+
+    Args:
+        source: A path, an open file, or an iterable of lines.
+
+    Yields:
+        ``(line_number, line)`` from 1; lines keep their line ending.
+    """
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as f:
             yield from enumerate(_read_lines(f), start=1)
         return
+    if callable(getattr(source, "readline", None)):
+        yield from enumerate(_read_lines(source), start=1)  # type: ignore[arg-type]
+        return
     for number, raw in enumerate(source, start=1):
         line: str
-        if isinstance(raw, bytes | bytearray):
-            try:
-                line = bytes(raw).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                line = _BadLine(f"not valid UTF-8 (byte {exc.start}); skipped")
-        elif len(raw) > MAX_LINE_BYTES:
-            line = _BadLine(f"line longer than {MAX_LINE_BYTES} characters; skipped")
-        else:
+        if raw.__class__ is _BadLine:
             line = raw
+        elif isinstance(raw, bytes | bytearray):
+            data = raw[3:] if number == 1 and raw.startswith(_BOM_BYTES) else raw
+            if len(data) > MAX_LINE_BYTES:
+                line = _long_line(len(data))
+            else:
+                try:
+                    line = bytes(data).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    line = _BadLine(f"not valid UTF-8 (byte {exc.start}); skipped")
+        elif _too_long(raw):
+            line = _long_line()
+        else:
+            line = raw[1:] if number == 1 and raw.startswith(_BOM) else raw
         yield number, line
 
 
 def iter_events(
-    source: str | os.PathLike[str] | Iterable[str | bytes],
+    source: str | os.PathLike[str] | IO[Any] | Iterable[str | bytes],
     *,
     strict: bool = False,
     result: ReplayResult | None = None,
@@ -706,14 +944,18 @@ def iter_events(
     """Yield the events of a recorded JSON Lines log, streaming (flat memory).
 
     Args:
-        source: A path (read as bytes, line by line), or an iterable of lines
-            (an open text or binary file, a list of strings).
+        source: A path (read as bytes, line by line), an open text or binary
+            file (read with ``readline``), or an iterable of lines (a list of
+            strings or bytes).
         strict: Raise on the first malformed line instead of skipping it.
         result: Filled with counts and the first 100 errors, if given.
 
-    A line that is not valid UTF-8, or longer than :data:`MAX_LINE_BYTES`
-    (skipped without reading it into memory whole), is malformed like a line
-    that is not JSON: skipped and counted with its line number.
+    Lines are read by :func:`numbered_lines`, whatever the source: a line that
+    is not valid UTF-8, or longer than :data:`MAX_LINE_BYTES` (from a path or
+    a file: skipped without reading it into memory whole), is malformed like a
+    line that is not JSON: skipped and counted with its line number. A UTF-8
+    byte order mark at the start of the log is dropped (the first event is
+    read, not skipped).
 
     Yields:
         Validated events, in file order.
@@ -722,7 +964,7 @@ def iter_events(
         ValueError: With ``strict``, naming the line number and the problem.
     """
     res = result if result is not None else ReplayResult()
-    for number, line in _lines(source):
+    for number, line in numbered_lines(source):
         text = line.strip()
         if not text:
             continue
@@ -745,7 +987,7 @@ def iter_events(
 
 
 def replay(
-    source: str | os.PathLike[str] | Iterable[str | bytes],
+    source: str | os.PathLike[str] | IO[Any] | Iterable[str | bytes],
     monitor: Any,
     *,
     strict: bool = False,
@@ -753,7 +995,8 @@ def replay(
     """Feed a recorded event log into ``monitor`` (anything with ``handle_event``).
 
     Args:
-        source: A path, or an iterable of JSON lines.
+        source: A path, an open file, or an iterable of JSON lines (read as
+            :func:`iter_events` reads them).
         monitor: A :class:`~l0_monitoring.Monitor` (or any handler object).
         strict: Raise on the first malformed line (default: skip, log, count).
 

@@ -43,6 +43,16 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_error_rate_limits() -> None:
+    """Each test sees the first report of every kind logged (no rate limit left by another)."""
+    from l0_monitoring._internal.guard import _REPORTERS
+
+    for reporter in list(_REPORTERS):
+        reporter._last.clear()
+        reporter._suppressed.clear()
+
+
+@pytest.fixture(autouse=True)
 def _reset_logger_level() -> Iterator[None]:
     logger = logging.getLogger("l0_monitoring")
     level = logger.level

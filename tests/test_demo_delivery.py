@@ -99,3 +99,7 @@ def test_demo_summary_says_an_exporter_is_off_instead_of_0_of_0_delivered(
     assert r.stdout.count(says) == 1, r.stdout
     assert not_said not in r.stdout
     assert "127.0.0.1:1" not in r.stdout
+    # r13 #10: no "set SENTRY_DSN ..." / "set OTEL_EXPORTER_OTLP_ENDPOINT ..." hint
+    # right after saying that the variable is set but the exporter is off.
+    variable = "SENTRY_DSN" if "SENTRY_DSN" in env else "OTEL_EXPORTER_OTLP_ENDPOINT"
+    assert f"set {variable}" not in r.stdout, r.stdout

@@ -473,10 +473,12 @@ def _logfmt_oracle(t: Telemetry) -> str:
             value = len(value) if isinstance(value, list) else 0
         if value is None or (f.omit == "falsy" and not value):
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue  # NaN and +-inf: not shown, like None (r13 #5)
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, float):
-            text = f"{value:.{f.precision}f}" if math.isfinite(value) else "NaN"
+            text = f"{value:.{f.precision}f}"
         elif isinstance(value, int):
             text = str(value)
         else:

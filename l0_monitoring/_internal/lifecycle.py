@@ -50,7 +50,7 @@ from .fold import (
 from .guard import ErrorReporter, internal_error
 from .meta import type_value
 from .recent import RecentIds
-from .safe import safe_repr
+from .safe import finite_ms, safe_repr
 from .workers import REAL_CLOCK, Clock, TimerHandle, register_fork_aware
 
 RECENT_FINISHED = 4096  # ids remembered so late events after a terminal one are ignored
@@ -212,10 +212,11 @@ class StreamTable:
                 return
             ts = event.ts
             if ts.__class__ is not float or ts - ts:  # rule 9: NaN, ±inf, bool, str, ...
-                if not _finite_number(ts):
+                ms = finite_ms(ts)  # the one timestamp rule (numpy, Decimal: converted)
+                if ms is None:
                     self._bad_ts(ts)
                     return
-                ts = float(ts)
+                ts = ms
             t = event.type
             if t == _TOKEN:
                 # fold.fold_token, inlined: the per-token path.
@@ -331,10 +332,11 @@ class StreamTable:
             return
         ts = event.ts
         if ts.__class__ is not float or ts - ts:
-            if not _finite_number(ts):
+            ms = finite_ms(ts)
+            if ms is None:
                 self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
                 return
-            ts = float(ts)
+            ts = ms
         evicted: StreamState | None = None
         sweep = opened = False
         with self._lock:
@@ -619,21 +621,10 @@ __all__ = [
 ]
 
 
-def _finite_number(value: object) -> bool:
-    """Rule 9: a timestamp is a real int or float (never a bool) that is finite as a float."""
-    if value.__class__ is bool or not isinstance(value, int | float):
-        return False
-    try:
-        as_float = float(value)
-    except OverflowError:  # an int beyond float range
-        return False
-    return _NINF < as_float < _INF
-
-
 def _malformed_reason(event: Any) -> str | None:
     """Why an event that raised TypeError in the fold is malformed, or None (a bug)."""
     ts = getattr(event, "ts", None)
-    if not _finite_number(ts):
+    if finite_ms(ts) is None:
         return f"event.ts must be a finite number of ms: {safe_repr(ts)}"
     t = getattr(event, "type", None)
     try:

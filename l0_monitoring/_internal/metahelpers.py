@@ -5,15 +5,16 @@ Event meta is read in one place only: :mod:`.meta`.
 
 from __future__ import annotations
 
-import math
-
 from .safe import safe_str
+
+# OTLP timestamps are unsigned 64-bit nanoseconds: epoch ms at or past this do not fit.
+_MAX_MS = 2**64 / 1_000_000
 
 
 def ms_to_ns(ms: float | None) -> int | None:
-    """Epoch ms to ns; None (the SDK then uses now) unless a finite, non-negative number."""
+    """Epoch ms to ns; None (the SDK then uses now) unless 0 <= ms < 2**64 ns (OTLP's fixed64)."""
     try:
-        return int(ms * 1_000_000) if 0 <= ms < math.inf else None  # type: ignore[operator]
+        return int(ms * 1_000_000) if 0 <= ms < _MAX_MS else None  # type: ignore[operator]
     except TypeError:  # None, or not a number
         return None
 

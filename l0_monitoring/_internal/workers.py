@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
+import atexit
+import contextvars
 import heapq
 import itertools
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from .guard import ErrorReporter
@@ -184,8 +186,100 @@ def register_fork_aware(worker: ForkAware) -> None:
     _FORK_AWARE.add(worker)
 
 
+_SETTLE = 0.1  # seconds past a shared deadline for a close that ends right at it
+
+
+def close_together(calls: Iterable[Callable[[float], object]], timeout: float) -> None:
+    """Run every ``close(timeout)`` side by side, all within one deadline; never raises.
+
+    The one rule for stopping many workers (``Monitoring.combine(...).close()``,
+    interpreter exit): each close runs on its own daemon thread with the same
+    ``timeout``, and this returns by ``timeout`` (+0.1 s) however many there are
+    and whatever they do, so a stuck handler costs its own deadline once, never
+    one per handler. Where no thread can be started (interpreter shutdown on
+    newer Pythons), the closes run one after the other, each with what is left
+    of the same deadline.
+
+    Args:
+        calls: Callables taking a timeout in seconds (bound ``close`` methods).
+        timeout: Seconds for all of them together.
+    """
+    deadline = time.monotonic() + max(0.0, timeout)
+    threads: list[threading.Thread] = []
+
+    def run(call: Callable[[float], object], budget: float) -> None:
+        try:
+            call(budget)
+        except Exception as exc:
+            _errors.report("close", "l0_monitoring: close failed", exc)
+
+    for call in calls:
+        # The caller's context goes along: what a close does on the host's behalf
+        # (a Sentry breadcrumb for a stream it ends, an OpenTelemetry parent)
+        # lands on the caller's scopes, as if it had run on the calling thread.
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run,
+            args=(run, call, timeout),
+            name="l0-monitoring-close",
+            daemon=True,
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # no new threads at shutdown: inline, on what is left
+            run(call, max(0.0, deadline - time.monotonic()))
+            continue
+        threads.append(thread)
+    for thread in threads:
+        thread.join(max(0.0, deadline + _SETTLE - time.monotonic()))
+
+
+class Closable(Protocol):
+    """A worker stopped at interpreter exit: ``close(timeout)``."""
+
+    def close(self, timeout: float = ...) -> None: ...
+
+
+_AT_EXIT: weakref.WeakKeyDictionary[Closable, float] = weakref.WeakKeyDictionary()
+_AT_EXIT_LOCK = threading.Lock()
+
+
+def register_exit(worker: Closable, timeout: float) -> None:
+    """Have ``worker.close(timeout)`` run at interpreter exit, alongside every other.
+
+    One exit hook closes every registered worker (debounce and batch handlers,
+    recorders) side by side with :func:`close_together`: exit waits the largest
+    registered timeout once, not the sum (``N`` stuck handlers cost what one
+    does).
+    """
+    with _AT_EXIT_LOCK:
+        _AT_EXIT[worker] = timeout
+
+
+def _close_all_at_exit() -> None:
+    with _AT_EXIT_LOCK:
+        items = list(_AT_EXIT.items())
+    if not items:
+        return
+    budget = max(t for _, t in items)
+    calls = [_bounded_close(worker, t) for worker, t in items]
+    close_together(calls, budget)
+
+
+def _bounded_close(worker: Closable, timeout: float) -> Callable[[float], object]:
+    def call(budget: float) -> None:
+        worker.close(min(timeout, budget))
+
+    return call
+
+
+atexit.register(_close_all_at_exit)
+
+
 def _after_fork_in_child() -> None:
+    global _AT_EXIT_LOCK  # noqa: PLW0603  # a lock held by a thread lost in the fork
     _TIMER._reset()  # (ErrorReporter locks are reset by guard's own fork hook)
+    _AT_EXIT_LOCK = threading.Lock()
     for worker in list(_FORK_AWARE):
         try:
             worker._after_fork_in_child()

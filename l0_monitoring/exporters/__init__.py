@@ -20,7 +20,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from .._internal.contract import loads
-from .._internal.safe import MAX_STR, clean_data, clean_text, safe_repr, safe_str
+from .._internal.safe import MAX_STR, clean_data, clean_text, json_line, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
 from ..telemetry import Telemetry
@@ -87,7 +87,9 @@ def _logfmt_value(text: str) -> str:
 def _logfmt_text(key: str, value: object, unit: str, cache: dict[str, str]) -> str:
     """``key=value`` for a text value (capped, quoted if needed); short texts are cached."""
     if isinstance(value, str) and len(value) <= MAX_STR:
-        part = key + _logfmt_value(value + unit)
+        # clean_text: a host-built record's lone surrogate becomes U+FFFD (one
+        # check; valid text is returned as is), so the line always encodes.
+        part = key + _logfmt_value(clean_text(value) + unit)
         # Model names and error messages repeat: each is checked and quoted once.
         # Bounded: the first 1024 short texts per key are kept, nothing after.
         if len(value) <= 256 and len(cache) < 1024 and value.__class__ is str:
@@ -123,6 +125,8 @@ def _log_field_code(f: LogField, v: str, caches: dict[str, dict[str, str]]) -> l
     if kind == "count":
         out.append(f"{v} = len({v}) if {v}.__class__ is list else 0")
     guard = v if f.omit == "falsy" else f"{v} is not None"
+    if kind == "float":  # NaN and +-inf are not shown, like None (x - x is 0 only for finite x)
+        guard = f"{guard} and {v} - {v} == 0"
     if f.path == ("error", "message"):
         guard += " and s_error.occurred"
     out.append(f"if {guard}:")
@@ -131,9 +135,9 @@ def _log_field_code(f: LogField, v: str, caches: dict[str, dict[str, str]]) -> l
     elif kind == "bool":
         yes, no = repr(f"{f.key}=true{f.unit}"), repr(f"{f.key}=false{f.unit}")
         out.append(f"    a({yes} if {v} else {no})")
-    elif kind == "float":  # x - x is 0 only for finite x
+    elif kind == "float":
         fstr = repr(f"{f.key}={{{v}:.{f.precision}f}}{f.unit}")
-        out.append(f"    a(f{fstr} if {v} - {v} == 0 else {f.key + '=NaN' + f.unit!r})")
+        out.append(f"    a(f{fstr})")
     else:  # text: capped, quoted when it could be misread (see _logfmt_text)
         cache = f"_cache_{len(caches)}"
         caches[cache] = {}
@@ -376,18 +380,27 @@ class TelemetryExporter:
         if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
             return telemetry.model_dump(mode="json")
         data: dict[str, Any] = _SERIALIZER.to_python(telemetry, mode="json", warnings=False)
+        for path in _FLOAT_PATHS:  # NaN and +-inf as null, as to_json writes them
+            section = data
+            for part in path[:-1]:
+                section = section[part]
+            v = section[path[-1]]
+            if v is not None and v - v != 0:
+                section[path[-1]] = None
         return data
 
     @staticmethod
     def to_jsonl(telemetry_list: Iterable[Telemetry]) -> str:
-        """Return one compact JSON object per line, each line ending with a newline.
+        r"""Return one compact JSON object per line, each line ending with a newline.
 
         Args:
             telemetry_list: The records.
 
         Returns:
             JSON Lines text ("" for no records). Newlines inside values are
-            escaped by JSON, so each record is exactly one line.
+            escaped by JSON, and U+0085, U+2028, U+2029 (line breaks to
+            ``str.splitlines()``) as ``\u`` escapes, like the event recorder
+            writes them, so each record is exactly one line for every reader.
         """
         # One small serializer buffer per record, joined once: faster than one
         # growing buffer for the whole list (which reallocates and copies as it
@@ -402,7 +415,10 @@ class TelemetryExporter:
         if not parts:
             return ""
         parts.append(b"")
-        return b"\n".join(parts).decode("utf-8")
+        text = b"\n".join(parts)
+        if not text.isascii():  # U+2028 and friends as escapes: one record, one line
+            text = json_line(text[:-1])
+        return text.decode("utf-8")
 
     @staticmethod
     def from_jsonl(lines: str | Iterable[str]) -> list[Telemetry]:
@@ -415,14 +431,25 @@ class TelemetryExporter:
             The records, in order.
 
         Raises:
-            ValueError: Naming the line number and the field when a line is invalid.
+            ValueError: Naming the line number and the field when a line is
+                invalid, not UTF-8, or longer than
+                :data:`~l0_monitoring.recording.MAX_LINE_BYTES` (a line of an
+                open file is never read whole then). A UTF-8 byte order mark
+                at the start is accepted and dropped.
         """
+        from ..recording import _BadLine, numbered_lines
+
         # Split on "\n" only: str.splitlines() also splits on U+0085 and U+2028,
         # which JSON leaves unescaped inside strings.
         source = lines.split("\n") if isinstance(lines, str) else lines
         out: list[Telemetry] = []
         validate = Telemetry.model_validate
-        for number, line in enumerate(source, start=1):
+        # The one reading rule of every JSON Lines reader (a line longer than
+        # MAX_LINE_BYTES is never held whole from a file; a UTF-8 BOM at the
+        # start is dropped): here a bad line is an error, as any invalid line.
+        for number, line in numbered_lines(source):
+            if line.__class__ is _BadLine:
+                raise ValueError(f"line {number}: {line}")
             if not line.strip():
                 continue
             # Strict JSON (no NaN/Infinity), then the record contract: the same
@@ -478,6 +505,10 @@ class TelemetryExporter:
         rows = []
         for t in records:
             row = list(get_row(t))
+            for i in _CSV_FLOAT:
+                v = row[i]
+                if v is not None and v - v != 0:  # NaN or +-inf: an empty cell (None)
+                    row[i] = None
             for i in str_idx:
                 v = row[i]
                 if v and v[0] in bad:
@@ -486,9 +517,9 @@ class TelemetryExporter:
                 v = row[i]
                 if v:
                     try:
-                        row[i] = to_json(v).decode("utf-8")
+                        row[i] = to_json(v, inf_nan_mode="null").decode("utf-8")
                     except pydantic_core.PydanticSerializationError:  # lone surrogates
-                        row[i] = to_json(clean_data(v)).decode("utf-8")
+                        row[i] = to_json(clean_data(v), inf_nan_mode="null").decode("utf-8")
                 elif v is not None:
                     row[i] = "[]" if v.__class__ is list else "{}"
             rows.append(row)
@@ -692,6 +723,12 @@ def _leaf_type(path: tuple[str, ...]) -> tuple[Any, bool]:
 
 
 _CSV_TYPES = {c.path: _leaf_type(c.path) for c in CSV_COLUMNS}
+
+# Float leaves: a record built without validation (model_construct, or the
+# Monitor's fast build) may hold +-inf or NaN there, which every reader of ours
+# rejects; every writer turns them into null / an empty cell / no key.
+_FLOAT_PATHS = tuple(p for p, (base, _) in _CSV_TYPES.items() if base is float)
+_CSV_FLOAT = tuple(i for i, c in enumerate(CSV_COLUMNS) if c.path in _FLOAT_PATHS)
 
 
 def _csv_cell(column: Column, cell: str) -> Any:

@@ -292,3 +292,71 @@ def test_concurrent_callers_and_flushes_keep_exact_counts(tmp_path):
     assert_exact(stats, 8000)
     lines = whole_lines(path, *tmp_path.glob("events.jsonl.*"))
     assert len(lines) == stats["written"]
+
+
+def test_after_close_returns_nothing_writes_or_rotates_and_counts_are_final(tmp_path):
+    """r13 #8: close(timeout=0.2) returned while the writer went on writing and renaming."""
+    path = tmp_path / "events.jsonl"
+    rec = Monitoring.record(path, max_bytes=20_000, backup_count=1000, max_queue_bytes=64 << 20)
+    n = 100_000
+    for i in range(n):
+        rec(token(i))
+    writer = rec._thread
+    rec.close(timeout=0.2)
+    at_close = rec.stats()
+    files_at_close = {p.name: p.stat().st_size for p in tmp_path.iterdir()}
+    writer.join(10)  # whatever the writer still does, it does now
+    assert not writer.is_alive()
+    assert rec.stats() == at_close  # final when close returned
+    assert at_close["queued"] == at_close["writing"] == at_close["queued_bytes"] == 0
+    assert_exact(at_close, n)
+    assert {p.name: p.stat().st_size for p in tmp_path.iterdir()} == files_at_close
+    seen = [line["meta"]["i"] for line in whole_lines(*tmp_path.iterdir())]
+    assert len(seen) == len(set(seen)) == at_close["written"]
+
+
+@pytest.mark.parametrize("mode", ["wb", "w"])
+def test_a_host_pipe_file_object_keeps_lines_whole_and_counts_exact(mode):
+    """r13 #3: open(pipe_w, "wb"), reader stuck: 0 written, 1000 "writing" for ever, torn line."""
+    r, w = os.pipe()
+    host = open(w, mode)  # noqa: SIM115 - the host's file, closed below
+    try:
+        rec = Monitoring.record(host, record_token_content=True)
+        for i in range(5000):
+            rec(ObservabilityEvent("TOKEN", T0 + i, "s", {"model": "m"}, {"token": "x" * 100}))
+        start = time.monotonic()
+        rec.close(timeout=0.3)
+        assert time.monotonic() - start < 1.0
+        stats = rec.stats()
+        assert stats["queued"] == stats["writing"] == 0
+        assert_exact(stats, 5000)
+        assert stats["written"] > 0 and stats["lost_to_errors"] > 0  # the pipe took ~64 kB
+        assert os.get_blocking(w)  # the host's descriptor is as the host left it
+        os.set_blocking(r, False)
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(r, 1 << 16):
+                data += chunk
+        assert data.endswith(b"\n")  # no torn tail
+        assert len([json.loads(x) for x in data.split(b"\n") if x]) == stats["written"]
+        host.write(b"after\n" if "b" in mode else "after\n")  # still the host's, still open
+        host.flush()
+        assert os.read(r, 100) == b"after\n"
+    finally:
+        host.close()
+        os.close(r)
+
+
+def test_a_host_regular_file_object_gets_whole_lines_between_its_own_writes(tmp_path):
+    path = tmp_path / "log.jsonl"
+    with path.open("w", encoding="utf-8") as host:
+        host.write('{"host": "before"}\n')  # buffered by the host: flushed before our lines
+        rec = Monitoring.record(host)
+        for i in range(1000):
+            rec(token(i))
+        rec.close(5)
+        host.write('{"host": "after"}\n')
+    lines = whole_lines(path)
+    assert lines[0] == {"host": "before"} and lines[-1] == {"host": "after"}
+    assert [x["meta"]["i"] for x in lines[1:-1]] == list(range(1000))
+    assert rec.stats()["written"] == 1000

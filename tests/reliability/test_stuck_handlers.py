@@ -3,6 +3,7 @@ never the caller, never ``close()`` beyond its timeout, never interpreter exit."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -104,3 +105,61 @@ def test_interpreter_exit_is_never_held_up_by_a_stuck_on_flush():
                          text=True, timeout=30)  # fmt: skip
     assert out.returncode == 0 and out.stdout.strip() == "fed", out.stderr
     assert time.monotonic() - start < 15  # the 2 s exit timeout, plus startup
+
+
+def test_closing_a_combination_waits_one_deadline_however_many_handlers_are_stuck():
+    """r13 #6: combine(batch(stuck), debounce(stuck), batch(ok)).close() took 10 s (5 s each)."""
+    release = threading.Event()
+    delivered: list[list] = []
+    stuck = [Monitoring.batch(1, 0.01, lambda events: release.wait()) for _ in range(4)]
+    stuck += [Monitoring.debounce(0.01, lambda event: release.wait()) for _ in range(4)]
+    healthy = Monitoring.batch(1000, 60.0, delivered.append)  # delivers only when closed
+    combined = Monitoring.combine(*stuck, Monitoring.combine(healthy))
+    try:
+        for i in range(50):
+            combined(ObservabilityEvent("TOKEN", T0 + i, "s", {}, {}))
+        start = time.monotonic()
+        combined.close(timeout=0.5)
+        took = time.monotonic() - start
+        assert took < 0.5 + 0.5, took  # one deadline for all eight stuck handlers, not 8 x 0.5 s
+        assert sum(map(len, delivered)) == 50  # the healthy one's final delivery, in the same time
+        for handler in stuck:
+            s = handler.stats()
+            if "pending" in s:  # the batch in the stuck call is pending; the rest dropped
+                assert s["delivered"] + s["dropped"] + s["pending"] == s["received"] == 50
+    finally:
+        release.set()
+
+
+STUCK_N_AT_EXIT = r"""
+import os, sys, threading, time
+from l0_monitoring import Monitoring, ObservabilityEvent
+never = threading.Event()
+n, fifo = int(sys.argv[1]), sys.argv[2]
+reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read
+handlers = [Monitoring.batch(1, 0.01, lambda events: never.wait()) for _ in range(n)]
+handlers += [Monitoring.debounce(0.01, lambda event: never.wait()) for _ in range(n)]
+handlers.append(Monitoring.record(fifo))
+h = Monitoring.combine(*handlers)
+for i in range(3000):
+    h(ObservabilityEvent("TOKEN", 1e12 + i, "s", {}, {"token": "x" * 100}))
+time.sleep(0.1)  # let every handler take its first delivery and get stuck
+print(time.monotonic(), flush=True)
+"""
+
+
+def test_interpreter_exit_time_does_not_grow_with_the_number_of_stuck_handlers(tmp_path):
+    """r13 #6: exit with 1/5/10 stuck handlers took 3.6/8.1/12.8 s."""
+    took = {}
+    for n in (1, 10):
+        fifo = tmp_path / f"events{n}.fifo"
+        os.mkfifo(fifo)
+        out = subprocess.run([sys.executable, "-c", STUCK_N_AT_EXIT, str(n), str(fifo)],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        ended = time.monotonic()  # CLOCK_MONOTONIC: the same clock in the child
+        assert out.returncode == 0, out.stderr
+        took[n] = ended - float(out.stdout.split()[-1])
+    # One shared exit deadline (the recorder's 2 s, the handlers' 1 s): 2 x 10
+    # stuck handlers plus a stuck recorder cost what 2 x 1 do.
+    assert took[10] < 3.0, took
+    assert took[10] - took[1] < 1.0, took

@@ -9,6 +9,9 @@ read back with a standard parser: ``json``, ``csv``, ``prometheus_client.parser`
 from __future__ import annotations
 
 import csv
+import decimal
+import enum
+import fractions
 import io
 import json
 import math
@@ -27,6 +30,7 @@ from l0_monitoring import (
     TelemetryExporter,
     replay,
 )
+from l0_monitoring._internal.safe import finite_ms
 from l0_monitoring.cli import main
 from l0_monitoring.testing import make_stream_events
 
@@ -279,3 +283,157 @@ def test_arbitrary_text_crosses_every_boundary(tmp_path_factory, events, label, 
     # A NUL byte: not a text file, one line and exit 2
     corrupt.write_bytes(path.read_bytes() + b"\x00" + raw)
     assert main(["replay", str(corrupt)]) == 2
+
+
+def _numpy_scalars():
+    numpy = pytest.importorskip("numpy")
+    return [numpy.int64(1150), numpy.float32(1150.0), numpy.float64(1150.5)]
+
+
+@pytest.mark.parametrize(
+    "make_ts",
+    [
+        lambda: _numpy_scalars()[0],
+        lambda: _numpy_scalars()[1],
+        lambda: _numpy_scalars()[2],
+        lambda: decimal.Decimal("1150.25"),
+        lambda: fractions.Fraction(2301, 2),
+    ],
+    ids=["numpy.int64", "numpy.float32", "numpy.float64", "Decimal", "Fraction"],
+)
+def test_a_real_number_timestamp_of_any_type_is_recorded_and_replayed_alike(tmp_path, make_ts):
+    """r13 #2: numpy scalars and Decimal count live; the recorder writes them as floats."""
+    events = make_stream_events("s1", tokens=["a", "b", "c", "d"])
+    tokens = [e for e in events if e.type == "TOKEN"]
+    tokens[2].ts = make_ts()
+    path = tmp_path / "events.jsonl"
+    live = Monitor(raise_internal_errors=True)
+    rec = Monitoring.record(path)
+    for e in events:
+        live.handle_event(e)
+        rec(e)
+    rec.close()
+    assert rec.stats()["malformed"] == 0 and rec.stats()["written"] == len(events)
+    lines = all_lines(path)
+    for line in lines:
+        EVENT_SCHEMA.validate(json.loads(line))
+    assert json.loads(lines[events.index(tokens[2])])["ts"] == float(tokens[2].ts)
+    replayed = Monitor(raise_internal_errors=True)
+    assert replay(path, replayed, strict=True).skipped == 0
+    assert live.get_telemetry("s1").metrics.token_count == 4
+    assert replayed.get_all_telemetry() == live.get_all_telemetry()
+
+
+@pytest.mark.parametrize(
+    "bad", [10**400, decimal.Decimal("1e400"), decimal.Decimal("NaN"), True, "1150", None]
+)
+def test_a_timestamp_beyond_a_finite_float_is_not_an_event_anywhere(tmp_path, bad):
+    """r13 #2: one rule (``finite_ms``) for the recorder and for reading a log back."""
+    assert finite_ms(bad) is None
+    event = ObservabilityEvent("TOKEN", 1000.0, "s1", {}, {"token": "a"})
+    event.ts = bad
+    path = tmp_path / "events.jsonl"
+    rec = Monitoring.record(path)
+    rec(event)
+    rec.close()
+    assert rec.stats()["malformed"] == 1 and path.read_bytes() == b""
+    if type(bad) is int:  # a JSON integer that big, written by someone else
+        line = f'{{"type":"TOKEN","ts":{bad},"stream_id":"s1","context":{{}},"meta":{{}}}}'
+        result = replay([line], Monitor())
+        assert result.events == 0 and result.skipped == 1
+        assert "event.ts: must be finite" in result.errors[0][1]
+
+
+SEPARATORS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_every_json_lines_writer_keeps_a_record_on_one_line_for_splitlines(tmp_path, sep):
+    """r13 #7: a line separator str.splitlines() knows, in a model name or an error message."""
+    monitor = Monitor()
+    path = tmp_path / "events.jsonl"
+    rec = Monitoring.record(path, record_token_content=True)
+    for e in make_stream_events("s1", tokens=["a" + sep], outcome="halt"):
+        e.context["model"] = f"m{sep}x"
+        if e.type == "ERROR":
+            e.meta["error"] = e.meta["message"] = f"boom{sep}{sep}again"
+        monitor.handle_event(e)
+        rec(e)
+    rec.close()
+    records = monitor.get_all_telemetry()
+    assert f"boom{sep}" in records[0].error.message
+    jsonl = TelemetryExporter.to_jsonl(records + records)
+    assert len(jsonl.splitlines()) == 2
+    assert TelemetryExporter.from_jsonl(jsonl.splitlines()) == records + records
+    text = path.read_text("utf-8")
+    assert len(text.splitlines()) == rec.stats()["written"] == len(text.split("\n")) - 1
+    assert replay(text.splitlines(), Monitor()).skipped == 0
+
+
+def test_an_infinite_rate_is_null_in_every_format_and_reads_back():
+    """r13 #5: COMPLETE tokenCount=1e308 makes tokens_per_second infinite (Monitor-built)."""
+    monitor = Monitor()
+    for e in make_stream_events("s1", tokens=["a", "b"]):
+        if e.type == "COMPLETE":
+            e.meta["tokenCount"] = 1e308
+        monitor.handle_event(e)
+    record = monitor.get_telemetry("s1")
+    # A host-built record the same way, and one with NaN elsewhere.
+    nan = record.model_copy(update={"stream_id": "s2"})
+    nan.timing = nan.timing.model_copy(update={"duration": math.nan})
+    for t in (record, nan):
+        as_dict = TelemetryExporter.to_dict(t)
+        json.dumps(as_dict, allow_nan=False)
+        Telemetry.model_validate(as_dict)
+        Telemetry.model_validate_json(TelemetryExporter.to_json(t))
+        assert "NaN" not in TelemetryExporter.to_log_format(t)
+        assert "inf" not in TelemetryExporter.to_log_format(t)
+    table = TelemetryExporter.to_csv([record, nan])
+    assert "inf" not in table and "nan" not in table.lower()
+    back = TelemetryExporter.from_csv(table)
+    assert [b.stream_id for b in back] == ["s1", "s2"]
+    assert back[0].metrics.tokens_per_second is None and back[1].timing.duration is None
+    assert (
+        TelemetryExporter.from_jsonl(TelemetryExporter.to_jsonl([record, nan]))[
+            0
+        ].metrics.tokens_per_second
+        is None
+    )
+
+
+class _StrEnum(str, enum.Enum):
+    BAD = "\ud800"
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["masked", "content"])
+@pytest.mark.parametrize(
+    "token",
+    [b"\xff\xfe", _StrEnum.BAD, _Text("abc"), 7, b"", "", "x" * 5000, "a\ud800b"],
+    ids=["bytes", "str-enum", "str-subclass", "int", "empty-bytes", "empty", "long", "surrogate"],
+)
+def test_a_token_that_is_not_text_counts_alike_live_and_replayed(tmp_path, token, content):
+    """r13 #9: the recorder records what the live Monitor counts (exact str only)."""
+    events = make_stream_events("s1", tokens=["ab", "cd"])
+    for e in events:
+        if e.type == "TOKEN":
+            e.meta["token"] = token
+            e.meta["text"] = "never counted when token is set"
+    path = tmp_path / "events.jsonl"
+    live = Monitor(raise_internal_errors=True)
+    rec = Monitoring.record(path, record_token_content=content)
+    for e in events:
+        live.handle_event(e)
+        rec(e)
+    rec.close()
+    assert rec.stats()["written"] == len(events)
+    replayed = Monitor(raise_internal_errors=True)
+    assert replay(path, replayed, strict=True).skipped == 0
+    want = live.get_telemetry("s1").content_length
+    assert want == (2 * len(token) if token.__class__ is str else 0)
+    assert replayed.get_telemetry("s1").content_length == want
+    raw = path.read_bytes()
+    assert b"\\xff" not in raw and b"abc" not in raw  # never the content of a non-text value
