@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
-from ._internal.contract import loads
+from ._internal.contract import is_blank, loads
 from ._internal.safe import clean_text
 from ._version import __version__
 
@@ -578,7 +578,7 @@ _LOOKALIKES = ("Telemetry", "ObservabilityEvent", "AggregateMetrics", "Monitorin
 
 def _documents(path: Path, text: str) -> list[tuple[int, str]]:
     """The documents of a file: one per non-blank line for JSON Lines, else the whole text."""
-    lines = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    lines = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if not is_blank(line)]
     if path.suffix == ".jsonl":
         return lines
     if path.suffix != ".json" and len(lines) > 1:
@@ -603,7 +603,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # Undecodable bytes become lone surrogates here, so the line that holds
     # them is rejected alone (reported with its number).
     text = path.read_bytes().decode("utf-8", "surrogateescape")
-    if not text.strip():
+    if is_blank(text):
         print(f"{path}: empty file, no documents to validate ({args.schema})")
         return 1
     valid = invalid = 0

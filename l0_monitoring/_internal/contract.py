@@ -29,7 +29,9 @@ __all__ = [
     "JsonFloat",
     "JsonInt",
     "Severity",
+    "JSON_WHITESPACE",
     "Timestamp",
+    "is_blank",
     "loads",
     "normalize_error_category",
     "normalize_severity",
@@ -47,6 +49,24 @@ RFC3339_PATTERN = (
 # JSON Schema patterns are ECMA-262 regular expressions, where "$" is the end
 # of the string; in Python "$" also matches before a final newline, hence "\Z".
 _RFC3339 = re.compile(RFC3339_PATTERN.removesuffix("$") + r"\Z")
+
+
+JSON_WHITESPACE = " \t\n\r"
+"""The only whitespace JSON allows around a value (RFC 8259 section 2).
+
+``str.strip()`` with no argument also removes U+00A0, U+2028, U+3000, form
+feed, vertical tab and the other Unicode spaces, which ``JSON.parse``, Go's
+``encoding/json`` and ``json.loads`` reject: readers strip only these four.
+"""
+
+
+def is_blank(line: str) -> bool:
+    """Whether ``line`` holds only JSON whitespace (a blank JSON Lines line, skipped).
+
+    A line of other Unicode spaces (U+00A0, U+3000, form feed...) is not blank:
+    it is an invalid document.
+    """
+    return not line.strip(JSON_WHITESPACE)
 
 
 def _reject_constant(name: str) -> Any:

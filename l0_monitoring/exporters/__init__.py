@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from pydantic import ValidationError
 
-from .._internal.contract import loads
+from .._internal.contract import is_blank, loads
 from .._internal.safe import MAX_STR, clean_data, clean_text, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
@@ -420,7 +420,7 @@ class TelemetryExporter:
         out: list[Telemetry] = []
         validate = Telemetry.model_validate
         for number, line in enumerate(source, start=1):
-            if not line.strip():
+            if is_blank(line):  # JSON whitespace only; a line of U+00A0 is invalid
                 continue
             # Strict JSON (no NaN/Infinity), then the record contract: the same
             # documents the published Telemetry schema accepts.

@@ -1,0 +1,191 @@
+"""One contract on raw JSON *text*: ajv, Python jsonschema and every reader agree.
+
+``test_contract.py`` compares verdicts on parsed documents; here the same raw
+text (whitespace around the value, numbers beyond 64-bit floats, deep nesting,
+lone surrogates, a ``.json`` array...) goes through real ajv (Node), plain
+``jsonschema.Draft202012Validator`` (no test-side overrides), the Python
+readers (``TelemetryExporter.from_jsonl``, ``Telemetry.model_validate_json``,
+``iter_events``, ``validate_aggregate_metrics``) and ``l0-monitoring validate``,
+and every verdict must be the same.
+
+One stated exception (README, "Using the schemas from other languages"): a
+number beyond the 64-bit float range (``1e400``, 400 digits) inside an open
+object (``metadata``, ``context``, ``meta``) is rejected by the readers,
+as by Go's ``encoding/json``; ajv reads it as Infinity and JSON Schema cannot
+say "finite", so ajv and jsonschema accept it there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+
+from l0_monitoring import Telemetry, TelemetryExporter
+from l0_monitoring.cli import main as cli_main
+from l0_monitoring.recording import iter_events
+
+from .conftest import missing_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "schemas"
+CONSUMERS = Path(__file__).resolve().parent / "consumers"
+
+# Whitespace that str.strip() removes and JSON does not allow around a value.
+NOT_JSON_SPACES = ["\u00a0", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85",
+                   "\u2028", "\u2029", "\u3000", "\u2003", "\ufeff"]  # fmt: skip
+
+
+def ajv_verdicts(title: str, texts: list[str], tmp_path: Path) -> list[bool]:
+    node = shutil.which("node")
+    if node is None or not (CONSUMERS / "node_modules").exists():
+        missing_tool("node and tests/consumers/node_modules (npm ci --prefix tests/consumers)")
+    assert node is not None
+    (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
+    r = subprocess.run([node, "verdicts.mjs", SCHEMAS / f"{title}.schema.json",
+                        tmp_path / "texts.json"], capture_output=True, text=True,
+                       cwd=CONSUMERS, timeout=120, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out) == len(texts)
+    return [v == "OK" for v in out]
+
+
+def jsonschema_verdict(title: str) -> Callable[[str], bool]:
+    schema = json.loads((SCHEMAS / f"{title}.schema.json").read_text())
+    # Plain draft 2020-12 with formats: the patterns mean the same in Python re.
+    check = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+    def verdict(text: str) -> bool:
+        try:
+            doc = json.loads(text, parse_constant=_reject)
+        except ValueError:
+            return False
+        return check.is_valid(doc)
+
+    return verdict
+
+
+def _reject(name: str) -> None:
+    raise ValueError(name)
+
+
+def accepts(read: Callable[[str], object]) -> Callable[[str], bool]:
+    def verdict(text: str) -> bool:
+        try:
+            read(text)
+        except (ValueError, RecursionError):
+            return False
+        return True
+
+    return verdict
+
+
+def cli_verdict(title: str, suffix: str, tmp_path: Path) -> Callable[[str], bool]:
+    path = tmp_path / f"doc{suffix}"
+
+    def verdict(text: str) -> bool:
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return cli_main(["validate", str(path), "--schema", title]) == 0
+
+    return verdict
+
+
+def one_event(text: str) -> None:
+    events = list(iter_events([text], strict=True))
+    if len(events) != 1:
+        raise ValueError("no event read")
+
+
+def one_event_from_file(tmp_path: Path) -> Callable[[str], None]:
+    path = tmp_path / "events.jsonl"
+
+    def read(text: str) -> None:
+        path.write_bytes(text.encode("utf-8", "surrogatepass") + b"\n")
+        if len(list(iter_events(path, strict=True))) != 1:
+            raise ValueError("no event read")
+
+    return read
+
+
+def one_record(text: str) -> None:
+    if len(TelemetryExporter.from_jsonl(text)) != 1:
+        raise ValueError("no record read")
+
+
+def one_record_from_lines(text: str) -> None:
+    if len(TelemetryExporter.from_jsonl([text])) != 1:
+        raise ValueError("no record read")
+
+
+def never(name: str, reader: str) -> bool:
+    return False
+
+
+def compare(
+    title: str,
+    cases: dict[str, str],
+    readers: dict[str, Callable[[str], bool]],
+    tmp_path: Path,
+    exempt: Callable[[str, str], bool] = never,
+) -> None:
+    names = list(cases)
+    texts = [cases[n] for n in names]
+    ajv = ajv_verdicts(title, texts, tmp_path)
+    schema = jsonschema_verdict(title)
+    disagreements = []
+    for name, text, by_ajv in zip(names, texts, ajv, strict=True):
+        verdicts = {"ajv": by_ajv, "jsonschema": schema(text)}
+        verdicts.update({reader: read(text) for reader, read in readers.items()})
+        expected = by_ajv
+        for reader, verdict in verdicts.items():
+            if verdict != expected and not exempt(name, reader):
+                disagreements.append(f"{name}: {reader}={verdict} ajv={expected}")
+    assert not disagreements, "\n".join(disagreements)
+
+
+# -- cases ---------------------------------------------------------------------------------
+
+
+def demo_record() -> dict[str, object]:
+    record = Telemetry(stream_id="s-1", model="m", metadata={"tenant": "a"})
+    return json.loads(TelemetryExporter.to_jsonl([record]))  # type: ignore[no-any-return]
+
+
+EVENT = '{"type":"TOKEN","ts":1700000000000.5,"stream_id":"s1","context":{},"meta":{"n":1}}'
+
+
+def spaced(base: str) -> dict[str, str]:
+    cases = {"plain": base, "json spaces": " \t" + base + " \t\r"}
+    for ch in NOT_JSON_SPACES:
+        cases[f"leading U+{ord(ch):04X}"] = ch + base
+        cases[f"trailing U+{ord(ch):04X}"] = base + ch
+        cases[f"only U+{ord(ch):04X}"] = ch
+    return cases
+
+
+def test_event_lines_with_unicode_spaces_around_them_are_not_json(tmp_path):
+    compare("ObservabilityEvent", spaced(EVENT), {
+        "iter_events(lines)": accepts(one_event),
+        "iter_events(path)": accepts(one_event_from_file(tmp_path)),
+        "validate .jsonl": cli_verdict("ObservabilityEvent", ".jsonl", tmp_path),
+    }, tmp_path)  # fmt: skip
+
+
+def test_telemetry_lines_with_unicode_spaces_around_them_are_not_json(tmp_path):
+    base = json.dumps(demo_record(), separators=(",", ":"))
+    compare("Telemetry", spaced(base), {
+        "from_jsonl": accepts(one_record),
+        "from_jsonl(lines)": accepts(one_record_from_lines),
+        "validate .jsonl": cli_verdict("Telemetry", ".jsonl", tmp_path),
+        "validate .json": cli_verdict("Telemetry", ".json", tmp_path),
+    }, tmp_path)  # fmt: skip
