@@ -29,6 +29,7 @@ from ._internal.contract import (
     JsonInt,
     Severity,
     Timestamp,
+    loads,
     normalize_error_category,
     normalize_severity,
 )
@@ -102,13 +103,33 @@ class _Record(BaseModel):
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
-        """Validate a JSON document: as :meth:`model_validate` (pydantic's JSON parser).
+        """Validate a JSON document with the contract of every other reader.
+
+        The text is parsed by the strict ``loads`` of ``from_jsonl`` / ``iter_events``
+        (no ``NaN`` / ``Infinity``, no number beyond the 64-bit float range,
+        lone surrogate escapes kept as ajv and ``json.loads`` keep them, the
+        same nesting limit), then validated by :meth:`model_validate`. pydantic's
+        own JSON parser differs on each of these, so it is not used.
+
+        Takes the keyword arguments of ``pydantic.BaseModel.model_validate``.
 
         Raises:
-            pydantic.ValidationError: Naming each missing or invalid field.
+            pydantic.ValidationError: ``json_invalid`` for text that is not JSON;
+                otherwise naming each missing or invalid field.
         """
-        kwargs["context"] = {**(kwargs.get("context") or {}), **_DOCUMENT}
-        return super().model_validate_json(json_data, **kwargs)
+        try:
+            data = loads(bytes(json_data) if isinstance(json_data, bytearray) else json_data)
+        except (ValueError, RecursionError) as exc:
+            message = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(
+                        type="json_invalid", loc=(), input=json_data, ctx={"error": message}
+                    )
+                ],
+            ) from None
+        return cls.model_validate(data, **kwargs)
 
     @model_validator(mode="before")
     @classmethod

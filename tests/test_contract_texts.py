@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
+import pytest
+from pydantic import ValidationError
 
 from l0_monitoring import Telemetry, TelemetryExporter
 from l0_monitoring.cli import main as cli_main
@@ -189,3 +191,77 @@ def test_telemetry_lines_with_unicode_spaces_around_them_are_not_json(tmp_path):
         "validate .jsonl": cli_verdict("Telemetry", ".jsonl", tmp_path),
         "validate .json": cli_verdict("Telemetry", ".json", tmp_path),
     }, tmp_path)  # fmt: skip
+
+
+def with_value(base: dict[str, object], path: tuple[str, ...], raw: str) -> str:
+    doc = json.loads(json.dumps(base))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = "__RAW__"
+    return json.dumps(doc, separators=(",", ":")).replace('"__RAW__"', raw)
+
+
+def nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+BEYOND_FLOAT = ["1e400", "-1e400", "1" + "0" * 400]
+
+
+def beyond_float_in_open_object(name: str, reader: str) -> bool:
+    # The one documented exception (module docstring): readers reject these.
+    return reader not in ("ajv", "jsonschema") and name.startswith("open:")
+
+
+def telemetry_text_cases() -> dict[str, str]:
+    base = demo_record()
+    cases: dict[str, str] = {}
+    for raw in ["NaN", "Infinity", "-Infinity"]:
+        cases[f"metadata {raw}"] = with_value(base, ("metadata",), f'{{"x":{raw}}}')
+        cases[f"violation extra key {raw}"] = with_value(
+            base, ("guardrails", "violations"), f'[{{"severity":"error","x":{raw}}}]'
+        )
+        cases[f"duration {raw}"] = with_value(base, ("timing", "duration"), raw)
+    for raw in BEYOND_FLOAT:
+        cases[f"open: metadata {raw[:8]}"] = with_value(base, ("metadata",), f'{{"x":{raw}}}')
+        cases[f"open: violation extra key {raw[:8]}"] = with_value(
+            base, ("guardrails", "violations"), f'[{{"severity":"error","x":{raw}}}]'
+        )
+    for raw in ['"\\ud800"', '"a\\udc00b"', '"\\udfff\\ud800"']:
+        cases[f"stream_id {raw}"] = with_value(base, ("stream_id",), raw)
+        cases[f"metadata string {raw}"] = with_value(base, ("metadata",), f'{{"x":{raw}}}')
+        cases[f"model {raw}"] = with_value(base, ("model",), raw)
+    for depth in (50, 200, 600, 900):
+        cases[f"metadata depth {depth}"] = with_value(base, ("metadata",), nested(depth))
+    return cases
+
+
+def test_model_validate_json_reads_with_the_contract_of_every_other_reader(tmp_path):
+    compare(
+        "Telemetry",
+        telemetry_text_cases(),
+        {
+            "model_validate_json": accepts(Telemetry.model_validate_json),
+            "model_validate_json(bytes)": accepts(
+                lambda t: Telemetry.model_validate_json(t.encode("utf-8", "surrogatepass"))
+            ),
+            "from_jsonl": accepts(one_record),
+            "validate .jsonl": cli_verdict("Telemetry", ".jsonl", tmp_path),
+        },
+        tmp_path,
+        exempt=beyond_float_in_open_object,
+    )
+
+
+def test_model_validate_json_never_reinterprets_what_it_reads():
+    base = demo_record()
+    for raw in ["NaN", "Infinity", "1e400"]:
+        text = with_value(base, ("metadata",), f'{{"x":{raw}}}')
+        with pytest.raises(ValidationError) as err:
+            Telemetry.model_validate_json(text)
+        assert err.value.errors()[0]["type"] == "json_invalid"
+    text = with_value(base, ("metadata",), '{"x":"\\ud800","d":' + nested(600) + "}")
+    record = Telemetry.model_validate_json(text)
+    assert record.metadata["x"] == "\ud800"
+    assert record == TelemetryExporter.from_jsonl(text)[0]
