@@ -618,20 +618,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if invalid <= 50:
                 print(f"line {number}: invalid JSON: {exc}")
             continue
-        items = data if (isinstance(data, list) and path.suffix == ".json") else [data]
-        for k, item in enumerate(items):
-            try:
-                check(item)
-            except (ValidationError, ValueError) as exc:
-                invalid += 1
-                where = f"line {number}" + (f", item {k}" if items is data else "")
-                if invalid <= 50:
-                    print(f"{where}: {_describe(exc)}")
-                other = _looks_like(item, validators, args.schema)
-                if other:
-                    lookalikes[other] = lookalikes.get(other, 0) + 1
-            else:
-                valid += 1
+        # A .json file is one document, as ajv and jsonschema read it: an array
+        # is one invalid document for an object schema, never a list of them.
+        try:
+            check(data)
+        except (ValidationError, ValueError) as exc:
+            invalid += 1
+            if invalid <= 50:
+                hint = ""
+                if isinstance(data, list):
+                    hint = " (a JSON array; one document per line is JSON Lines, .jsonl)"
+                print(f"line {number}: {_describe(exc)}{hint}")
+            other = _looks_like(data, validators, args.schema)
+            if other:
+                lookalikes[other] = lookalikes.get(other, 0) + 1
+        else:
+            valid += 1
     if invalid > 50:
         print(f"... {invalid - 50} more invalid document(s) not shown")
     print(f"{path}: {valid} valid, {invalid} invalid ({args.schema})")

@@ -30,8 +30,10 @@ import pytest
 from pydantic import ValidationError
 
 from l0_monitoring import Telemetry, TelemetryExporter
+from l0_monitoring._internal.contract import loads
 from l0_monitoring.cli import main as cli_main
 from l0_monitoring.recording import iter_events
+from l0_monitoring.telemetry import validate_aggregate_metrics
 
 from .conftest import missing_tool
 
@@ -265,3 +267,39 @@ def test_model_validate_json_never_reinterprets_what_it_reads():
     record = Telemetry.model_validate_json(text)
     assert record.metadata["x"] == "\ud800"
     assert record == TelemetryExporter.from_jsonl(text)[0]
+
+
+def demo_aggregates() -> dict[str, object]:
+    from l0_monitoring import Monitor, MonitoringConfig
+    from l0_monitoring.testing import make_stream_events
+
+    monitor = Monitor(MonitoringConfig())
+    for event in make_stream_events("s-1", tokens=["a", "b", "c"]):
+        monitor.handle_event(event)
+    return json.loads(json.dumps(monitor.get_aggregate_metrics()))  # type: ignore[no-any-return]
+
+
+def test_a_json_file_is_one_document_and_an_array_is_not_an_object(tmp_path):
+    record = json.dumps(demo_record())
+    aggregates = json.dumps(demo_aggregates())
+    for title, doc, reader in [
+        ("Telemetry", record, accepts(Telemetry.model_validate_json)),
+        ("AggregateMetrics", aggregates, accepts(lambda t: validate_aggregate_metrics(loads(t)))),
+    ]:
+        cases = {
+            "the document": doc,
+            "empty array": "[]",
+            "array of one": f"[{doc}]",
+            "array of three": f"[{doc},{doc},{doc}]",
+            "array of arrays": f"[[{doc}]]",
+        }
+        compare(title, cases, {"reader": reader,
+                               "validate .json": cli_verdict(title, ".json", tmp_path)},
+                tmp_path)  # fmt: skip
+    path = tmp_path / "many.json"
+    path.write_text(f"[{record},{record},{record}]")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli_main(["validate", str(path)]) == 1
+    assert f"{path}: 0 valid, 1 invalid (Telemetry)" in out.getvalue()
+    assert "JSON Lines" in out.getvalue()
