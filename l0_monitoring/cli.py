@@ -644,8 +644,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _looks_like(item: Any, validators: dict[str, Callable[[Any], object]], chosen: str) -> str:
+    """The other schema ``item`` is a plausible instance of, or ``""``.
+
+    Only a non-empty object is a plausible instance: ``{}`` is a valid
+    configuration (every key has a default) but says nothing about what the
+    user meant. A record schema also needs each of its required keys, which
+    validation checks; a closed configuration needs only known keys.
+    """
     from pydantic import ValidationError
 
+    if not isinstance(item, dict) or not item:
+        return ""
     for name in _LOOKALIKES:
         if name == chosen:
             continue
