@@ -23,6 +23,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
 from ._internal.contract import (
+    END,
+    SEMVER_PATTERN,
     ErrorCategory,
     JsonBool,
     JsonFloat,
@@ -78,8 +80,13 @@ class _Record(BaseModel):
     # added. Every key is always written, so a *document* must carry every key
     # (the schema marks them required); only Python construction
     # (``Telemetry(stream_id=...)``) may omit keys and get their defaults.
+    # Python re for patterns: they end with contract.END, a lookahead the Rust
+    # regex engine does not support (and which means the same in ECMA-262).
     model_config = ConfigDict(
-        extra="ignore", json_schema_extra=_open_and_complete, defer_build=True
+        extra="ignore",
+        json_schema_extra=_open_and_complete,
+        defer_build=True,
+        regex_engine="python-re",
     )
 
     # Flat column names (CSV) are the leaf field names, prefixed for sections
@@ -356,7 +363,7 @@ class Telemetry(_Record):
     )
     schema_version: str = Field(
         default=SCHEMA_VERSION,
-        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        pattern=SEMVER_PATTERN,
         description="Version of the published Telemetry schema the writer followed "
         "(semantic versioning; the $id of that schema carries its major version).",
         examples=[SCHEMA_VERSION],
@@ -422,11 +429,10 @@ class AggregateMetrics(TypedDict):
     ]
 
 
-PERCENTILE_KEY_PATTERN = r"^p[0-9]+(\.[0-9]+)?_(ttft|duration|tokens_per_sec)$"
+PERCENTILE_KEY_PATTERN = r"^p[0-9]+(\.[0-9]+)?_(ttft|duration|tokens_per_sec)" + END
 """Keys of the per-percentile aggregates: ``p50_ttft``, ``p99.9_duration``..."""
 
-# ECMA-262 "$" (the schema's semantics) is Python's "\Z".
-_PERCENTILE_KEY = re.compile(PERCENTILE_KEY_PATTERN.removesuffix("$") + r"\Z")
+_PERCENTILE_KEY = re.compile(PERCENTILE_KEY_PATTERN)
 _AGGREGATES = TypeAdapter(AggregateMetrics)
 _QUANTILE = TypeAdapter(JsonFloat | None)
 

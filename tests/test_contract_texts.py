@@ -30,7 +30,7 @@ import pytest
 from pydantic import ValidationError
 
 from l0_monitoring import Telemetry, TelemetryExporter
-from l0_monitoring._internal.contract import loads
+from l0_monitoring._internal.contract import END, loads
 from l0_monitoring.cli import main as cli_main
 from l0_monitoring.recording import iter_events
 from l0_monitoring.telemetry import validate_aggregate_metrics
@@ -303,3 +303,53 @@ def test_a_json_file_is_one_document_and_an_array_is_not_an_object(tmp_path):
         assert cli_main(["validate", str(path)]) == 1
     assert f"{path}: 0 valid, 1 invalid (Telemetry)" in out.getvalue()
     assert "JSON Lines" in out.getvalue()
+
+
+def published_patterns() -> list[str]:
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pattern" and isinstance(value, str):
+                    found.append(value)
+                elif key == "patternProperties" and isinstance(value, dict):
+                    found.extend(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted(SCHEMAS.glob("*.schema.json")):
+        walk(json.loads(path.read_text()))
+    return found
+
+
+def test_patterns_mean_the_same_in_ajv_python_jsonschema_and_the_readers(tmp_path):
+    patterns = published_patterns()
+    assert len(patterns) >= 4
+    for pattern in patterns:  # "$" differs in Python re; "\Z" is not ECMA-262
+        assert pattern.endswith(END) and "$" not in pattern and "\\Z" not in pattern, pattern
+    base = demo_record()
+    base["timing"]["started_at"] = "2024-01-02T03:04:05.123Z"  # type: ignore[index]
+    cases = {"plain": json.dumps(base)}
+    for tail in ["\n", "\r", " ", "\u2028", "\n\n"]:
+        cases[f"schema_version {tail!r}"] = with_value(
+            base, ("schema_version",), json.dumps("2.0.0" + tail)
+        )
+        cases[f"started_at {tail!r}"] = with_value(
+            base, ("timing", "started_at"), json.dumps("2024-01-02T03:04:05.123Z" + tail)
+        )
+    compare("Telemetry", cases, {
+        "model_validate_json": accepts(Telemetry.model_validate_json),
+        "from_jsonl": accepts(one_record),
+    }, tmp_path)  # fmt: skip
+    aggregates = demo_aggregates()
+    agg_cases = {"plain": json.dumps(aggregates)}
+    for tail in ["\n", "\r", "\u2028"]:
+        # With the newline the key is no percentile key: any value is accepted.
+        agg_cases[f"p50_ttft{tail!r} = -1"] = json.dumps({**aggregates, "p50_ttft" + tail: -1})
+    agg_cases["p50_ttft = -1"] = json.dumps({**aggregates, "p50_ttft": -1})
+    compare("AggregateMetrics", agg_cases, {
+        "validate_aggregate_metrics": accepts(lambda t: validate_aggregate_metrics(loads(t))),
+    }, tmp_path)  # fmt: skip

@@ -21,8 +21,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AllowInfNan, BeforeValidator, Strict, WithJsonSchema
 
 __all__ = [
+    "END",
     "ERROR_CATEGORIES",
     "RFC3339_PATTERN",
+    "SEMVER_PATTERN",
     "SEVERITIES",
     "ErrorCategory",
     "JsonBool",
@@ -37,6 +39,14 @@ __all__ = [
     "normalize_severity",
 ]
 
+END = r"(?![\s\S])"
+r"""End of the string, meaning the same in ECMA-262 (ajv) and Python ``re`` (jsonschema).
+
+Published patterns end with this, never with ``$``: in Python ``$`` also
+matches before a final newline (``"2.0.0\n"`` would match ``^...$`` in
+Python jsonschema and fail in ajv), and ``\Z`` is not ECMA-262.
+"""
+
 # RFC 3339 date-time as pydantic writes it and reads it back unchanged: "T",
 # seconds 00-59, at most microseconds, "Z" or a +hh:mm offset. Every validator
 # of the ``date-time`` format accepts these; the pattern makes the accepted
@@ -44,11 +54,12 @@ __all__ = [
 RFC3339_PATTERN = (
     r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
-    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])" + END
 )
-# JSON Schema patterns are ECMA-262 regular expressions, where "$" is the end
-# of the string; in Python "$" also matches before a final newline, hence "\Z".
-_RFC3339 = re.compile(RFC3339_PATTERN.removesuffix("$") + r"\Z")
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+" + END
+"""A ``major.minor.patch`` version (``schema_version``)."""
 
 
 JSON_WHITESPACE = " \t\n\r"
