@@ -462,6 +462,47 @@ def test_csv_cells_are_read_as_written_not_by_locale(column, cell):
         TelemetryExporter.from_csv(out.getvalue())
 
 
+@pytest.mark.parametrize(
+    ("column", "cell"),
+    [("metadata", "'{}"), ("metadata", "'{\"a\": 1}"), ("drift_types", "'[]"),
+     ("guardrail_violations", "'[]"), ("schema_version", "'2.0.0"), ("outcome", "'completed"),
+     ("started_at", "'2024-01-02T03:04:05Z"), ("token_count", "'3"), ("duration", "'1.5"),
+     ("completed", "'True"), ("error_category", "'network")],
+)  # fmt: skip
+def test_csv_apostrophes_the_writer_did_not_add_are_not_removed(column, cell):
+    (t,) = TelemetryExporter.from_jsonl(json.dumps(RECORDS[0]))
+    header, row = csv.reader(io.StringIO(TelemetryExporter.to_csv([t]), newline=""))
+    row[header.index(column)] = cell
+    out = io.StringIO()
+    csv.writer(out).writerows([header, row])
+    field = {"error_category": "error.category"}.get(column, column)
+    with pytest.raises(ValueError, match=f"CSV row 2(, column {column}|: .*{field})"):
+        TelemetryExporter.from_csv(out.getvalue())
+
+
+@pytest.mark.parametrize("text", ["=1+1", "'", "''", "'x", "'=x", "-", "@a", "\tx", "x'"])
+def test_csv_text_cells_round_trip_and_a_foreign_apostrophe_is_text(text):
+    t = Telemetry(stream_id="s", model=text, session_id=text)
+    assert TelemetryExporter.from_csv(TelemetryExporter.to_csv([t])) == [t]
+    header, row = csv.reader(io.StringIO(TelemetryExporter.to_csv([t]), newline=""))
+    row[header.index("model")] = "'plain"  # not written by to_csv: the apostrophe is text
+    out = io.StringIO()
+    csv.writer(out).writerows([header, row])
+    (back,) = TelemetryExporter.from_csv(out.getvalue())
+    assert back.model == "'plain" and back.session_id == text
+
+
+def test_csv_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
+    records = TelemetryExporter.from_jsonl("\n".join(json.dumps(r) for r in RECORDS[:3]))
+    path = tmp_path / "excel.csv"
+    path.write_text(TelemetryExporter.to_csv(records), encoding="utf-8-sig", newline="")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfstream_id,")
+    assert TelemetryExporter.from_csv(path.read_text(encoding="utf-8")) == records
+    with path.open(encoding="utf-8", newline="") as f:  # lines, as an open file gives them
+        assert TelemetryExporter.from_csv(f) == records
+    assert TelemetryExporter.from_csv(iter([])) == []
+
+
 # -- the writer keeps the closed sets closed -----------------------------------------------
 
 
