@@ -572,7 +572,7 @@ def _metrics_oracle(t, prefix="l0", labels=None, include_stream_id=False):
 
 @given(
     model=st.none() | st.sampled_from(["gpt-4o", "a", "zz"]),
-    category=st.none() | st.sampled_from(["network", "model", "a"]),
+    category=st.none() | st.sampled_from(["network", "model", "unknown"]),
     labels=st.none()
     | st.dictionaries(
         st.sampled_from(["env", "a", "category", "model", "zz"]), st.text(max_size=5), max_size=3
