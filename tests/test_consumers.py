@@ -220,3 +220,30 @@ def test_go_round_trip_fails_when_a_generated_type_lacks_a_written_key(demo, tmp
     (work / "types.go").write_text(lossy)
     r = run(go_build(work, tmp_path), "telemetry", demo / "telemetry.jsonl")
     assert r.returncode == 1 and "$.schema_version: key lost" in r.stderr
+
+
+def test_integers_with_a_fraction_or_exponent_are_read_here_and_never_written(demo, tmp_path):
+    """The contract for ``1.0`` / ``1e2`` where the schema says integer, in all three readers.
+
+    JSON Schema (ajv, Python jsonschema) and the Python readers accept them: they
+    are integers. Go's encoding/json rejects them for an int64 field (an error,
+    not a panic), so the writer never writes them: every integer field of the
+    demo's output is plain digits.
+    """
+    text = (demo / "telemetry.jsonl").read_text()
+    first = json.loads(text.splitlines()[0])
+    for field in ("token_count", "content_length"):
+        assert re.search(rf'"{field}":-?[0-9]+[,}}]', text.replace(" ", "")), field
+        assert not re.search(rf'"{field}":-?[0-9]+[.eE]', text.replace(" ", "")), field
+    binary = go_build(go_consumer(tmp_path), tmp_path)
+    for spelled in ("1.0", "1e2"):
+        doc = json.dumps({**first, "metrics": {**first["metrics"], "token_count": "@"}})
+        line = doc.replace('"@"', spelled)
+        path = tmp_path / "odd.jsonl"
+        path.write_text(line + "\n")
+        (record,) = TelemetryExporter.from_jsonl(line)
+        assert record.metrics.token_count == int(float(spelled))
+        r = run(node(), "validate.mjs", SCHEMAS, "Telemetry", path)
+        assert r.returncode == 0 and "1 valid, 0 invalid" in r.stdout, r.stdout
+        r = run(binary, "telemetry", path)
+        assert r.returncode == 1 and "token_count" in r.stderr and "panic" not in r.stderr, r.stderr

@@ -80,7 +80,8 @@ JSON_VALUES = st.recursive(
 )
 ANNOTATIONS = {"description", "title", "examples", "default", "$comment", "readOnly", "writeOnly"}
 HANDLED = {"type", "anyOf", "enum", "const", "properties", "required", "additionalProperties",
-           "patternProperties", "items", "pattern", "format", "minLength", "minimum"}  # fmt: skip
+           "patternProperties", "items", "pattern", "format", "minLength", "minimum",
+           "maximum"}  # fmt: skip
 
 
 def inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -119,8 +120,8 @@ def strategy(node: dict[str, Any]) -> st.SearchStrategy[Any]:
     if kind == "boolean":
         return st.booleans()
     if kind == "integer":
-        low = node.get("minimum")
-        ints = st.integers(min_value=low)
+        low, high = node.get("minimum"), node.get("maximum")
+        ints = st.integers(min_value=low, max_value=high)
         return ints | ints.map(float)  # 3.0 is a JSON Schema integer too
     if kind == "number":
         low = node.get("minimum")
@@ -431,18 +432,28 @@ def test_nan_and_infinity_are_not_json():
 
 def test_numbers_beyond_a_64_bit_float_are_rejected_naming_the_field_never_crash():
     doc = json.dumps(RECORDS[0])
-    big_int = doc.replace('"token_count": 5', '"token_count": 5' + "0" * 400, 1)
-    assert TelemetryExporter.from_jsonl(big_int)[0].metrics.token_count == 5 * 10**400
-    big_float = re.sub(r'"duration": [0-9.]+', '"duration": 1' + "0" * 400, doc, count=1)
-    with pytest.raises(ValueError, match="line 1: timing.duration: Input should be a valid number"):
-        TelemetryExporter.from_jsonl(big_float)
-    with pytest.raises(ValueError, match="out of the 64-bit float range"):
-        TelemetryExporter.from_jsonl(doc.replace('"metadata": {', '"metadata": {"x": 1e400, ', 1))
-    event = json.dumps({**EVENTS[0], "ts": 10**400})
-    with pytest.raises(ValueError, match="event.ts: must be finite"):
-        list(iter_events([event], strict=True))
-    result = ReplayResult()
-    assert list(iter_events([event], result=result)) == [] and result.skipped == 1
+    # Beyond the 64-bit float range, integer or not, anywhere (open objects too):
+    # Infinity in JavaScript, an error in Go.
+    for big in ["5" + "0" * 400, "1" + "0" * 309, "-1" + "0" * 309, "1e400"]:
+        for text in (doc.replace('"token_count": 5', '"token_count": ' + big, 1),
+                     doc[:-1] + ', "new_key": {"x": [' + big + "]}}"):  # fmt: skip
+            assert text != doc
+            with pytest.raises(ValueError, match="line 1: invalid JSON: .*64-bit float range"):
+                TelemetryExporter.from_jsonl(text)
+        event = json.dumps(EVENTS[0]).replace('"meta": {', '"meta": {"x": ' + big + ", ", 1)
+        with pytest.raises(ValueError, match="line 1: .*64-bit float range"):
+            list(iter_events([event], strict=True))
+        result = ReplayResult()
+        assert list(iter_events([event], result=result)) == [] and result.skipped == 1
+    # Within it but beyond what every consumer holds exactly: the schema's maximum.
+    big_count = doc.replace('"token_count": 5', '"token_count": 9007199254740992', 1)
+    with pytest.raises(ValueError, match="line 1: metrics.token_count: .*less than or equal"):
+        TelemetryExporter.from_jsonl(big_count)
+    largest = doc.replace('"token_count": 5', '"token_count": 9007199254740991', 1)
+    assert TelemetryExporter.from_jsonl(largest)[0].metrics.token_count == 2**53 - 1
+    largest_float = "1" + "0" * 308  # 1e308 is a finite float: read, like ajv and Go
+    text = doc[:-1] + ', "new_key": {"x": [' + largest_float + "]}}"
+    assert TelemetryExporter.from_jsonl(text) == TelemetryExporter.from_jsonl(doc)
 
 
 @pytest.mark.parametrize(
@@ -570,5 +581,29 @@ def test_whatever_the_events_every_written_record_is_a_valid_document(seq, itl):
     assert TelemetryExporter.from_jsonl(text) == records
     assert len(TelemetryExporter.from_csv(TelemetryExporter.to_csv(records))) == len(records)
     aggregates = json.loads(json.dumps(m.get_aggregate_metrics(), allow_nan=False))
+    validator("AggregateMetrics").validate(aggregates)
+    validate_aggregate_metrics(aggregates)
+
+
+def test_counts_from_event_meta_saturate_at_the_schema_maximum():
+    from l0_monitoring import ObservabilityEvent
+    from l0_monitoring import ObservabilityEventType as T
+
+    m = Monitor(MonitoringConfig.development(), raise_internal_errors=True)
+    for sid in ("a", "b"):
+        m.handle_event(ObservabilityEvent(T.SESSION_START, 1.0, sid, {}, {"maxAttempts": 10**30}))
+        m.handle_event(ObservabilityEvent(
+            T.COMPLETE, 2.0, sid, {}, {"tokenCount": 10**30, "contentLength": 1e300}
+        ))  # fmt: skip
+    m.close()
+    records = m.get_all_telemetry()
+    assert [t.metrics.token_count for t in records] == [2**53 - 1] * 2
+    assert [t.content_length for t in records] == [2**53 - 1] * 2
+    text = TelemetryExporter.to_jsonl(records)
+    for line in filter(None, text.split("\n")):
+        validator("Telemetry").validate(json.loads(line))
+    assert TelemetryExporter.from_jsonl(text) == records
+    aggregates = m.get_aggregate_metrics()
+    assert aggregates["total_tokens"] == 2**53 - 1
     validator("AggregateMetrics").validate(aggregates)
     validate_aggregate_metrics(aggregates)

@@ -15,12 +15,16 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import AfterValidator, AllowInfNan, BeforeValidator, Strict, WithJsonSchema
 
 __all__ = [
+    "MAX_SAFE_INT",
+    "Count",
     "END",
     "ERROR_CATEGORIES",
     "RFC3339_PATTERN",
@@ -91,11 +95,25 @@ def _parse_float(text: str) -> float:
     return value
 
 
+_FLOAT_DIGITS = len(str(int(sys.float_info.max)))  # 309
+
+
+def _parse_int(text: str) -> int:
+    value = int(text)
+    # A 400-digit integer is Infinity in JavaScript and an error in Go: the same
+    # rule as 1e400, wherever it is (an open object's value too).
+    if len(text) >= _FLOAT_DIGITS and abs(value) > sys.float_info.max:
+        raise ValueError(f"number {text[:20]}... is out of the 64-bit float range")
+    return value
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON text strictly: ``NaN``, ``Infinity`` and ``-Infinity`` are errors.
 
-    So is a number beyond the 64-bit float range (``1e400``): JSON parsers of
-    other languages read it as infinity or fail, so the readers reject it here.
+    So is a number beyond the 64-bit float range (``1e400``, an integer of 310
+    digits), anywhere in the document, open objects included: JavaScript reads
+    it as Infinity and Go's ``encoding/json`` fails, and JSON Schema cannot say
+    "finite", so this is the one rule the readers add to the published schemas.
 
     Args:
         text: One JSON document.
@@ -106,7 +124,9 @@ def loads(text: str | bytes) -> Any:
     Raises:
         ValueError: On invalid JSON (``json.JSONDecodeError`` is a ``ValueError``).
     """
-    return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+    return json.loads(
+        text, parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int
+    )
 
 
 def _json_int(value: Any) -> Any:
@@ -141,6 +161,20 @@ def _aware(value: datetime) -> datetime:
 
 JsonInt = Annotated[int, BeforeValidator(_json_int)]
 """An integer: a JSON number without fractional part (not a boolean, not a string)."""
+
+MAX_SAFE_INT = 2**53 - 1
+"""Largest count a record holds: JavaScript's ``Number.MAX_SAFE_INTEGER``.
+
+Every consumer holds it exactly (a JS number, Go ``int64``, Rust ``i64``/``u64``,
+a Python int); the writer saturates there and the schema says ``maximum``.
+"""
+
+Count = Annotated[int, Ge(0), Le(MAX_SAFE_INT), BeforeValidator(_json_int)]
+"""A count: an integer from 0 to :data:`MAX_SAFE_INT` (``minimum`` / ``maximum`` in the schema).
+
+``1.0`` and ``1e2`` are integers in JSON Schema and are read; the writer never
+writes them (Go's ``encoding/json`` rejects them for an ``int64`` field).
+"""
 
 # pydantic's strict float and bool are exactly JSON's number and boolean (and
 # run in Rust): a float field takes 1 and 1.5, never True or "1.5".
