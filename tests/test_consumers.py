@@ -247,3 +247,52 @@ def test_integers_with_a_fraction_or_exponent_are_read_here_and_never_written(de
         assert r.returncode == 0 and "1 valid, 0 invalid" in r.stdout, r.stdout
         r = run(binary, "telemetry", path)
         assert r.returncode == 1 and "token_count" in r.stderr and "panic" not in r.stderr, r.stderr
+
+
+def test_a_widened_output_record_breaks_a_real_old_consumer_as_the_check_says(demo, tmp_path):
+    """Why widening an output record is breaking: quicktype's TypeScript Convert throws.
+
+    A consumer built on today's schema reads today's records; a record with a new
+    outcome value or a null where a value was always written (what a widened
+    schema would let a later writer emit) throws in ``Convert.toTelemetry``, and
+    ``breaking_changes`` reports both schema changes.
+    """
+    from l0_monitoring.schemas import breaking_changes
+
+    quicktype = NODE_MODULES / "quicktype" / "dist" / "index.js"
+    gen = run(node(), quicktype, "-s", "schema", "-l", "ts", "--src",
+              SCHEMAS / "Telemetry.schema.json", "-o", tmp_path / "telemetry.ts")  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    (tmp_path / "read.ts").write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import { Convert } from "./telemetry";\n'
+        'for (const line of readFileSync(process.argv[2], "utf8").split("\\n")) {\n'
+        "  if (!/[^ \\t\\r]/.test(line)) continue;\n"
+        '  try { Convert.toTelemetry(line); console.log("ok"); }\n'
+        '  catch (e) { console.log("throws"); }\n'
+        "}\n"
+    )
+    tsc = NODE_MODULES / "typescript" / "bin" / "tsc"
+    built = run(node(), tsc, "--strict", "--module", "commonjs", "--typeRoots",
+                NODE_MODULES / "@types", "--types", "node", "--outDir", tmp_path / "out",
+                tmp_path / "read.ts")  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    first = json.loads((demo / "telemetry.jsonl").read_text().splitlines()[0])
+    lines = [
+        json.dumps(first),
+        json.dumps({**first, "outcome": "timeout"}),
+        json.dumps({**first, "content_length": None}),
+    ]
+    (tmp_path / "records.jsonl").write_text("\n".join(lines) + "\n")
+    r = run(node(), tmp_path / "out" / "read.js", tmp_path / "records.jsonl")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["ok", "throws", "throws"]
+    old = json.loads((SCHEMAS / "Telemetry.schema.json").read_text())
+    new = json.loads(json.dumps(old))
+    new["properties"]["outcome"]["enum"].append("timeout")
+    new["properties"]["content_length"]["type"] = ["integer", "null"]
+    problems = breaking_changes(old, new)
+    assert any("$.outcome: the old schema rejects enum value(s) ['timeout']" in p
+               for p in problems), problems  # fmt: skip
+    assert any("$.content_length: the old schema rejects type(s) ['null']" in p
+               for p in problems), problems  # fmt: skip
