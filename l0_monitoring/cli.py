@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
-from ._internal.contract import is_blank, loads
 from ._internal.safe import clean_text
 from ._version import __version__
 
@@ -578,6 +577,8 @@ _LOOKALIKES = ("Telemetry", "ObservabilityEvent", "AggregateMetrics", "Monitorin
 
 def _documents(path: Path, text: str) -> list[tuple[int, str]]:
     """The documents of a file: one per non-blank line for JSON Lines, else the whole text."""
+    from ._internal.contract import is_blank, loads  # imports pydantic: not for --help
+
     lines = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if not is_blank(line)]
     if path.suffix == ".jsonl":
         return lines
@@ -592,6 +593,8 @@ def _documents(path: Path, text: str) -> list[tuple[int, str]]:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a JSON or JSON Lines file against a published model."""
     from pydantic import ValidationError
+
+    from ._internal.contract import is_blank, loads
 
     path = Path(args.file)
     _readable(path)
