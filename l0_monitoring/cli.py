@@ -600,13 +600,13 @@ def _documents(path: Path) -> Iterator[tuple[int, str]]:
     ``.jsonl`` whose first line is not a JSON document, up to 64 MiB) is one
     JSON document.
     """
-    from ._internal.contract import loads
+    from ._internal.contract import is_blank, loads
     from ._internal.safe import clean_text
     from .recording import _BadLine, numbered_lines
 
     whole = path.suffix == ".json"
     if not whole and path.suffix != ".jsonl" and path.is_file():
-        first = next(((n, t) for n, t in numbered_lines(path) if t.strip()), None)
+        first = next(((n, t) for n, t in numbered_lines(path) if not is_blank(t)), None)
         if first is not None and first[1].__class__ is not _BadLine:
             try:
                 loads(first[1])
@@ -614,12 +614,12 @@ def _documents(path: Path) -> Iterator[tuple[int, str]]:
                 whole = path.stat().st_size <= _WHOLE_DOCUMENT_BYTES
     if whole:
         text = path.read_bytes().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
-        if text.strip():
+        if not is_blank(text):
             # Undecodable bytes became lone surrogates: the document is rejected.
             yield 1, text if clean_text(text) is text else _BadLine("not valid UTF-8")
         return
     for number, line in numbered_lines(path):
-        if line.strip():
+        if not is_blank(line):
             yield number, line
 
 
@@ -652,20 +652,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if invalid <= 50:
                 print(f"line {number}: invalid JSON: {exc}")
             continue
-        items = data if (isinstance(data, list) and path.suffix == ".json") else [data]
-        for k, item in enumerate(items):
-            try:
-                check(item)
-            except (ValidationError, ValueError) as exc:
-                invalid += 1
-                where = f"line {number}" + (f", item {k}" if items is data else "")
-                if invalid <= 50:
-                    print(f"{where}: {_describe(exc)}")
-                other = _looks_like(item, validators, args.schema)
-                if other:
-                    lookalikes[other] = lookalikes.get(other, 0) + 1
-            else:
-                valid += 1
+        # A .json file is one document, as ajv and jsonschema read it: an array
+        # is one invalid document for an object schema, never a list of them.
+        try:
+            check(data)
+        except (ValidationError, ValueError) as exc:
+            invalid += 1
+            if invalid <= 50:
+                hint = ""
+                if isinstance(data, list):
+                    hint = " (a JSON array; one document per line is JSON Lines, .jsonl)"
+                print(f"line {number}: {_describe(exc)}{hint}")
+            other = _looks_like(data, validators, args.schema)
+            if other:
+                lookalikes[other] = lookalikes.get(other, 0) + 1
+        else:
+            valid += 1
     if empty:
         print(f"{path}: empty file, no documents to validate ({args.schema})")
         return 1
@@ -679,8 +681,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _looks_like(item: Any, validators: dict[str, Callable[[Any], object]], chosen: str) -> str:
+    """The other schema ``item`` is a plausible instance of, or ``""``.
+
+    Only a non-empty object is a plausible instance: ``{}`` is a valid
+    configuration (every key has a default) but says nothing about what the
+    user meant. A record schema also needs each of its required keys, which
+    validation checks; a closed configuration needs only known keys.
+    """
     from pydantic import ValidationError
 
+    if not isinstance(item, dict) or not item:
+        return ""
     for name in _LOOKALIKES:
         if name == chosen:
             continue

@@ -28,7 +28,7 @@ from typing import IO, Any, Protocol
 
 import pydantic_core
 
-from ._internal.contract import loads
+from ._internal.contract import JSON_WHITESPACE, loads
 from ._internal.guard import ErrorReporter
 from ._internal.safe import (
     MAX_ITEMS,
@@ -965,7 +965,8 @@ def iter_events(
     """
     res = result if result is not None else ReplayResult()
     for number, line in numbered_lines(source):
-        text = line.strip()
+        # Only JSON's own whitespace: a line ending in U+00A0 or U+2028 is not JSON.
+        text = line.strip(JSON_WHITESPACE)
         if not text:
             continue
         try:

@@ -7,10 +7,10 @@ the wheel and sdist), from ``nox -s schemas`` and from
 ``python -m l0_monitoring.schemas [--out DIR] [--check]``.
 
 Versioning: ``SCHEMA_VERSION`` follows semantic versioning. A breaking change
-(a property removed or renamed, a type narrowed, an enum or a constraint
-tightened, a new required property, an open object closed) needs a new major
-version; ``$id`` carries the major version so consumers pin it, and every
-Telemetry record names the version that wrote it (``schema_version``).
+(see :func:`breaking_changes`: widening an output record, tightening a
+configuration) needs a new major version; ``$id`` carries the major version so
+consumers pin it, and every Telemetry record names the version that wrote it
+(``schema_version``).
 
 Compatibility policy: output records (``Telemetry`` and its parts,
 ``ObservabilityEvent``, ``AggregateMetrics``) are open (``additionalProperties:
@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -50,9 +51,11 @@ from .telemetry import (
 
 __all__ = [
     "OUTPUT_RECORDS",
+    "READ_AND_WRITTEN",
     "SCHEMA_VERSION",
     "breaking_changes",
     "check_schemas",
+    "direction_of",
     "generate_schemas",
     "schema_id",
     "write_schemas",
@@ -243,121 +246,348 @@ def check_schemas(directory: str | Path) -> list[str]:
     return problems
 
 
+# -- the breaking-change check -------------------------------------------------------------
+
+# Keywords that only describe: they never change which documents are valid.
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$comment", "$defs", "title", "description", "default", "examples",
+     "readOnly", "writeOnly", "deprecated", "contentMediaType", "contentEncoding"}
+)  # fmt: skip
+# Keywords the check understands. Any other one (if/then/else, prefixItems,
+# dependentSchemas, $dynamicRef...) is reported as a possible break: the check
+# never calls a change compatible that it cannot prove compatible.
+_UNDERSTOOD = frozenset(
+    {"$ref", "type", "enum", "const", "anyOf", "oneOf", "allOf", "not", "properties",
+     "required", "additionalProperties", "patternProperties", "unevaluatedProperties",
+     "propertyNames", "minProperties", "maxProperties", "items", "minItems", "maxItems",
+     "uniqueItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+     "multipleOf", "minLength", "maxLength", "pattern", "format"}
+)  # fmt: skip
+_JSON_TYPES = ("null", "boolean", "object", "array", "number", "string")
+
+
 def _resolve(node: Any, root: dict[str, Any]) -> Any:
+    seen = 0
     while isinstance(node, dict) and "$ref" in node:
         ref = node["$ref"]
-        if not isinstance(ref, str) or not ref.startswith("#/"):
-            break
+        if not isinstance(ref, str) or not ref.startswith("#/") or seen > 64:
+            return node
         target: Any = root
         for part in ref[2:].split("/"):
             target = target[part]
-        node = target
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        node = {**target, **rest} if rest and isinstance(target, dict) else target
+        seen += 1
     return node
 
 
-def _types(node: Any, root: dict[str, Any]) -> set[str]:
-    node = _resolve(node, root)
-    if not isinstance(node, dict):
-        return {"any"}
-    found: set[str] = set()
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    """The JSON types a node (without anyOf) allows; "integer" stands for itself."""
+    if "const" in node or "enum" in node:
+        values = [node["const"]] if "const" in node else list(node["enum"])
+        return {_json_type(v) for v in values}
     kind = node.get("type")
-    if isinstance(kind, str):
-        found.add(kind)
-    elif isinstance(kind, list):
-        found.update(str(k) for k in kind)
+    if kind is None:
+        return {*_JSON_TYPES, "integer"}
+    kinds = {kind} if isinstance(kind, str) else set(kind)
+    if "number" in kinds:
+        kinds.add("integer")
+    return kinds
+
+
+def _allows_type(node: dict[str, Any], kind: str) -> bool:
+    kinds = _types(node)
+    return kind in kinds or (kind == "integer" and "number" in kinds)
+
+
+def _trivial(node: Any) -> bool:
+    return node is True or (isinstance(node, dict) and set(node) <= _ANNOTATIONS)
+
+
+class _Compare:
+    """Find documents schema ``a`` accepts that schema ``b`` may reject (conservatively)."""
+
+    def __init__(self, root_a: dict[str, Any], root_b: dict[str, Any], a: str, b: str) -> None:
+        self.root_a, self.root_b = root_a, root_b
+        self.a, self.b = a, b  # "old"/"new": which side each schema is, for messages
+        self.problems: list[str] = []
+        self.seen: set[tuple[int, int, str]] = set()
+
+    def report(self, path: str, what: str) -> None:
+        self.problems.append(f"{path}: the {self.b} schema rejects {what} the {self.a} accepts")
+
+    def lost(self, sa: Any, sb: Any, path: str) -> None:
+        sa, sb = _resolve(sa, self.root_a), _resolve(sb, self.root_b)
+        visit = (id(sa), id(sb), path)
+        if visit in self.seen:  # recursive $refs
+            return
+        self.seen.add(visit)
+        if _trivial(sb) or sa is False:
+            return
+        if sb is False:
+            if path.endswith("[additional]"):
+                self.report(path, "keys it does not list (it is closed)")
+            else:
+                self.report(path, "every value (false schema: the key is forbidden)")
+            return
+        if sa is True:
+            sa = {}
+        if not isinstance(sa, dict) or not isinstance(sb, dict):
+            self.report(path, "values (a schema the check cannot read)")
+            return
+        for side, node in ((self.a, sa), (self.b, sb)):
+            unknown = set(node) - _UNDERSTOOD - _ANNOTATIONS
+            if unknown:
+                self.problems.append(
+                    f"{path}: keyword(s) {sorted(unknown)} in the {side} schema are not "
+                    "understood by the check: cannot prove the change compatible"
+                )
+                return
+        # Alternatives of a: each must be accepted by b.
+        for key in ("anyOf", "oneOf"):
+            if key in sa:
+                rest = {k: v for k, v in sa.items() if k != key}
+                for option in sa[key]:
+                    alt = _resolve(option, self.root_a)
+                    merged = {**rest, **alt} if isinstance(alt, dict) else alt
+                    self.lost(merged, sb, path)
+                return
+        if "oneOf" in sb and sb.get("oneOf") != sa.get("oneOf"):
+            self.report(path, "values (oneOf added or changed: exclusivity is not checked)")
+            return
+        if "anyOf" in sb:
+            self._into_alternatives(sa, sb, path)
+            return
+        for conjunct in sb.get("allOf", ()):
+            if conjunct not in sa.get("allOf", ()):
+                self.lost({k: v for k, v in sa.items() if k != "allOf"}, conjunct, path)
+        if "not" in sb and sb["not"] != sa.get("not"):
+            self.report(path, f"values matching the added or changed not {sb['not']!r}")
+        self._scalar(sa, sb, path)
+
+    def _into_alternatives(self, sa: dict[str, Any], sb: dict[str, Any], path: str) -> None:
+        rest = {k: v for k, v in sb.items() if k != "anyOf"}
+        best: list[str] | None = None
+        for option in sb["anyOf"]:
+            alt = _resolve(option, self.root_b)
+            merged = {**rest, **alt} if isinstance(alt, dict) else alt
+            trial = _Compare(self.root_a, self.root_b, self.a, self.b)
+            trial.seen = set(self.seen)
+            trial.lost(sa, merged, path)
+            if not trial.problems:
+                return
+            same_type = isinstance(alt, dict) and bool(_types(sa) & _types(alt))
+            if best is None or (same_type and len(trial.problems) <= len(best)):
+                best = trial.problems
+        self.problems.extend(best or [f"{path}: no alternative of the {self.b} schema fits"])
+
+    def _scalar(self, sa: dict[str, Any], sb: dict[str, Any], path: str) -> None:
+        kinds = _types(sa)
+        missing = sorted(k for k in kinds if not _allows_type(sb, k))
+        if missing:
+            self.report(path, f"type(s) {missing}")
+        finite = "enum" in sa or "const" in sa
+        values = [sa["const"]] if "const" in sa else list(sa.get("enum", ()))
+        if "enum" in sb or "const" in sb:
+            allowed = [sb["const"]] if "const" in sb else list(sb["enum"])
+            if not finite:
+                self.report(path, f"values outside the enum {allowed}")
+            else:
+                extra = [v for v in values if v not in allowed]
+                if extra:
+                    self.report(path, f"enum value(s) {extra}")
+        if finite:
+            return  # the values themselves were checked
+        self._bounds(sa, sb, path, kinds)
+        if "string" in kinds:
+            for key in ("pattern", "format"):
+                if key in sb and sb[key] != sa.get(key):
+                    self.report(path, f"strings (the {key} {sb[key]!r} was added or changed)")
+            self._length(sa, sb, path, "minLength", "maxLength", "characters")
+        if "array" in kinds:
+            self._length(sa, sb, path, "minItems", "maxItems", "items")
+            if sb.get("uniqueItems") and not sa.get("uniqueItems"):
+                self.report(path, "arrays with repeated items (uniqueItems added)")
+            if "items" in sb:
+                self.lost(sa.get("items", True), sb["items"], f"{path}[]")
+        if "object" in kinds:
+            self._object(sa, sb, path)
+
+    def _bounds(self, sa: dict[str, Any], sb: dict[str, Any], path: str, kinds: set[str]) -> None:
+        if not kinds & {"number", "integer"}:
+            return
+        low_a = [
+            (sa[k], k == "exclusiveMinimum") for k in ("minimum", "exclusiveMinimum") if k in sa
+        ]
+        high_a = [
+            (sa[k], k == "exclusiveMaximum") for k in ("maximum", "exclusiveMaximum") if k in sa
+        ]
+        for key, strict in (("minimum", False), ("exclusiveMinimum", True)):
+            if key in sb and not any(v > sb[key] or (v == sb[key] and (ex or not strict))
+                                     for v, ex in low_a):  # fmt: skip
+                self.report(path, f"numbers below the {key} {sb[key]!r}")
+        for key, strict in (("maximum", False), ("exclusiveMaximum", True)):
+            if key in sb and not any(v < sb[key] or (v == sb[key] and (ex or not strict))
+                                     for v, ex in high_a):  # fmt: skip
+                self.report(path, f"numbers above the {key} {sb[key]!r}")
+        if "multipleOf" in sb:
+            step = sa.get("multipleOf")
+            if step is None or (step / sb["multipleOf"]) % 1:
+                self.report(path, f"numbers not a multiple of {sb['multipleOf']!r}")
+
+    def _length(self, sa: dict[str, Any], sb: dict[str, Any], path: str, low: str, high: str,
+                unit: str) -> None:  # fmt: skip
+        if low in sb and sa.get(low, 0) < sb[low]:
+            self.report(path, f"values with fewer than {sb[low]} {unit} ({low})")
+        if high in sb and (high not in sa or sa[high] > sb[high]):
+            self.report(path, f"values with more than {sb[high]} {unit} ({high})")
+
+    def _object(self, sa: dict[str, Any], sb: dict[str, Any], path: str) -> None:
+        newly = sorted(set(sb.get("required", ())) - set(sa.get("required", ())))
+        if newly:
+            self.report(path, f"objects without the key(s) {newly} (required added)")
+        self._length(sa, sb, path, "minProperties", "maxProperties", "keys")
+        for key in ("propertyNames", "unevaluatedProperties"):
+            if key in sb and sb[key] != sa.get(key) and not _trivial(sb[key]):
+                self.report(path, f"objects (the {key} {sb[key]!r} was added or changed)")
+        props_a, props_b = sa.get("properties", {}), sb.get("properties", {})
+        for name in sorted({*props_a, *props_b}):
+            where = f"{path}.{name}"
+            if name in props_a and name not in props_b and self.a == "old":
+                before = len(self.problems)
+                self.lost(props_a[name], self._member(sb, name), where)
+                if len(self.problems) > before:
+                    self.problems.append(f"{where}: property removed or renamed")
+                continue
+            if name in props_b and name not in props_a and self.b == "old":
+                before = len(self.problems)
+                self.lost(self._member(sa, name), props_b[name], where)
+                if len(self.problems) > before:
+                    self.problems.append(f"{where}: property removed or renamed")
+                continue
+            if name in props_a and name not in props_b and self._member(sb, name) is False:
+                self.report(where, "this key (not among its properties, and it is closed)")
+                continue
+            self.lost(self._member(sa, name), self._member(sb, name), where)
+        pats_a, pats_b = sa.get("patternProperties", {}), sb.get("patternProperties", {})
+        for pattern in sorted({*pats_a, *pats_b}):
+            self.lost(pats_a.get(pattern, self._rest(sa)), pats_b.get(pattern, self._rest(sb)),
+                      f"{path}[/{pattern}/]")  # fmt: skip
+        self.lost(self._rest(sa), self._rest(sb), f"{path}[additional]")
+
+    @staticmethod
+    def _member(node: dict[str, Any], name: str) -> Any:
+        if name in node.get("properties", {}):
+            return node["properties"][name]
+        for pattern, sub in node.get("patternProperties", {}).items():
+            if re.search(pattern, name):
+                return sub
+        return _Compare._rest(node)
+
+    @staticmethod
+    def _rest(node: dict[str, Any]) -> Any:
+        return node.get("additionalProperties", True)
+
+
+def _closed(old: Any, new: Any, root_old: dict[str, Any], root_new: dict[str, Any],
+            path: str, out: list[str], depth: int = 0) -> None:  # fmt: skip
+    # Output records stay open (the policy), whatever old consumers would accept.
+    old, new = _resolve(old, root_old), _resolve(new, root_new)
+    if not isinstance(old, dict) or not isinstance(new, dict) or depth > 32:
+        return
+    if old.get("additionalProperties", True) is not False and (
+        new.get("additionalProperties", True) is False
+        or new.get("unevaluatedProperties", True) is False
+    ):
+        out.append(f"{path}: additional properties no longer allowed (output records stay open)")
+    for name, sub in new.get("properties", {}).items():
+        if name in old.get("properties", {}):
+            _closed(old["properties"][name], sub, root_old, root_new, f"{path}.{name}", out,
+                    depth + 1)  # fmt: skip
     for key in ("anyOf", "oneOf"):
-        for alt in node.get(key, ()):
-            found |= _types(alt, root)
-    if "enum" in node and not found:
-        found.add("enum")
-    return found or {"any"}
+        for i, alt in enumerate(new.get(key, ())):
+            olds = old.get(key, ())
+            if i < len(olds):
+                _closed(olds[i], alt, root_old, root_new, path, out, depth + 1)
 
 
-# Keywords that can only reject more documents when added or changed.
-_TIGHTENING = (
-    "const",
-    "pattern",
-    "format",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "minLength",
-    "maxLength",
-    "minItems",
-    "maxItems",
-    "multipleOf",
-)
+Direction = Literal["output", "input", "both"]
+
+READ_AND_WRITTEN = frozenset({"ObservabilityEvent"})
+"""Schemas checked both ways: event logs are written by the recorder and read by
+``replay`` from any L0 emitter (so tightening breaks them too)."""
 
 
-def _enum_alternatives(node: dict[str, Any], root: dict[str, Any]) -> bool:
-    return "enum" in node or any(
-        "enum" in _resolve(alt, root) for key in ("anyOf", "oneOf") for alt in node.get(key, ())
-    )
+def direction_of(title: object) -> Direction:
+    """Who reads documents of the schema titled ``title``: see :func:`breaking_changes`."""
+    if title in READ_AND_WRITTEN:
+        return "both"
+    return "output" if title in OUTPUT_RECORDS else "input"
 
 
-def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def breaking_changes(
+    old: dict[str, Any], new: dict[str, Any], *, direction: Direction | None = None
+) -> list[str]:
     """List the breaking changes from schema ``old`` to schema ``new``.
 
-    Breaking: a property removed or renamed, a type narrowed (a JSON type or
-    an enum value no longer allowed, a free value restricted to an enum), a
-    constraint added or changed (pattern, format, bounds, lengths), a property
-    newly required, an open object closed. Additions that old documents still
-    satisfy are not breaking.
+    The direction depends on who reads the documents:
+
+    * **Output records** (:data:`OUTPUT_RECORDS`: the package writes, consumers
+      validate with the schema they were built against): breaking is any
+      document the new schema accepts that the old one rejects (widening): a
+      new enum value (``outcome: "timeout"``), a field becoming nullable, a key
+      no longer required, a property removed or retyped, a bound or pattern
+      relaxed. Closing an open record is breaking too (records stay open, so
+      fields can be added). Tightening is compatible: old consumers accept the
+      new records.
+    * **Configurations** (inputs: users write them, the package reads them):
+      breaking is any document the old schema accepts that the new one rejects
+      (tightening): a property removed, a type narrowed, an enum value
+      removed, a bound, pattern, format, length or ``required`` added,
+      ``additionalProperties`` closed or restricted, ``not``, ``allOf``,
+      ``propertyNames``, ``uniqueItems`` added...
+
+    * **Both** (:data:`READ_AND_WRITTEN`: ``ObservabilityEvent``): either kind.
+
+    The check is conservative: a keyword it does not understand, in either
+    schema, is reported as a possible break.
 
     Args:
         old: The last published schema.
         new: The schema generated now.
+        direction: ``"output"``, ``"input"`` or ``"both"``; by default from
+            ``old``'s title (:func:`direction_of`).
 
     Returns:
         One line per breaking change, with its JSON path; empty when compatible.
     """
+    if direction is None:
+        direction = direction_of(old.get("title"))
     problems: list[str] = []
-
-    def walk(a: Any, b: Any, path: str) -> None:
-        a, b = _resolve(a, old), _resolve(b, new)
-        if not isinstance(a, dict) or not isinstance(b, dict):
-            return
-        ta, tb = _types(a, old), _types(b, new)
-        if "any" not in tb and not ta <= tb:
-            problems.append(f"{path}: type narrowed from {sorted(ta)} to {sorted(tb)}")
-        if "enum" in a and "enum" in b:
-            lost = [v for v in a["enum"] if v not in b["enum"]]
-            if lost:
-                problems.append(f"{path}: enum values removed {lost}")
-        elif "enum" in b and "any" not in ta and not _enum_alternatives(a, old):
-            problems.append(f"{path}: values restricted to the enum {b['enum']}")
-        for key in _TIGHTENING:
-            if key in b and b[key] != a.get(key):
-                problems.append(f"{path}: {key} constraint added or changed to {b[key]!r}")
-        added = set(b.get("required", ())) - set(a.get("required", ()))
-        if added:
-            problems.append(f"{path}: newly required {sorted(added)}")
-        if a.get("additionalProperties", True) is not False and (
-            b.get("additionalProperties", True) is False
-        ):
-            problems.append(f"{path}: additional properties no longer allowed")
-        pa, pb = a.get("properties", {}), b.get("properties", {})
-        for name, sub in pa.items():
-            if name not in pb:
-                problems.append(f"{path}.{name}: property removed or renamed")
-            else:
-                walk(sub, pb[name], f"{path}.{name}")
-        for key in ("items", "additionalProperties"):
-            if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
-                walk(a[key], b[key], f"{path}[{key}]")
-        for key in ("anyOf", "oneOf"):
-            alts_a, alts_b = a.get(key, []), b.get(key, [])
-            for kind in ("object", "string", "number", "integer", "array"):
-                # Compare the one alternative of each JSON type on both sides
-                # (a nullable enum, a nullable object...).
-                of_a = [x for x in alts_a if kind in _types(x, old)]
-                of_b = [x for x in alts_b if kind in _types(x, new)]
-                if len(of_a) == 1 and len(of_b) == 1:
-                    walk(of_a[0], of_b[0], path)
-
-    walk(old, new, "$")
-    return problems
+    if direction in ("output", "both"):
+        widened = _Compare(new, old, "new", "old")
+        widened.lost(new, old, "$")
+        problems += widened.problems
+        _closed(old, new, old, new, "$", problems)
+    if direction in ("input", "both"):
+        tightened = _Compare(old, new, "old", "new")
+        tightened.lost(old, new, "$")
+        problems += tightened.problems
+    return list(dict.fromkeys(problems))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,12 +23,16 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
 from ._internal.contract import (
+    END,
+    MAX_SAFE_INT,
+    SEMVER_PATTERN,
+    Count,
     ErrorCategory,
     JsonBool,
     JsonFloat,
-    JsonInt,
     Severity,
     Timestamp,
+    loads,
     normalize_error_category,
     normalize_severity,
 )
@@ -77,13 +81,50 @@ class _Record(BaseModel):
     # added. Every key is always written, so a *document* must carry every key
     # (the schema marks them required); only Python construction
     # (``Telemetry(stream_id=...)``) may omit keys and get their defaults.
+    # Python re for patterns: they end with contract.END, a lookahead the Rust
+    # regex engine does not support (and which means the same in ECMA-262).
     model_config = ConfigDict(
-        extra="ignore", json_schema_extra=_open_and_complete, defer_build=True
+        extra="ignore",
+        json_schema_extra=_open_and_complete,
+        defer_build=True,
+        regex_engine="python-re",
     )
 
     # Flat column names (CSV) are the leaf field names, prefixed for sections
     # whose names are generic ("message", "passed"): as L0's own CSV names them.
     csv_prefix: ClassVar[str] = ""
+
+    # The writer builds records with model_construct (no validation): counts it
+    # got from event meta (a tokenCount of 1e20) saturate at the schema's maximum
+    # there, so every written record passes the published schema.
+    _count_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._count_fields = tuple(
+            name
+            for name, annotation in cls.__annotations__.items()
+            if annotation in ("Count", Count)
+        )
+
+    @classmethod
+    # The pydantic mypy plugin rewrites the parent signature (_cls, **kwargs): same call.
+    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> Self:  # type: ignore[override]
+        """Build a record without validation (the writer's path); counts saturate at 2**53 - 1.
+
+        Args:
+            _fields_set: As ``pydantic.BaseModel.model_construct``.
+            **values: Field values, trusted except that a count above
+                ``MAX_SAFE_INT`` becomes ``MAX_SAFE_INT``.
+
+        Returns:
+            The record.
+        """
+        for name in cls._count_fields:
+            value = values.get(name)
+            if value.__class__ is int and value > MAX_SAFE_INT:
+                values[name] = MAX_SAFE_INT
+        return super().model_construct(_fields_set, **values)
 
     # model_validate / model_validate_json read *documents* (files, other
     # languages): they validate with the document context, which makes every key
@@ -102,13 +143,33 @@ class _Record(BaseModel):
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
-        """Validate a JSON document: as :meth:`model_validate` (pydantic's JSON parser).
+        """Validate a JSON document with the contract of every other reader.
+
+        The text is parsed by the strict ``loads`` of ``from_jsonl`` / ``iter_events``
+        (no ``NaN`` / ``Infinity``, no number beyond the 64-bit float range,
+        lone surrogate escapes kept as ajv and ``json.loads`` keep them, the
+        same nesting limit), then validated by :meth:`model_validate`. pydantic's
+        own JSON parser differs on each of these, so it is not used.
+
+        Takes the keyword arguments of ``pydantic.BaseModel.model_validate``.
 
         Raises:
-            pydantic.ValidationError: Naming each missing or invalid field.
+            pydantic.ValidationError: ``json_invalid`` for text that is not JSON;
+                otherwise naming each missing or invalid field.
         """
-        kwargs["context"] = {**(kwargs.get("context") or {}), **_DOCUMENT}
-        return super().model_validate_json(json_data, **kwargs)
+        try:
+            data = loads(bytes(json_data) if isinstance(json_data, bytearray) else json_data)
+        except (ValueError, RecursionError) as exc:
+            message = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(
+                        type="json_invalid", loc=(), input=json_data, ctx={"error": message}
+                    )
+                ],
+            ) from None
+        return cls.model_validate(data, **kwargs)
 
     @model_validator(mode="before")
     @classmethod
@@ -158,13 +219,11 @@ class TimingInfo(_Record):
 class RetryInfo(_Record):
     """Retries of one stream."""
 
-    attempt: JsonInt = Field(default=1, description="Last attempt number (1 = first try).")
-    max_attempts: JsonInt = Field(default=1, description="Maximum attempts configured.")
-    model_retries: JsonInt = Field(
-        default=0, description="Retries after model (non-network) errors."
-    )
-    network_retries: JsonInt = Field(default=0, description="Retries after network errors.")
-    total_retries: JsonInt = Field(
+    attempt: Count = Field(default=1, description="Last attempt number (1 = first try).")
+    max_attempts: Count = Field(default=1, description="Maximum attempts configured.")
+    model_retries: Count = Field(default=0, description="Retries after model (non-network) errors.")
+    network_retries: Count = Field(default=0, description="Retries after network errors.")
+    total_retries: Count = Field(
         default=0,
         description="model_retries + network_retries.",
         json_schema_extra={"x-logfmt": {"key": "retries", "order": 6, "omit": "falsy"}},
@@ -202,7 +261,7 @@ class GuardrailInfo(_Record):
 
     csv_prefix: ClassVar[str] = "guardrail_"
 
-    rules_checked: JsonInt = Field(default=0, description="Number of guardrail rule runs started.")
+    rules_checked: Count = Field(default=0, description="Number of guardrail rule runs started.")
     violations: list[GuardrailViolation] = Field(
         default_factory=list,
         description="Distinct violations (rule, message, severity, ...), at most 100.",
@@ -254,7 +313,7 @@ class DriftInfo(_Record):
 class Metrics(_Record):
     """Derived per-stream metrics."""
 
-    token_count: JsonInt = Field(
+    token_count: Count = Field(
         default=0,
         description="Tokens of the final attempt.",
         json_schema_extra={"x-logfmt": {"key": "tokens", "order": 4}},
@@ -310,7 +369,7 @@ class Telemetry(_Record):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="The events' context merged, plus user metadata."
     )
-    content_length: JsonInt = Field(default=0, description="Characters of generated content.")
+    content_length: Count = Field(default=0, description="Characters of generated content.")
     completed: JsonBool = Field(
         default=False,
         description="Stream reached COMPLETE.",
@@ -335,7 +394,7 @@ class Telemetry(_Record):
     )
     schema_version: str = Field(
         default=SCHEMA_VERSION,
-        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        pattern=SEMVER_PATTERN,
         description="Version of the published Telemetry schema the writer followed "
         "(semantic versioning; the $id of that schema carries its major version).",
         examples=[SCHEMA_VERSION],
@@ -375,21 +434,21 @@ class AggregateMetrics(TypedDict):
 
     __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
-    count: Annotated[JsonInt, Field(description="Streams finished since clear().")]
-    total_tokens: Annotated[JsonInt, Field(description="Sum of token_count.")]
+    count: Annotated[Count, Field(description="Streams finished since clear().")]
+    total_tokens: Annotated[Count, Field(description="Sum of token_count.")]
     total_duration: Annotated[JsonFloat, Field(description="Sum of durations, seconds.")]
-    total_retries: Annotated[JsonInt, Field(description="Sum of total_retries.")]
-    error_count: Annotated[JsonInt, Field(description="Streams that saw any ERROR.")]
+    total_retries: Annotated[Count, Field(description="Sum of total_retries.")]
+    error_count: Annotated[Count, Field(description="Streams that saw any ERROR.")]
     error_rate: Annotated[JsonFloat, Field(description="error_count / count (0 when empty).")]
-    completed_count: Annotated[JsonInt, Field(description="Streams that reached COMPLETE.")]
+    completed_count: Annotated[Count, Field(description="Streams that reached COMPLETE.")]
     completion_rate: Annotated[JsonFloat, Field(description="completed_count / count.")]
     failed_count: Annotated[
-        JsonInt, Field(description="Streams that ended neither completed nor aborted.")
+        Count, Field(description="Streams that ended neither completed nor aborted.")
     ]
     failure_rate: Annotated[JsonFloat, Field(description="failed_count / count.")]
-    aborted_count: Annotated[JsonInt, Field(description="Streams aborted.")]
+    aborted_count: Annotated[Count, Field(description="Streams aborted.")]
     abandoned_count: Annotated[
-        JsonInt, Field(description="Streams finalized silent (evicted or closed).")
+        Count, Field(description="Streams finalized silent (evicted or closed).")
     ]
     avg_tokens: Annotated[JsonFloat, Field(description="total_tokens / count.")]
     avg_duration: Annotated[JsonFloat, Field(description="total_duration / count, seconds.")]
@@ -401,11 +460,10 @@ class AggregateMetrics(TypedDict):
     ]
 
 
-PERCENTILE_KEY_PATTERN = r"^p[0-9]+(\.[0-9]+)?_(ttft|duration|tokens_per_sec)$"
+PERCENTILE_KEY_PATTERN = r"^p[0-9]+(\.[0-9]+)?_(ttft|duration|tokens_per_sec)" + END
 """Keys of the per-percentile aggregates: ``p50_ttft``, ``p99.9_duration``..."""
 
-# ECMA-262 "$" (the schema's semantics) is Python's "\Z".
-_PERCENTILE_KEY = re.compile(PERCENTILE_KEY_PATTERN.removesuffix("$") + r"\Z")
+_PERCENTILE_KEY = re.compile(PERCENTILE_KEY_PATTERN)
 _AGGREGATES = TypeAdapter(AggregateMetrics)
 _QUANTILE = TypeAdapter(JsonFloat | None)
 

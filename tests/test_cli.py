@@ -262,3 +262,32 @@ def test_demo_exports_to_otlp_and_sentry_when_the_environment_says_so(tmp_path):
     finally:
         receiver.stop()
         ingest.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "schema", "suggested"),
+    [
+        ("{}", "ObservabilityEvent", None),
+        ("{}", "Telemetry", None),
+        ("[]", "Telemetry", None),
+        ("null", "AggregateMetrics", None),
+        ('{"sampling": {"rate": 0.5}}', "Telemetry", "MonitoringConfig"),
+        ('{"sampling": {"rate": 0.5}}', "ObservabilityEvent", "MonitoringConfig"),
+        (
+            '{"type": "TOKEN", "ts": 1.5, "stream_id": "s", "context": {}, "meta": {}}',
+            "Telemetry",
+            "ObservabilityEvent",
+        ),  # fmt: skip
+    ],
+)
+def test_validate_suggests_another_schema_only_for_a_plausible_instance(
+    tmp_path, text, schema, suggested
+):
+    path = tmp_path / "o.json"
+    path.write_text(text)
+    r = cli("validate", str(path), "--schema", schema)
+    assert r.returncode == 1 and "0 valid, 1 invalid" in r.stdout
+    if suggested is None:
+        assert "did you mean" not in r.stdout, r.stdout
+    else:
+        assert f"did you mean --schema {suggested}?" in r.stdout

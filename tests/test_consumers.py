@@ -220,3 +220,79 @@ def test_go_round_trip_fails_when_a_generated_type_lacks_a_written_key(demo, tmp
     (work / "types.go").write_text(lossy)
     r = run(go_build(work, tmp_path), "telemetry", demo / "telemetry.jsonl")
     assert r.returncode == 1 and "$.schema_version: key lost" in r.stderr
+
+
+def test_integers_with_a_fraction_or_exponent_are_read_here_and_never_written(demo, tmp_path):
+    """The contract for ``1.0`` / ``1e2`` where the schema says integer, in all three readers.
+
+    JSON Schema (ajv, Python jsonschema) and the Python readers accept them: they
+    are integers. Go's encoding/json rejects them for an int64 field (an error,
+    not a panic), so the writer never writes them: every integer field of the
+    demo's output is plain digits.
+    """
+    text = (demo / "telemetry.jsonl").read_text()
+    first = json.loads(text.splitlines()[0])
+    for field in ("token_count", "content_length"):
+        assert re.search(rf'"{field}":-?[0-9]+[,}}]', text.replace(" ", "")), field
+        assert not re.search(rf'"{field}":-?[0-9]+[.eE]', text.replace(" ", "")), field
+    binary = go_build(go_consumer(tmp_path), tmp_path)
+    for spelled in ("1.0", "1e2"):
+        doc = json.dumps({**first, "metrics": {**first["metrics"], "token_count": "@"}})
+        line = doc.replace('"@"', spelled)
+        path = tmp_path / "odd.jsonl"
+        path.write_text(line + "\n")
+        (record,) = TelemetryExporter.from_jsonl(line)
+        assert record.metrics.token_count == int(float(spelled))
+        r = run(node(), "validate.mjs", SCHEMAS, "Telemetry", path)
+        assert r.returncode == 0 and "1 valid, 0 invalid" in r.stdout, r.stdout
+        r = run(binary, "telemetry", path)
+        assert r.returncode == 1 and "token_count" in r.stderr and "panic" not in r.stderr, r.stderr
+
+
+def test_a_widened_output_record_breaks_a_real_old_consumer_as_the_check_says(demo, tmp_path):
+    """Why widening an output record is breaking: quicktype's TypeScript Convert throws.
+
+    A consumer built on today's schema reads today's records; a record with a new
+    outcome value or a null where a value was always written (what a widened
+    schema would let a later writer emit) throws in ``Convert.toTelemetry``, and
+    ``breaking_changes`` reports both schema changes.
+    """
+    from l0_monitoring.schemas import breaking_changes
+
+    quicktype = NODE_MODULES / "quicktype" / "dist" / "index.js"
+    gen = run(node(), quicktype, "-s", "schema", "-l", "ts", "--src",
+              SCHEMAS / "Telemetry.schema.json", "-o", tmp_path / "telemetry.ts")  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    (tmp_path / "read.ts").write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import { Convert } from "./telemetry";\n'
+        'for (const line of readFileSync(process.argv[2], "utf8").split("\\n")) {\n'
+        "  if (!/[^ \\t\\r]/.test(line)) continue;\n"
+        '  try { Convert.toTelemetry(line); console.log("ok"); }\n'
+        '  catch (e) { console.log("throws"); }\n'
+        "}\n"
+    )
+    tsc = NODE_MODULES / "typescript" / "bin" / "tsc"
+    built = run(node(), tsc, "--strict", "--module", "commonjs", "--typeRoots",
+                NODE_MODULES / "@types", "--types", "node", "--outDir", tmp_path / "out",
+                tmp_path / "read.ts")  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    first = json.loads((demo / "telemetry.jsonl").read_text().splitlines()[0])
+    lines = [
+        json.dumps(first),
+        json.dumps({**first, "outcome": "timeout"}),
+        json.dumps({**first, "content_length": None}),
+    ]
+    (tmp_path / "records.jsonl").write_text("\n".join(lines) + "\n")
+    r = run(node(), tmp_path / "out" / "read.js", tmp_path / "records.jsonl")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["ok", "throws", "throws"]
+    old = json.loads((SCHEMAS / "Telemetry.schema.json").read_text())
+    new = json.loads(json.dumps(old))
+    new["properties"]["outcome"]["enum"].append("timeout")
+    new["properties"]["content_length"]["type"] = ["integer", "null"]
+    problems = breaking_changes(old, new)
+    assert any("$.outcome: the old schema rejects enum value(s) ['timeout']" in p
+               for p in problems), problems  # fmt: skip
+    assert any("$.content_length: the old schema rejects type(s) ['null']" in p
+               for p in problems), problems  # fmt: skip

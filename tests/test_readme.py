@@ -88,7 +88,8 @@ def test_shell_js_ts_and_go_blocks_run_with_the_real_tools(tmp_path):
 
     Blocks whose first line is ``// l0-consumer/<file>`` are written to that file;
     bash blocks run line by line. The one install line (``npm install --prefix
-    l0-consumer <packages>``) is checked against tests/consumers/package.json and
+    l0-consumer <name@version>...``) must pin exactly the versions of
+    tests/consumers/package-lock.json, and is
     served from its node_modules (installed by ``npm ci`` in .ci/run), since the
     tests do not install from the registry.
     """
@@ -106,6 +107,8 @@ def test_shell_js_ts_and_go_blocks_run_with_the_real_tools(tmp_path):
     env = {**os.environ, "GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local",
            "GOPATH": str(tmp_path / "gopath")}  # fmt: skip
     declared = json.loads((consumers / "package.json").read_text())["devDependencies"]
+    lock = json.loads((consumers / "package-lock.json").read_text())["packages"]
+    locked = {name: lock[f"node_modules/{name}"]["version"] for name in declared}
     outputs: dict[str, str] = {}
     written = []
     for lang, code in BLOCKS[1:]:
@@ -124,8 +127,17 @@ def test_shell_js_ts_and_go_blocks_run_with_the_real_tools(tmp_path):
         for line in code.strip().splitlines():
             if line.startswith("npm install --prefix l0-consumer "):
                 assert subprocess.run(["bash", "-n", "-c", line], check=False).returncode == 0
-                packages = line.split("npm install --prefix l0-consumer ", 1)[1].split()
-                assert set(packages) <= set(declared), set(packages) - set(declared)
+                specs = line.split("npm install --prefix l0-consumer ", 1)[1].split()
+                # Pinned to exactly what the suite runs (unpinned, npm installs new
+                # majors whose defaults break the snippets: TS2591 on node:fs).
+                unpinned = [spec for spec in specs if "@" not in spec.lstrip("@")]
+                assert not unpinned, f"install line without versions: {unpinned}"
+                pinned = dict(spec.rsplit("@", 1) for spec in specs)
+                assert pinned == locked, (pinned, locked)
+                installed = {name: json.loads((consumers / "node_modules" / name /
+                                               "package.json").read_text())["version"]
+                             for name in pinned}  # fmt: skip
+                assert installed == pinned, "npm ci --prefix tests/consumers is stale"
                 (tmp_path / "l0-consumer").mkdir(exist_ok=True)
                 (tmp_path / "l0-consumer" / "node_modules").symlink_to(consumers / "node_modules")
                 continue

@@ -6,7 +6,9 @@ import copy
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -238,67 +240,214 @@ def test_no_breaking_change_since_the_last_published_version():
         assert sorted(problems) == sorted(intended["breaking_changes"])
 
 
-@pytest.mark.parametrize(
-    ("mutate", "expected"),
-    [
-        (lambda s: s["properties"].pop("completed"), "$.completed: property removed"),
-        (
-            lambda s: (
-                s["properties"].__setitem__("completed", s["properties"].pop("completed"))
-                or s["properties"].__setitem__("done", s["properties"].pop("completed"))
-            ),
-            "$.completed: property removed",
-        ),
-        (
-            lambda s: s["properties"]["content_length"].__setitem__("type", "string"),
-            "$.content_length: type narrowed",
-        ),
-        (
-            lambda s: (
-                s["properties"].__setitem__("added", {"type": "string"})
-                or s["required"].append("added")
-            ),
-            "newly required ['added']",
-        ),
-        (
-            lambda s: s["properties"].__setitem__("outcome", {"enum": ["completed"]}),
-            "$.outcome: enum values removed ['aborted', 'failed', 'abandoned']",
-        ),
-        (
-            lambda s: s["$defs"]["RetryInfo"]["properties"]["last_error"]["anyOf"][0].__setitem__(
-                "enum", ["x"]
-            ),
-            "$.retries.last_error: values restricted to the enum ['x']",
-        ),
-        (
-            lambda s: s["properties"]["stream_id"].__setitem__("maxLength", 10),
-            "$.stream_id: maxLength constraint added",
-        ),
-        (
-            lambda s: s["$defs"]["Metrics"].__setitem__("additionalProperties", False),
-            "$.metrics: additional properties no longer allowed",
-        ),
-        (
-            lambda s: s["$defs"]["Metrics"]["properties"]["tokens_per_second"].__setitem__(
-                "anyOf", [{"type": "number"}]
-            ),
-            "$.metrics.tokens_per_second: type narrowed",
-        ),
-    ],
-)
-def test_breaking_changes_are_detected(mutate, expected):
-    old = load("Telemetry")
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation: set the node at a /-separated path (under the schema) to ``value``."""
+
+    def mutate(schema: dict[str, Any]) -> None:
+        *parents, last = path.split("/")
+        node: Any = schema
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = value
+
+    return mutate
+
+
+def _drop(path: str, item: Any = None) -> Callable[[dict[str, Any]], None]:
+    """A mutation: delete a key (or remove ``item`` from a list) at a /-separated path."""
+
+    def mutate(schema: dict[str, Any]) -> None:
+        *parents, last = path.split("/")
+        node: Any = schema
+        for part in parents:
+            node = node[part]
+        if item is None:
+            del node[last]
+        else:
+            node[last].remove(item)
+
+    return mutate
+
+
+def _both(*mutations: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def mutate(schema: dict[str, Any]) -> None:
+        for m in mutations:
+            m(schema)
+
+    return mutate
+
+
+P = "properties"
+M = "$defs/Metrics/properties"
+T = "$defs/TimingInfo/properties"
+# Changes that both widen and tighten (breaking whichever way the schema is read).
+BOTH_WAYS = {"property retyped", "record closed", "percentile pattern changed",
+             "keyword the check does not know"}  # fmt: skip
+OUTCOMES = ["completed", "aborted", "failed", "abandoned"]
+
+# Output records: old consumers validate new records with their schema, so any
+# document the new schema accepts and the old rejects (widening) is breaking.
+WIDENING = {
+    "new outcome value": ("Telemetry", _set(f"{P}/outcome/enum", [*OUTCOMES, "timeout"]),
+                          "$.outcome: the old schema rejects enum value(s) ['timeout']"),
+    "field becomes nullable": ("Telemetry", _set(f"{P}/content_length/type", ["integer", "null"]),
+                               "$.content_length: the old schema rejects type(s) ['null']"),
+    "key no longer required": ("Telemetry", _drop("required", "completed"),
+                               "objects without the key(s) ['completed']"),
+    "property removed": ("Telemetry",
+                         _both(_drop(f"{P}/completed"), _drop("required", "completed")),
+                         "$.completed: property removed or renamed"),
+    "property retyped": ("Telemetry", _set(f"{P}/content_length/type", "string"),
+                         "$.content_length: the old schema rejects type(s) ['string']"),
+    "bound relaxed": ("Telemetry", _drop(f"{M}/token_count/maximum"),
+                      "$.metrics.token_count: the old schema rejects numbers above the maximum"),
+    "pattern relaxed": ("Telemetry", _drop(f"{P}/schema_version/pattern"),
+                        "$.schema_version: the old schema rejects strings (the pattern"),
+    "enum opened to strings": ("Telemetry", _set(f"{P}/outcome", {"type": "string"}),
+                               "$.outcome: the old schema rejects values outside the enum"),
+    "record closed": ("Telemetry", _set("$defs/Metrics/additionalProperties", False),
+                      "$.metrics: additional properties no longer allowed"),
+    "false schema becomes true": ("Telemetry", _set(f"{P}/completed", True),
+                                  "$.completed: the old schema rejects type(s)"),
+    "percentile value minimum dropped": (
+        "AggregateMetrics",
+        lambda s: s["patternProperties"][next(iter(s["patternProperties"]))]["anyOf"][0].pop(
+            "minimum"),
+        "the old schema rejects numbers below the minimum 0"),
+    "percentile value retyped": (
+        "AggregateMetrics",
+        lambda s: s["patternProperties"][next(iter(s["patternProperties"]))]["anyOf"].append(
+            {"type": "string"}),
+        "the old schema rejects type(s) ['string']"),
+    "percentile pattern changed": (
+        "AggregateMetrics",
+        lambda s: s["patternProperties"].__setitem__(
+            "^q[0-9]+$", s["patternProperties"].pop(next(iter(s["patternProperties"])))),
+        "the old schema rejects type(s)"),
+    "new event type value": ("ObservabilityEvent", _set(f"{P}/type", {"type": "string"}),
+                             "$.type: the old schema rejects values with fewer than 1 characters"),
+    "keyword the check does not know": ("Telemetry", _set(f"{P}/model/if", {"type": "null"}),
+                                        "keyword(s) ['if'] in the new schema are not understood"),
+}  # fmt: skip
+
+# Configurations (and events, read by replay): users write them, the package
+# reads them, so any document the old schema accepts and the new rejects
+# (tightening) is breaking. Generic keywords are checked on Telemetry read as input.
+TIGHTENING = {
+    "property set to false": ("Telemetry", _set(f"{P}/completed", False),
+                              "$.completed: the new schema rejects every value"),
+    "additionalProperties becomes a schema": (
+        "ObservabilityEvent", _set("additionalProperties", {"type": "string"}),
+        "$[additional]: the new schema rejects type(s)"),
+    "unevaluatedProperties false": ("ObservabilityEvent", _set("unevaluatedProperties", False),
+                                    "the unevaluatedProperties False was added"),
+    "allOf with required": ("ObservabilityEvent", _set("allOf", [{"required": ["zz"]}]),
+                            "objects without the key(s) ['zz']"),
+    "uniqueItems added": ("Telemetry",
+                          _set(f"{T}/inter_token_latencies/uniqueItems", True),
+                          "$.timing.inter_token_latencies: the new schema rejects arrays with "
+                          "repeated items"),
+    "maxProperties added": ("Telemetry", _set(f"{P}/metadata/maxProperties", 3),
+                            "$.metadata: the new schema rejects values with more than 3 keys"),
+    "minProperties added": ("Telemetry", _set(f"{P}/metadata/minProperties", 1),
+                            "$.metadata: the new schema rejects values with fewer than 1 keys"),
+    "propertyNames added": ("Telemetry", _set(f"{P}/metadata/propertyNames", {"maxLength": 3}),
+                            "$.metadata: the new schema rejects objects (the propertyNames"),
+    "not added": ("Telemetry", _set(f"{P}/stream_id/not", {"const": "x"}),
+                  "$.stream_id: the new schema rejects values matching the added or changed not"),
+    "open event type lost": (
+        "ObservabilityEvent", lambda s: s[P]["type"]["anyOf"].pop(),
+        "$.type: the new schema rejects values outside the enum"),
+    "event field no longer a number": ("ObservabilityEvent", _set(f"{P}/ts/type", "integer"),
+                                       "$.ts: the new schema rejects type(s) ['number']"),
+    "newly required": ("MonitoringConfig",
+                       _both(_set(f"{P}/zz", {"type": "string"}), _set("required", ["zz"])),
+                       "objects without the key(s) ['zz']"),
+    "enum value removed": ("Telemetry", _set(f"{P}/outcome/enum", ["completed"]),
+                           "$.outcome: the new schema rejects enum value(s) ['aborted', 'failed',"),
+    "maxLength added": ("Telemetry", _set(f"{P}/stream_id/maxLength", 10),
+                        "$.stream_id: the new schema rejects values with more than 10 characters"),
+    "config property removed": ("MonitoringConfig", _drop(f"{P}/buffer_size"),
+                                "$.buffer_size: property removed or renamed"),
+    "config bound tightened": ("MonitoringConfig", _set(f"{P}/buffer_size/minimum", 10),
+                               "$.buffer_size: the new schema rejects numbers below the "
+                               "minimum 10"),
+    "open object closed": ("Telemetry", _set(f"{P}/metadata/additionalProperties", False),
+                           "$.metadata[additional]: the new schema rejects keys it does not list"),
+}  # fmt: skip
+
+
+def _direction(title: str, default: str) -> str:
+    return "both" if title == "ObservabilityEvent" else default
+
+
+@pytest.mark.parametrize("case", sorted(WIDENING))
+def test_widening_an_output_record_is_breaking(case):
+    title, mutate, expected = WIDENING[case]
+    old = load(title)
     new = copy.deepcopy(old)
     mutate(new)
-    assert any(expected in p for p in breaking_changes(old, new)), breaking_changes(old, new)
+    assert new != old
+    problems = breaking_changes(old, new)
+    assert any(expected in p for p in problems), problems
+    if title != "ObservabilityEvent" and case not in BOTH_WAYS:
+        # Configurations may widen: the same change read as an input is compatible.
+        assert breaking_changes(old, new, direction="input") == [], case
 
 
-def test_additions_are_not_breaking():
+@pytest.mark.parametrize("case", sorted(TIGHTENING))
+def test_tightening_a_configuration_or_the_event_log_is_breaking(case):
+    title, mutate, expected = TIGHTENING[case]
+    old = load(title)
+    new = copy.deepcopy(old)
+    mutate(new)
+    assert new != old
+    problems = breaking_changes(old, new, direction=_direction(title, "input"))
+    assert any(expected in p for p in problems), problems
+    if title not in ("ObservabilityEvent", "MonitoringConfig") and case != "open object closed":
+        # Output records may tighten: old consumers accept the new records.
+        assert breaking_changes(old, new, direction="output") == [], case
+
+
+def test_compatible_changes_are_not_breaking():
     old = load("Telemetry")
     new = copy.deepcopy(old)
+    # Output: a new always-written (required) field, a tighter bound, fewer enum values.
     new["properties"]["extra_info"] = {"type": "string", "description": "new"}
-    new["properties"]["content_length"] = {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+    new["required"].append("extra_info")
+    new["$defs"]["Metrics"]["properties"]["token_count"]["maximum"] = 1000
+    new["properties"]["outcome"]["enum"].remove("abandoned")
     assert breaking_changes(old, new) == []
+    config = load("MonitoringConfig")
+    looser = copy.deepcopy(config)
+    # Input: a new optional key, a relaxed bound.
+    looser["properties"]["extra_option"] = {"type": "boolean", "default": False}
+    looser["properties"]["buffer_size"].pop("minimum", None)
+    assert breaking_changes(config, looser) == []
+    for path in sorted(SCHEMAS.glob("*.schema.json")):
+        schema = json.loads(path.read_text())
+        for direction in ("output", "input", "both"):
+            assert breaking_changes(schema, copy.deepcopy(schema), direction=direction) == []
+
+
+def test_the_check_understands_every_keyword_the_generator_emits():
+    from l0_monitoring.schemas import _ANNOTATIONS, _UNDERSTOOD
+
+    found: set[str] = set()
+
+    def walk(node: Any, parent: str = "") -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if parent not in ("properties", "$defs", "patternProperties"):
+                    found.add(key)
+                walk(value, key)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in SCHEMAS.glob("*.schema.json"):
+        walk(json.loads(path.read_text()))
+    assert found - _UNDERSTOOD - _ANNOTATIONS == set()
 
 
 # -- real Node consumers ------------------------------------------------------------------

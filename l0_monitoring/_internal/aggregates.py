@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .contract import MAX_SAFE_INT
 from .derive import Facts
 from .series import SeriesSet
 from .sketch import BulkSketch
@@ -154,9 +155,10 @@ class Aggregates:
         n = self.count
         out: dict[str, Any] = {
             "count": n,
-            "total_tokens": self.total_tokens,
+            # Sums saturate at the schema's maximum (what every consumer holds).
+            "total_tokens": min(self.total_tokens, MAX_SAFE_INT),
             "total_duration": self.total_duration,
-            "total_retries": self.total_retries,
+            "total_retries": min(self.total_retries, MAX_SAFE_INT),
             "error_count": self.errors,
             "error_rate": self.errors / n if n else 0.0,
             "completed_count": self.completed,

@@ -15,25 +15,41 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import AfterValidator, AllowInfNan, BeforeValidator, Strict, WithJsonSchema
 
 __all__ = [
+    "MAX_SAFE_INT",
+    "Count",
+    "END",
     "ERROR_CATEGORIES",
     "RFC3339_PATTERN",
+    "SEMVER_PATTERN",
     "SEVERITIES",
     "ErrorCategory",
     "JsonBool",
     "JsonFloat",
     "JsonInt",
     "Severity",
+    "JSON_WHITESPACE",
     "Timestamp",
+    "is_blank",
     "loads",
     "normalize_error_category",
     "normalize_severity",
 ]
+
+END = r"(?![\s\S])"
+r"""End of the string, meaning the same in ECMA-262 (ajv) and Python ``re`` (jsonschema).
+
+Published patterns end with this, never with ``$``: in Python ``$`` also
+matches before a final newline (``"2.0.0\n"`` would match ``^...$`` in
+Python jsonschema and fail in ajv), and ``\Z`` is not ECMA-262.
+"""
 
 # RFC 3339 date-time as pydantic writes it and reads it back unchanged: "T",
 # seconds 00-59, at most microseconds, "Z" or a +hh:mm offset. Every validator
@@ -42,11 +58,30 @@ __all__ = [
 RFC3339_PATTERN = (
     r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
-    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])" + END
 )
-# JSON Schema patterns are ECMA-262 regular expressions, where "$" is the end
-# of the string; in Python "$" also matches before a final newline, hence "\Z".
-_RFC3339 = re.compile(RFC3339_PATTERN.removesuffix("$") + r"\Z")
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+" + END
+"""A ``major.minor.patch`` version (``schema_version``)."""
+
+
+JSON_WHITESPACE = " \t\n\r"
+"""The only whitespace JSON allows around a value (RFC 8259 section 2).
+
+``str.strip()`` with no argument also removes U+00A0, U+2028, U+3000, form
+feed, vertical tab and the other Unicode spaces, which ``JSON.parse``, Go's
+``encoding/json`` and ``json.loads`` reject: readers strip only these four.
+"""
+
+
+def is_blank(line: str) -> bool:
+    """Whether ``line`` holds only JSON whitespace (a blank JSON Lines line, skipped).
+
+    A line of other Unicode spaces (U+00A0, U+3000, form feed...) is not blank:
+    it is an invalid document.
+    """
+    return not line.strip(JSON_WHITESPACE)
 
 
 def _reject_constant(name: str) -> Any:
@@ -60,11 +95,25 @@ def _parse_float(text: str) -> float:
     return value
 
 
+_FLOAT_DIGITS = len(str(int(sys.float_info.max)))  # 309
+
+
+def _parse_int(text: str) -> int:
+    value = int(text)
+    # A 400-digit integer is Infinity in JavaScript and an error in Go: the same
+    # rule as 1e400, wherever it is (an open object's value too).
+    if len(text) >= _FLOAT_DIGITS and abs(value) > sys.float_info.max:
+        raise ValueError(f"number {text[:20]}... is out of the 64-bit float range")
+    return value
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON text strictly: ``NaN``, ``Infinity`` and ``-Infinity`` are errors.
 
-    So is a number beyond the 64-bit float range (``1e400``): JSON parsers of
-    other languages read it as infinity or fail, so the readers reject it here.
+    So is a number beyond the 64-bit float range (``1e400``, an integer of 310
+    digits), anywhere in the document, open objects included: JavaScript reads
+    it as Infinity and Go's ``encoding/json`` fails, and JSON Schema cannot say
+    "finite", so this is the one rule the readers add to the published schemas.
 
     Args:
         text: One JSON document.
@@ -75,7 +124,9 @@ def loads(text: str | bytes) -> Any:
     Raises:
         ValueError: On invalid JSON (``json.JSONDecodeError`` is a ``ValueError``).
     """
-    return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+    return json.loads(
+        text, parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int
+    )
 
 
 def _json_int(value: Any) -> Any:
@@ -110,6 +161,20 @@ def _aware(value: datetime) -> datetime:
 
 JsonInt = Annotated[int, BeforeValidator(_json_int)]
 """An integer: a JSON number without fractional part (not a boolean, not a string)."""
+
+MAX_SAFE_INT = 2**53 - 1
+"""Largest count a record holds: JavaScript's ``Number.MAX_SAFE_INTEGER``.
+
+Every consumer holds it exactly (a JS number, Go ``int64``, Rust ``i64``/``u64``,
+a Python int); the writer saturates there and the schema says ``maximum``.
+"""
+
+Count = Annotated[int, Ge(0), Le(MAX_SAFE_INT), BeforeValidator(_json_int)]
+"""A count: an integer from 0 to :data:`MAX_SAFE_INT` (``minimum`` / ``maximum`` in the schema).
+
+``1.0`` and ``1e2`` are integers in JSON Schema and are read; the writer never
+writes them (Go's ``encoding/json`` rejects them for an ``int64`` field).
+"""
 
 # pydantic's strict float and bool are exactly JSON's number and boolean (and
 # run in Rust): a float field takes 1 and 1.5, never True or "1.5".

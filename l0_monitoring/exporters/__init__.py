@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import types
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from pydantic import ValidationError
 
-from .._internal.contract import loads
+from .._internal.contract import is_blank, loads
 from .._internal.safe import MAX_STR, clean_data, clean_text, json_line, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
@@ -49,7 +50,11 @@ def _csv_escape(text: str) -> str:
 
 
 def _csv_unescape(text: str) -> str:
-    return text[1:] if text.startswith("'") else text
+    # Only what _csv_escape escaped: an apostrophe before a formula start or
+    # before another apostrophe. "'2.0.0" was not written by us: kept as is.
+    if len(text) > 1 and text[0] == "'" and text[1] in _ESCAPE_START:
+        return text[1:]
+    return text
 
 
 def _column_indexes(kind: str) -> tuple[int, ...]:
@@ -450,7 +455,7 @@ class TelemetryExporter:
         for number, line in numbered_lines(source):
             if line.__class__ is _BadLine:
                 raise ValueError(f"line {number}: {line}")
-            if not line.strip():
+            if is_blank(line):  # JSON whitespace only; a line of U+00A0 is invalid
                 continue
             # Strict JSON (no NaN/Infinity), then the record contract: the same
             # documents the published Telemetry schema accepts.
@@ -546,7 +551,12 @@ class TelemetryExporter:
         null. Cells are read exactly as :meth:`to_csv` writes them, never by the
         host's locale: integers and numbers in JSON syntax, ``True``/``False``,
         RFC 3339 date-times. Every column of the record is required; unknown
-        columns (from a newer release) are ignored.
+        columns (from a newer release) are ignored. A leading UTF-8 byte order
+        mark (Excel's "CSV UTF-8") is skipped. Only the apostrophes :meth:`to_csv`
+        adds are removed (before ``= + - @``, tab, carriage return or another
+        apostrophe, in text columns); any other leading apostrophe is part of
+        the value, and JSON, number, date-time and enumeration cells are never
+        unescaped.
 
         Args:
             text: The CSV text, or an iterable of its lines.
@@ -557,7 +567,13 @@ class TelemetryExporter:
         Raises:
             ValueError: Naming the row and the column when a cell is invalid.
         """
-        source = io.StringIO(text, newline="") if isinstance(text, str) else text
+        # A UTF-8 byte order mark (Excel's "CSV UTF-8") is not part of the header.
+        if isinstance(text, str):
+            source: Iterable[str] = io.StringIO(text.removeprefix("\ufeff"), newline="")
+        else:
+            lines = iter(text)
+            first = next(lines, None)
+            source = [] if first is None else itertools.chain([first.removeprefix("\ufeff")], lines)
         reader = csv.reader(source)
         header = next(reader, None)
         if header is None:
@@ -740,8 +756,8 @@ def _csv_cell(column: Column, cell: str) -> Any:
         if base is str:
             return ""
         raise ValueError("empty cell")
-    if column.kind == "json":
-        return loads(_csv_unescape(cell))
+    if column.kind == "json":  # never escaped: JSON objects and arrays start with { or [
+        return loads(cell)
     if column.kind == "str":
         return _csv_unescape(cell)
     if base is bool:

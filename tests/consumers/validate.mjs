@@ -13,7 +13,7 @@ const schema = JSON.parse(readFileSync(join(schemasDir, `${title}.schema.json`),
 const validate = ajv.compile(schema);
 const text = readFileSync(dataFile, "utf8");
 const docs = dataFile.endsWith(".jsonl")
-  ? text.split("\n").map((line, i) => [i + 1, line]).filter(([, l]) => l.trim())
+  ? text.split("\n").map((line, i) => [i + 1, line]).filter(([, l]) => /[^ \t\r]/.test(l))
   : [[1, text]];
 let bad = 0;
 for (const [line, raw] of docs) {

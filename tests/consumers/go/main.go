@@ -124,7 +124,8 @@ func main() {
 	tally := map[string]int{}
 	for number := 1; scanner.Scan(); number++ {
 		line := scanner.Bytes()
-		if len(strings.TrimSpace(string(line))) == 0 {
+		// Blank: JSON whitespace only (strings.TrimSpace would also drop U+00A0).
+		if len(strings.Trim(string(line), " \t\r")) == 0 {
 			continue
 		}
 		records++
