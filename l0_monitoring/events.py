@@ -9,13 +9,14 @@ the enum class, so L0's own enum, ours and plain strings are interchangeable.
 
 from __future__ import annotations
 
-import math
+import decimal
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ._internal.safe import safe_repr
+from ._internal.safe import finite_ms, safe_repr
 
 __all__ = ["ObservabilityEvent", "ObservabilityEventType", "event_type_value"]
 
@@ -212,13 +213,10 @@ class ObservabilityEvent:
         if "ts" not in data:
             raise ValueError("event.ts: field required (milliseconds since the epoch)")
         ts = data["ts"]
-        if isinstance(ts, bool) or not isinstance(ts, int | float):
-            raise ValueError(f"event.ts: must be a number of milliseconds, got {safe_repr(ts)}")
-        try:
-            finite = math.isfinite(ts)
-        except OverflowError:  # an integer beyond the 64-bit float range
-            finite = False
-        if not finite:
+        ms = finite_ms(ts)  # the one rule for a valid ts, shared with the recorder
+        if ms is None:
+            if isinstance(ts, bool) or not isinstance(ts, numbers.Real | decimal.Decimal):
+                raise ValueError(f"event.ts: must be a number of milliseconds, got {safe_repr(ts)}")
             raise ValueError(f"event.ts: must be finite, got {safe_repr(ts, 40)}")
         stream_id = data.get("stream_id")
         if not isinstance(stream_id, str) or not stream_id:
@@ -239,7 +237,7 @@ class ObservabilityEvent:
             meta = {}
         elif not isinstance(meta, Mapping):
             raise ValueError(f"event.meta: must be an object, got {type(meta).__name__}")
-        return cls(_known_type(type_value), float(ts), stream_id, dict(context), dict(meta))
+        return cls(_known_type(type_value), ms, stream_id, dict(context), dict(meta))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event as plain data (``type`` as its string value).

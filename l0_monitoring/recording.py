@@ -32,7 +32,7 @@ import pydantic_core
 
 from ._internal.contract import loads
 from ._internal.guard import ErrorReporter
-from ._internal.safe import MAX_ITEMS, MAX_STR, clean_text, json_safe, safe_str
+from ._internal.safe import MAX_ITEMS, MAX_STR, clean_text, finite_ms, json_safe, safe_str
 from ._internal.workers import register_fork_aware
 from .events import ObservabilityEvent, event_type_value
 
@@ -123,8 +123,10 @@ def event_line(event: Any, *, record_token_content: bool = False) -> bytes | Non
     Returns:
         The line, valid against the published ``ObservabilityEvent`` schema; or
         None for an event that is not one (no type, an empty or missing
-        ``stream_id``, a ``ts`` that is not a finite number): the live Monitor
-        counts such an event as malformed and replay would skip its line.
+        ``stream_id``, a ``ts`` that is not a finite real number by the one
+        rule of ``finite_ms``: numpy scalars and ``Decimal`` are converted,
+        NaN, +-inf, ``bool`` and ``10**400`` are not): the live Monitor counts
+        such an event as malformed and replay would skip its line.
     """
     try:
         etype, ts, sid, ctx, meta = _event_fields(event)
@@ -132,14 +134,8 @@ def event_line(event: Any, *, record_token_content: bool = False) -> bytes | Non
             type_text = clean_text(event_type_value(etype))
         except ValueError:
             return None
-        if (
-            not type_text
-            or isinstance(ts, bool)
-            or not isinstance(ts, int | float)
-            or not math.isfinite(ts)
-            or not isinstance(sid, str)
-            or not sid
-        ):
+        ms = ts if ts.__class__ is float and ts - ts == 0 else finite_ms(ts)
+        if not type_text or ms is None or not isinstance(sid, str) or not sid:
             return None
         meta_out = _plain(meta) if meta else {}
         if not isinstance(meta_out, dict):
@@ -152,7 +148,7 @@ def event_line(event: Any, *, record_token_content: bool = False) -> bytes | Non
             ctx_out = {"value": ctx_out}
         data = {
             "type": type_text,
-            "ts": ts if ts.__class__ is float or ts.__class__ is int else float(ts),
+            "ts": ms,
             "stream_id": clean_text(sid),
             "context": ctx_out,
             "meta": meta_out,

@@ -12,7 +12,9 @@ bad string never costs another record, line, series or scrape.
 
 from __future__ import annotations
 
+import decimal
 import math
+import numbers
 import re
 import reprlib
 from collections.abc import Mapping
@@ -32,6 +34,34 @@ _REPR.maxstring = _REPR.maxother = 200
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 """What a lone surrogate becomes (U+FFFD REPLACEMENT CHARACTER)."""
+
+
+def finite_ms(value: object) -> float | None:
+    """Return an event timestamp as a float, or None when it is not one; never raises.
+
+    The one rule for what a valid event ``ts`` is, shared by everything that
+    reads one (the recorder, replay's ``ObservabilityEvent.from_dict``; the
+    Monitor's fold is to adopt it): a finite real number. ``int`` and
+    ``float``, and any ``numbers.Real`` (numpy scalars, ``Fraction``) or
+    ``decimal.Decimal``, are converted with ``float()``. Not valid: ``bool``,
+    strings, ``None``, NaN, +-inf, and numbers that overflow a 64-bit float
+    (``10**400``, ``Decimal("1e400")``).
+
+    Args:
+        value: The candidate timestamp (milliseconds since the Unix epoch).
+
+    Returns:
+        The timestamp as a finite float, or None.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | decimal.Decimal):
+        return None
+    try:
+        ms = float(value)
+    except (OverflowError, ValueError, TypeError, ArithmeticError):
+        return None
+    return ms if math.isfinite(ms) else None
 
 
 def clean_text(text: str) -> str:
