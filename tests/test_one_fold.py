@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 import json
 import math
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -631,3 +633,115 @@ def test_eviction_ends_the_span_and_finishes_the_transaction(sdk, sentry):
     (tx,) = sentry.items("transaction")
     assert tx["contexts"]["trace"]["status"] == "cancelled"
     assert otel.open_streams == 2 and handler.stats()["open_streams"] == 2
+
+
+# -- review r12b: numbers, meta, models, violations, flags --------------------------------
+
+np = pytest.importorskip("numpy")
+
+
+def _stats_of(events) -> dict[str, int]:
+    monitor = Monitor()
+    for e in events:
+        monitor.handle_event(e)
+    monitor.close()
+    assert monitor.get_aggregate_metrics() is not None  # read APIs never raise
+    TelemetryExporter.to_prometheus(monitor)
+    return monitor.stats()
+
+
+@pytest.mark.parametrize(
+    "field", ["tokenCount", "contentLength"], ids=["token_count", "content_length"]
+)
+@pytest.mark.parametrize("huge", [10**400, 2**53, float(2**60)], ids=["1e400", "2**53", "2**60."])
+def test_a_huge_count_is_malformed_counted_and_ignored_everywhere(sdk, sentry, field, huge):
+    events = [
+        ev(T.SESSION_START, 0, model="m"),
+        ev(T.TOKEN, 5, token="a"),
+        ev(T.COMPLETE, 20, **{field: huge}),
+    ]
+    assert agree(every_view(events, sdk, sentry))["tokens"] == 1
+    assert _stats_of(events)["malformed_events"] == 1
+
+
+def test_the_largest_count_is_max_count_and_it_is_exported_as_read(sdk, sentry):
+    from l0_monitoring._internal.meta import MAX_COUNT
+
+    assert MAX_COUNT == 2**53 - 1
+    events = [ev(T.SESSION_START, 0, model="m"), ev(T.COMPLETE, 20, tokenCount=MAX_COUNT)]
+    assert agree(every_view(events, sdk, sentry))["tokens"] == MAX_COUNT
+    assert _stats_of(events)["malformed_events"] == 0
+
+
+@pytest.mark.parametrize("key", ["attempt", "maxAttempts"])
+def test_huge_attempt_numbers_are_malformed_and_ignored(key):
+    monitor = Monitor()
+    for e in [
+        ev(T.SESSION_START, 0, model="m", **{key: 10**400}),
+        ev(T.RETRY_START, 1, **{key: 10**400}),
+        ev(T.RETRY_ATTEMPT, 2, **{key: -3}),
+        ev(T.COMPLETE, 20),
+    ]:
+        monitor.handle_event(e)
+    (t,) = monitor.get_all_telemetry()
+    assert t.retries.attempt < 10 and t.retries.max_attempts < 10
+    stats = monitor.stats()
+    # attempt is read by SESSION_START and RETRY_ATTEMPT, maxAttempts by RETRY_START
+    assert stats["malformed_events"] == {"attempt": 2, "maxAttempts": 1}[key]
+    assert stats["internal_errors"] == 0
+
+
+def _numbers():
+    return [
+        np.int64(7), np.int32(7), np.uint8(7), np.float64(7.0), np.float32(7.0),
+        Decimal("7"), Decimal("7.0"), Fraction(14, 2), 7, 7.0,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("seven", _numbers(), ids=repr)
+def test_one_number_rule_for_token_counts_numpy_and_decimal_count_alike(sdk, sentry, seven):
+    events = [ev(T.SESSION_START, 0, model="m"), ev(T.COMPLETE, 20, tokenCount=seven)]
+    assert agree(every_view(events, sdk, sentry))["tokens"] == 7
+    assert _stats_of(events)["malformed_events"] == 0
+
+
+@pytest.mark.parametrize(
+    "bad", [np.float64(7.5), np.bool_(True), np.float64("nan"), Decimal("NaN")], ids=repr
+)
+def test_numbers_the_rule_rejects_are_counted_malformed(sdk, sentry, bad):
+    events = [
+        ev(T.SESSION_START, 0, model="m"),
+        ev(T.TOKEN, 5, token="a"),
+        ev(T.COMPLETE, 20, tokenCount=bad),
+    ]
+    assert agree(every_view(events, sdk, sentry))["tokens"] == 1
+    assert _stats_of(events)["malformed_events"] == 1
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [np.int64, np.float64, Decimal, Fraction],
+    ids=["np.int64", "np.float64", "Decimal", "Fraction"],
+)
+def test_numpy_and_decimal_timestamps_are_the_same_stream_everywhere(sdk, sentry, conv):
+    plain = [
+        ev(T.SESSION_START, 0, model="m"),
+        ev(T.TOKEN, 100, token="a"),
+        ev(T.TOKEN, 150, token="b"),
+        ev(T.COMPLETE, 400, tokenCount=2),
+    ]
+    odd = [ObservabilityEvent(e.type, conv(int(e.ts)), e.stream_id, {}, e.meta) for e in plain]
+    expected = agree(every_view(plain, sdk, sentry))
+    got = agree(every_view(odd, sdk, sentry))
+    same(expected, got)
+    assert got["duration"] == pytest.approx(0.4) and _stats_of(odd)["malformed_events"] == 0
+
+
+def test_numpy_bool_is_network_is_a_network_retry_everywhere(sdk, sentry):
+    events = [
+        ev(T.SESSION_START, 0, model="m"),
+        ev(T.RETRY_ATTEMPT, 10, attempt=np.int64(1), isNetwork=np.bool_(True)),
+        ev(T.COMPLETE, 20),
+    ]
+    facts = agree(every_view(events, sdk, sentry))
+    assert facts["network_retries"] == 1 and facts["retries"] == 1

@@ -28,7 +28,6 @@ outside it.
 
 from __future__ import annotations
 
-import math
 import threading
 import weakref
 from collections.abc import Mapping
@@ -48,7 +47,7 @@ from .fold import (
     fold_token,
 )
 from .guard import ErrorReporter, internal_error
-from .meta import type_value
+from .meta import as_meta, number, type_value
 from .recent import RecentIds
 from .safe import safe_repr
 from .workers import REAL_CLOCK, Clock, TimerHandle, register_fork_aware
@@ -61,8 +60,6 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 _TOKEN = "TOKEN"
 _PENDING = TimerHandle(0.0, lambda: None)  # a sweep is being scheduled
 _RULES_GET = RULES.get
-_INF = math.inf
-_NINF = -math.inf
 
 
 class StreamListener:
@@ -212,10 +209,11 @@ class StreamTable:
                 return
             ts = event.ts
             if ts.__class__ is not float or ts - ts:  # rule 9: NaN, ±inf, bool, str, ...
-                if not _finite_number(ts):
+                ms = number(ts)
+                if ms is None:
                     self._bad_ts(ts)
                     return
-                ts = float(ts)
+                ts = ms
             t = event.type
             if t == _TOKEN:
                 # fold.fold_token, inlined: the per-token path.
@@ -263,6 +261,8 @@ class StreamTable:
             if meta.__class__ is not dict and not isinstance(meta, Mapping):
                 meta = {}
             moment = rule(st, meta, ts)
+            if st.bad_fields:
+                self._bad_fields(st)
             if moment:
                 if moment == FINISH:
                     self._finish(st, ts)
@@ -310,6 +310,8 @@ class StreamTable:
         if ctx:
             st.merge_context(ctx)
         moment = rule(st, meta, ts)
+        if st.bad_fields:
+            self._bad_fields(st)
         if moment:
             if moment == FINISH:
                 self._finish(st, ts)
@@ -317,6 +319,11 @@ class StreamTable:
                 self._notify(moment, st, ts, meta)
                 if moment == VIOLATION:
                     st.fresh_violations = None
+
+    def _bad_fields(self, st: StreamState) -> None:
+        """Rule 2: the event's meta carried a number the number rule rejects (ignored)."""
+        n, st.bad_fields = st.bad_fields, 0
+        self._malformed(f"{n} meta value(s) rejected by the number rule (ignored)")
 
     def _bad_ts(self, ts: object) -> None:
         self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
@@ -331,10 +338,11 @@ class StreamTable:
             return
         ts = event.ts
         if ts.__class__ is not float or ts - ts:
-            if not _finite_number(ts):
+            ms = number(ts)
+            if ms is None:
                 self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
                 return
-            ts = float(ts)
+            ts = ms
         evicted: StreamState | None = None
         sweep = opened = False
         with self._lock:
@@ -599,10 +607,7 @@ class StreamTable:
 
 
 def _meta_of(event: Any) -> Mapping[str, Any]:
-    meta = event.meta
-    if meta.__class__ is dict or isinstance(meta, Mapping):
-        return meta
-    return {}
+    return as_meta(event.meta)
 
 
 def _sweep(ref: weakref.ref[StreamTable]) -> None:
@@ -619,21 +624,10 @@ __all__ = [
 ]
 
 
-def _finite_number(value: object) -> bool:
-    """Rule 9: a timestamp is a real int or float (never a bool) that is finite as a float."""
-    if value.__class__ is bool or not isinstance(value, int | float):
-        return False
-    try:
-        as_float = float(value)
-    except OverflowError:  # an int beyond float range
-        return False
-    return _NINF < as_float < _INF
-
-
 def _malformed_reason(event: Any) -> str | None:
     """Why an event that raised TypeError in the fold is malformed, or None (a bug)."""
     ts = getattr(event, "ts", None)
-    if not _finite_number(ts):
+    if number(ts) is None:
         return f"event.ts must be a finite number of ms: {safe_repr(ts)}"
     t = getattr(event, "type", None)
     try:
