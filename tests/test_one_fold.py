@@ -745,3 +745,27 @@ def test_numpy_bool_is_network_is_a_network_retry_everywhere(sdk, sentry):
     ]
     facts = agree(every_view(events, sdk, sentry))
     assert facts["network_retries"] == 1 and facts["retries"] == 1
+
+
+@pytest.mark.parametrize("meta", [None, ["a"], "abc", 7], ids=repr)
+def test_a_token_with_non_mapping_meta_counts_as_an_empty_one(sdk, sentry, meta):
+    events = [
+        ev(T.SESSION_START, 0, model="m"),
+        ev(T.TOKEN, 5, token="a"),
+        ObservabilityEvent(T.TOKEN, T0 + 6, "s1", {}, meta),  # type: ignore[arg-type]
+        ObservabilityEvent(T.TOKEN, T0 + 7, "s1", {}, meta),  # type: ignore[arg-type]
+        ev(T.COMPLETE, 20),
+    ]
+    monitor = Monitor(raise_internal_errors=True)
+    for e in events:
+        monitor.handle_event(e)
+    (t,) = monitor.get_all_telemetry()
+    assert t.metrics.token_count == 3 and t.content_length == 1
+    assert monitor.stats()["internal_errors"] == 0
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    sentry_handler = SentryHandler(Sentry(sentry_sdk, SentryConfig()))
+    combined = Monitoring.combine(Monitor().handle_event, otel, sentry_handler)
+    for e in events:
+        combined(e)
+    (span,) = sdk.finished()
+    assert span.attributes["gen_ai.usage.output_tokens"] == 3

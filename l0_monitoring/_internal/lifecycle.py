@@ -237,6 +237,8 @@ class StreamTable:
                 st.last_token_ms = ts
                 if self._chars:
                     meta = event.meta
+                    if meta.__class__ is not dict:
+                        meta = as_meta(meta)
                     text = meta.get("token")
                     if text is None:
                         text = meta.get("text") or meta.get("content")
