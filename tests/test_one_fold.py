@@ -769,3 +769,28 @@ def test_a_token_with_non_mapping_meta_counts_as_an_empty_one(sdk, sentry, meta)
         combined(e)
     (span,) = sdk.finished()
     assert span.attributes["gen_ai.usage.output_tokens"] == 3
+
+
+def test_the_requested_model_is_the_first_known_from_context_or_meta_everywhere(sdk, sentry):
+    ctx = {"model": "gpt"}
+    events = [
+        ev(T.SESSION_START, 0, ctx=ctx),
+        ev(T.ERROR, 10, ctx=ctx, error="down", recoveryStrategy="fallback"),
+        ev(T.FALLBACK_START, 11, ctx=ctx),
+        ev(T.FALLBACK_MODEL_SELECTED, 12, ctx=ctx, model="claude", index=1),
+        ev(T.COMPLETE, 30, ctx=ctx),
+    ]
+    assert agree(every_view(events, sdk, sentry))["model"] == "claude"
+    monitor = Monitor()
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    handler = SentryHandler(Sentry(sentry_sdk, SentryConfig(enable_tracing=True)))
+    combined = Monitoring.combine(monitor.handle_event, otel, handler)
+    for e in events:
+        combined(e)
+    (span,) = sdk.finished()
+    assert span.attributes["gen_ai.request.model"] == "gpt"
+    assert span.attributes["gen_ai.response.model"] == "claude"
+    assert span.name == "chat gpt"
+    sentry_sdk.flush(2)
+    (tx,) = sentry.items("transaction")
+    assert tx["transaction"] == "l0.stream gpt"

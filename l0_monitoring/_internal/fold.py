@@ -25,7 +25,8 @@ The decided rules (numbered as in the README's "One fold" table):
 4. One terminal set (:data:`TERMINAL_TYPES`) and one outcome function
    (:func:`l0_monitoring.telemetry.outcome_of`, called by :mod:`.derive`).
 5. FALLBACK_MODEL_SELECTED changes the stream's model; ``request_model``
-   keeps the first requested (:func:`_set_model`).
+   keeps the first model known, from meta or from the event context
+   (:func:`_set_model`, :meth:`StreamState.merge_context`).
 6. A violation is identified by (rule, message, severity, source); duplicates
    count once (:func:`_rule_result`, :func:`.meta.violation_key`).
 7. TTFT is None when negative or without a first-token signal (:mod:`.derive`).
@@ -194,6 +195,13 @@ class StreamState:
         """Merge an event's context (bounded to ``MAX_CONTEXT_KEYS`` keys)."""
         if not isinstance(ctx, Mapping) or ctx is self.context:
             return
+        if self.request_model is None:
+            # Rule 5: the model first requested is the first known, from meta or
+            # from the context (as README and l0.run pass it); within one event the
+            # context counts first (it is merged before the event's rule runs).
+            ctx_model = ctx.get("model")
+            if ctx_model is not None and ctx_model != "":
+                self.request_model = safe_str(ctx_model, 200)
         context = self.context
         if context is None:
             if len(ctx) <= MAX_CONTEXT_KEYS:
