@@ -794,3 +794,43 @@ def test_the_requested_model_is_the_first_known_from_context_or_meta_everywhere(
     sentry_sdk.flush(2)
     (tx,) = sentry.items("transaction")
     assert tx["transaction"] == "l0.stream gpt"
+
+
+@pytest.mark.parametrize("terminal", [T.COMPLETE, T.ABORT_COMPLETED, T.SESSION_END])
+def test_a_terminal_event_before_the_start_ends_spans_and_transactions_at_the_start(
+    sdk, sentry, terminal
+):
+    events = [
+        ev(T.SESSION_START, 1000, model="m"),
+        ev(T.TOKEN, 1100, token="a"),
+        ev(terminal, 600),  # out of order: 0.4 s before the start
+    ]
+    views = every_view(events, sdk, sentry)
+    assert views["monitor"][0]["duration"] is None
+    for name in ("otel", "combined.otel"):
+        assert views[name][0]["duration"] == 0.0  # ends at its start, never before
+    for name in ("sentry", "combined.sentry"):
+        assert views[name][0]["duration"] is None
+    handler = SentryHandler(Sentry(sentry_sdk, SentryConfig(enable_tracing=True)))
+    for e in events:
+        handler(e)
+    sentry_sdk.flush(2)
+    (tx,) = sentry.items("transaction")
+    assert _iso(tx["timestamp"]) == _iso(tx["start_timestamp"])
+    # the record -> OpenTelemetry exporter path ends its span at the start too
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from l0_monitoring.otel.exporter import OpenTelemetryExporter, OpenTelemetryExporterConfig
+
+    monitor = Monitor()
+    for e in events:
+        monitor.handle_event(e)
+    sink = InMemorySpanExporter()
+    exporter = OpenTelemetryExporter(
+        OpenTelemetryExporterConfig.from_env({}, metrics_enabled=False, batch_export=False),
+        _span_exporter=sink,
+    )
+    exporter.export(monitor.get_all_telemetry()[0])
+    exporter.shutdown(5)
+    (span,) = sink.get_finished_spans()
+    assert span.end_time == span.start_time

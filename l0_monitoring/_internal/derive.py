@@ -114,6 +114,17 @@ class Facts:
     violations: list[dict[str, Any]]
 
     @property
+    def span_end_ms(self) -> float:
+        """Where a span or transaction of the stream ends (epoch ms): one definition.
+
+        ``end_ms`` when the duration is known; else (an end before the start, a
+        stream in flight) the start, so no span ever ends before it starts and
+        a span's length is the record's duration, or zero where that is None.
+        """
+        end = self.end_ms
+        return end if end is not None and self.duration is not None else self.start_ms
+
+    @property
     def retries(self) -> int:
         """Total retries."""
         return self.retries_model + self.retries_network

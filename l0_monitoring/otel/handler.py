@@ -282,7 +282,7 @@ class OpenTelemetryHandler(StreamListener):
                 span.add_event(name, event_attrs, timestamp=at)
         if error_type is not None:
             _set_error(span, error_type, None)
-        span.end(end_time=ms_to_ns(f.end_ms))
+        span.end(end_time=ms_to_ns(f.span_end_ms))  # never before its start
         if self.otel._instruments is not None:
             gaps = None
             if self._chunks:

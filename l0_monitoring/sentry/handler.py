@@ -241,7 +241,7 @@ class SentryHandler(StreamListener):
                 else "cancelled" if outcome in ("aborted", "abandoned")
                 else "internal_error"
             )  # fmt: skip
-            transaction.finish(end_timestamp=_dt(f.end_ms))
+            transaction.finish(end_timestamp=_dt(f.span_end_ms))  # never before its start
         # Breadcrumbs are stamped now (not with the events' time): Sentry orders
         # a scope's breadcrumbs by timestamp, next to the application's own.
         self._crumb(
