@@ -834,3 +834,70 @@ def test_a_terminal_event_before_the_start_ends_spans_and_transactions_at_the_st
     exporter.shutdown(5)
     (span,) = sink.get_finished_spans()
     assert span.end_time == span.start_time
+
+
+def _flagged_run(sdk, metrics: MetricsConfig, events) -> Any:
+    """Feed ``events`` through combine(Monitor(metrics), otel, sentry); the stream's span."""
+    monitor = Monitor(MonitoringConfig(metrics=metrics))
+    otel = OpenTelemetryHandler(
+        OpenTelemetry(sdk.tracer, sdk.meter, OpenTelemetryConfig(trace_tokens=True))
+    )
+    handler = SentryHandler(
+        Sentry(sentry_sdk, SentryConfig(enable_tracing=True, breadcrumbs_for_tokens=True))
+    )
+    combined = Monitoring.combine(monitor.handle_event, otel, handler)
+    for e in events:
+        combined(e)
+    combined.close()
+    sentry_sdk.capture_message("probe")
+    sentry_sdk.flush(2)
+    (span,) = sdk.finished()
+    return span
+
+
+_FLAG_EVENTS = [
+    ev(T.SESSION_START, 0, model="m"),
+    ev(T.TOKEN, 5, token="secret-ish"),
+    ev(T.RETRY_ATTEMPT, 10, attempt=1, reason="rate limited by upstream", isNetwork=False),
+    ev(T.NETWORK_ERROR, 11, error="reset by 10.0.0.7", code="ECONNRESET", retryable=False),
+    ev(T.TOKEN, 20, token="b"),
+    ev(T.ERROR, 30, error=RuntimeError("db password=hunter2"), errorCode="E1",
+       failureType="model", recoveryStrategy="halt"),
+]  # fmt: skip
+
+
+def _crumbs(sentry) -> list[dict[str, Any]]:
+    (probe,) = [e for e in sentry.items("event") if e.get("message") == "probe"]
+    return probe["breadcrumbs"]["values"]
+
+
+def test_collect_retries_off_leaves_no_retry_or_network_trace_in_any_sink(sdk, sentry):
+    span = _flagged_run(sdk, MetricsConfig(collect_retries=False), _FLAG_EVENTS)
+    names = [e.name for e in span.events]
+    assert "l0.retry" not in names and "l0.network_error" not in names
+    assert "l0.first_token" in names  # other sections stay on
+    crumbs = _crumbs(sentry)
+    assert not [c for c in crumbs if c.get("category") in ("l0.retry", "l0.network")]
+    assert "rate limited" not in json.dumps(sentry.items("event"))
+    assert "10.0.0.7" not in json.dumps(sentry.items("event"))
+
+
+def test_collect_errors_off_captures_a_failure_without_any_error_text(sdk, sentry):
+    span = _flagged_run(sdk, MetricsConfig(collect_errors=False), _FLAG_EVENTS)
+    assert "error.type" not in span.attributes
+    events = [e for e in sentry.items("event") if e.get("message") != "probe"]
+    dumped = json.dumps(events)
+    assert "hunter2" not in dumped and "10.0.0.7" not in dumped and "E1" not in dumped
+    failures = [e for e in events if "execution-failure" in e.get("fingerprint", [])]
+    assert len(failures) == 1
+    (exc,) = failures[0]["exception"]["values"]
+    assert exc["value"] == "L0 execution failed"  # the documented generic capture
+
+
+def test_collect_timing_and_tokens_off_leave_no_first_token_or_token_events(sdk, sentry):
+    span = _flagged_run(
+        sdk, MetricsConfig(collect_timing=False, collect_tokens=False), _FLAG_EVENTS
+    )
+    names = {e.name for e in span.events}
+    assert "l0.first_token" not in names and "l0.token" not in names
+    assert not [c for c in _crumbs(sentry) if c.get("category") == "l0.token"]

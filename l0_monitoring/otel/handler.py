@@ -176,11 +176,17 @@ class OpenTelemetryHandler(StreamListener):
 
     def on_moment(self, moment: int, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
         """Add a span event for a notable moment (first token, retry, violation, ...)."""
+        # Each collect_* flag switches its section off here too (README "collect
+        # flags"): timing -> first token; retries -> retry and network-error events.
+        metrics = self._table.metrics
         if moment == FIRST_TOKEN:
             # Its TTFT attribute is set from the facts at the end (rule 1: the
             # start may still move).
-            self._event(st, "l0.first_token", {}, ts)
+            if metrics.collect_timing:
+                self._event(st, "l0.first_token", {}, ts)
         elif moment == RETRY:
+            if not metrics.collect_retries:
+                return
             network = is_network(meta)  # rule 3, the fold's own reading
             self._event(
                 st,
@@ -195,7 +201,7 @@ class OpenTelemetryHandler(StreamListener):
         elif moment == FALLBACK:
             self._event(st, "l0.fallback", {A.LLM_RESPONSE_MODEL: st.model or ""}, ts)
         elif moment == VIOLATION:
-            if not self._table.metrics.collect_guardrails:
+            if not metrics.collect_guardrails:
                 return
             for v in st.fresh_violations or ():
                 attrs = _violation_attributes(v)
@@ -214,6 +220,8 @@ class OpenTelemetryHandler(StreamListener):
                 drift["l0.drift.score"] = score
             self._event(st, "l0.drift", drift, ts)
         elif moment == NETWORK_ERROR:
+            if not metrics.collect_retries:
+                return
             _, error_type, retryable = network_error(meta)
             self._event(
                 st,
@@ -226,7 +234,12 @@ class OpenTelemetryHandler(StreamListener):
             )
 
     def on_token(self, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
-        """One span event per token (only with ``trace_tokens``); text only with consent."""
+        """One span event per token (only with ``trace_tokens``); text only with consent.
+
+        None with ``collect_tokens`` off.
+        """
+        if not self._table.metrics.collect_tokens:
+            return
         attrs: dict[str, Any] = {"l0.token.index": st.tokens - 1}
         if self._content:
             text = token_text(meta)

@@ -40,10 +40,12 @@ from ..config import MetricsConfig
 from ..telemetry import Telemetry
 from .client import Sentry, SentryConfig
 
-__all__ = ["MAX_VIOLATION_CAPTURES", "SentryHandler", "create_sentry_handler"]
+__all__ = ["MAX_VIOLATION_CAPTURES", "NO_ERROR_TEXT", "SentryHandler", "create_sentry_handler"]
 
 MAX_VIOLATION_CAPTURES = 10
 """Violation events captured per stream; further violations leave breadcrumbs only."""
+NO_ERROR_TEXT = "L0 execution failed"
+"""What a failure capture says when no error text is known or ``collect_errors`` is off."""
 MAX_VIOLATION_BREADCRUMBS = 100
 """Violation breadcrumbs per stream (Sentry keeps 100 breadcrumbs per scope anyway)."""
 
@@ -175,18 +177,27 @@ class SentryHandler(StreamListener):
     def on_moment(self, moment: int, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
         """Breadcrumbs for notable moments; captures for unretried network errors, violations."""
         sentry = self.integration
+        metrics = self._table.metrics  # each collect_* flag switches its section off here too
         if moment == FIRST_TOKEN:
             start = st.start_ms if st.start_ms is not None else st.first_event_ms
-            if self._table.metrics.collect_timing and ts >= start:  # rule 7: never clamped
+            if metrics.collect_timing and ts >= start:  # rule 7: never clamped
                 sentry.record_first_token(ts - start)
         elif moment == RETRY:
+            if not metrics.collect_retries:
+                return
             sentry.record_retry(
                 retry_attempt(meta),
                 retry_reason(meta) or "",
                 is_network(meta),  # rule 3
             )
         elif moment == NETWORK_ERROR:
+            # The network-error section follows collect_retries (as the facts'
+            # network_errors); its text follows collect_errors.
+            if not metrics.collect_retries:
+                return
             error, error_type, retried = network_error(meta)
+            if not metrics.collect_errors:
+                error = NO_ERROR_TEXT
             snapshot = None
             if not retried and self._config.capture_network_errors:
                 snapshot = self._snapshot(st, final=False)
@@ -216,7 +227,9 @@ class SentryHandler(StreamListener):
             sentry.record_drift(True, drift_types(meta))
 
     def on_token(self, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
-        """Breadcrumb per token (only with ``breadcrumbs_for_tokens``)."""
+        """Breadcrumb per token (with ``breadcrumbs_for_tokens``, and ``collect_tokens`` on)."""
+        if not self._table.metrics.collect_tokens:
+            return
         self.integration.record_token(token_text(meta))
 
     def on_finish(self, st: StreamState, facts: Facts) -> None:
@@ -253,7 +266,13 @@ class SentryHandler(StreamListener):
         if outcome == "completed" and st.completed:
             self._crumb("Stream completed", "l0.stream", "info", {"token_count": f.tokens})
         if st.halted or st.gave_up:
-            message = st.err_exception or st.err_message or "L0 execution failed"
+            # With collect_errors off the capture says only that the stream failed:
+            # no exception, message, category or code (its context is blanked alike).
+            message = (
+                st.err_exception or st.err_message or NO_ERROR_TEXT
+                if self._table.metrics.collect_errors
+                else NO_ERROR_TEXT
+            )
             sentry.record_failure(
                 message if isinstance(message, BaseException) else safe_str(message),
                 self._snapshot(st, final=True),
