@@ -188,7 +188,7 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
     f.model = model
     request_model = st.request_model
     f.request_model = request_model if request_model is not None else model
-    f.provider = st.provider
+    f.provider = st.provider if st.provider is not None else st.resolved_provider()
     err = st.err_occurred
     outcome = f.outcome = outcome_of(st.completed, st.aborted, st.abandoned, err)
     start = st.start_ms

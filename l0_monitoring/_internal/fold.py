@@ -212,6 +212,13 @@ class StreamState:
             if key in context or len(context) < MAX_CONTEXT_KEYS:
                 context[key] = value
 
+    def resolved_provider(self) -> str | None:
+        """The provider from meta, else from the merged context (as the model)."""
+        if self.provider is not None or not self.context:
+            return self.provider
+        ctx_provider = self.context.get("provider")
+        return None if ctx_provider is None or ctx_provider == "" else safe_str(ctx_provider, 100)
+
     def resolved_model(self) -> str | None:
         """The model from meta, else from the merged context."""
         if self.model is not None or not self.context:
