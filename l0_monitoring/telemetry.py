@@ -211,6 +211,17 @@ class GuardrailInfo(_Record):
         },
     )
     passed: JsonBool = Field(default=True, description="False when any violation was reported.")
+    violation_count: JsonInt | None = Field(
+        default=None,
+        description="Distinct violations reported (counted up to 1024 per stream); may exceed "
+        "the listed violations (at most 100). Absent (older records): the list's length.",
+    )
+
+    @property
+    def total(self) -> int:
+        """Distinct violations: ``violation_count``, else the list's length (older records)."""
+        count = self.violation_count
+        return len(self.violations) if count is None else count
 
 
 class ErrorInfo(_Record):

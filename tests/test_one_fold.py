@@ -901,3 +901,56 @@ def test_collect_timing_and_tokens_off_leave_no_first_token_or_token_events(sdk,
     names = {e.name for e in span.events}
     assert "l0.first_token" not in names and "l0.token" not in names
     assert not [c for c in _crumbs(sentry) if c.get("category") == "l0.token"]
+
+
+@pytest.mark.parametrize(("distinct", "counted"), [(150, 150), (2000, 1024)])
+def test_one_violation_count_everywhere_past_the_hundred_listed(sdk, sentry, distinct, counted):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    severities = ["warning", "error", "fatal"]
+    vs = [{"rule": f"r{i}", "message": "m", "severity": severities[i % 3]} for i in range(distinct)]
+    events = [ev(T.SESSION_START, 0, model="m")]
+    events += [
+        ev(T.GUARDRAIL_RULE_RESULT, 1 + i // 50, violations=vs[i : i + 50])
+        for i in range(0, distinct, 50)
+    ]
+    events.append(ev(T.COMPLETE, 100))
+    monitor = Monitor()
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    handler = SentryHandler(Sentry(sentry_sdk, SentryConfig(enable_tracing=True)))
+    combined = Monitoring.combine(monitor.handle_event, otel, handler)
+    for e in events:
+        combined(e)
+    (t,) = monitor.get_all_telemetry()
+    assert len(t.guardrails.violations) == 100 and t.guardrails.violation_count == counted
+    (span,) = sdk.finished()
+    assert span.attributes["l0.guardrail.violation_count"] == counted
+    assert context_facts(_crumbs_completed(sentry))["violations"] == counted
+
+    def by_severity(text: str) -> dict[str, float]:
+        fams = {f.name: f for f in text_string_to_metric_families(text)}
+        return {
+            s.labels["severity"]: s.value
+            for s in fams["l0_guardrail_violations"].samples
+            if s.name == "l0_guardrail_violations_total" and s.value
+        }
+
+    live = by_severity(TelemetryExporter.to_prometheus(monitor))
+    assert sum(live.values()) == counted
+    expected = {s: sum(1 for i in range(counted) if severities[i % 3] == s) for s in severities}
+    assert live == expected  # exact per severity, up to the cap
+    from_records = by_severity(TelemetryExporter.to_prometheus([t]))
+    assert sum(from_records.values()) == counted  # the total agrees; past the list: _other
+    assert from_records.get("_other", 0) == counted - 100
+    again = type(t).model_validate_json(t.model_dump_json())
+    assert again.guardrails.total == counted
+
+
+def _crumbs_completed(sentry) -> dict[str, Any]:
+    sentry_sdk.capture_message("probe")
+    sentry_sdk.flush(2)
+    (probe,) = [e for e in sentry.items("event") if e.get("message") == "probe"]
+    (crumb,) = [
+        c for c in probe["breadcrumbs"]["values"] if c["message"] == "L0 execution completed"
+    ]
+    return crumb["data"]

@@ -49,7 +49,10 @@ class Facts:
         tokens: Final token count (rule 2; 0 with ``collect_tokens`` off).
         chars: Final content length (0 with ``collect_tokens`` off).
         retries_model, retries_network: Retry counts (0 with ``collect_retries`` off).
-        violation_count: Distinct violations (rule 6; 0 with ``collect_guardrails`` off).
+        violation_count: Distinct violations (rule 6; 0 with ``collect_guardrails`` off):
+            the one figure of every sink, counted up to 1024 identities per stream.
+        violation_severities: ``violation_count`` by severity (the kept list's
+            ``severity``; None where absent), exact up to the same cap.
         violations: The kept violations (at most 100).
         error: Whether an error was seen (False with ``collect_errors`` off).
         error_type: Low-cardinality error type of a failed stream (code, category, else
@@ -84,6 +87,7 @@ class Facts:
         "tokens_per_second",
         "ttft",
         "violation_count",
+        "violation_severities",
         "violations",
     )
 
@@ -111,6 +115,7 @@ class Facts:
     tokens_per_second: float | None
     ttft: float | None
     violation_count: int
+    violation_severities: dict[str | None, int]
     violations: list[dict[str, Any]]
 
     @property
@@ -229,9 +234,11 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
         f.retries_model = f.retries_network = f.network_errors = 0
     if cfg.collect_guardrails:
         f.violation_count = st.violation_count
+        f.violation_severities = st.violation_severities or {}
         f.violations = st.violations or []
     else:
         f.violation_count = 0
+        f.violation_severities = {}
         f.violations = []
     if cfg.collect_errors and err:
         f.error = True
@@ -303,6 +310,7 @@ def telemetry(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Tel
             rules_checked=st.rules_checked if cfg.collect_guardrails else 0,
             violations=cast("list[GuardrailViolation]", list(f.violations)),
             passed=not f.violation_count,
+            violation_count=f.violation_count,
         ),
         error=ErrorInfo.model_construct(
             occurred=f.error,

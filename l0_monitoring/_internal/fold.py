@@ -117,6 +117,7 @@ class StreamState:
     violations: list[dict[str, Any]] | None = None
     violation_keys: set[tuple[str, str, str, str]] | None = None
     violation_count = 0  # distinct violations (may exceed the kept list)
+    violation_severities: dict[str | None, int] | None = None  # distinct ones by severity
     bad_fields = 0  # meta values rejected by the number rule in the event being folded
     violations_dropped = 0  # reported past MAX_VIOLATION_KEYS identities: not told apart
     fresh_violations: list[dict[str, Any]] | None = None  # of the event being folded
@@ -400,6 +401,11 @@ def _rule_result(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
         keys.add(key)
         st.violation_count += 1
         v = meta_.violation_data(raw)
+        by_severity = st.violation_severities
+        if by_severity is None:
+            by_severity = st.violation_severities = {}
+        severity = v.get("severity")  # as the kept list would show it (None: absent)
+        by_severity[severity] = by_severity.get(severity, 0) + 1
         if len(kept) < MAX_ITEMS:
             kept.append(v)
         fresh.append(v)

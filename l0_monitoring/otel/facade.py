@@ -224,7 +224,7 @@ class OpenTelemetry:
             A.L0_STREAM_COMPLETED: t.completed,
             A.L0_RETRY_COUNT: t.retries.total_retries,
             A.L0_NETWORK_ERROR_COUNT: t.retries.network_retries,
-            A.L0_GUARDRAIL_VIOLATION_COUNT: len(t.guardrails.violations),
+            A.L0_GUARDRAIL_VIOLATION_COUNT: t.guardrails.total,
             A.L0_DRIFT_DETECTED: t.drift.detected,  # drift only: a guardrail failure is not drift
             A.L0_OUTCOME: t.outcome,
         }

@@ -72,7 +72,7 @@ def telemetry_context(t: Telemetry) -> dict[str, Any]:
         "retries": t.retries.total_retries,
         "network_retries": t.retries.network_retries,
         "model_retries": t.retries.model_retries,
-        "guardrail_violations": len(t.guardrails.violations),
+        "guardrail_violations": t.guardrails.total,
         "error_category": t.error.category,
         "error_code": t.error.code,
         "error_recoverable": t.error.recoverable,
