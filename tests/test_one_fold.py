@@ -954,3 +954,34 @@ def _crumbs_completed(sentry) -> dict[str, Any]:
         c for c in probe["breadcrumbs"]["values"] if c["message"] == "L0 execution completed"
     ]
     return crumb["data"]
+
+
+def test_a_capture_made_mid_stream_claims_no_outcome(sdk, sentry):
+    events = [
+        ev(T.SESSION_START, 0, model="m"),
+        ev(T.TOKEN, 5, token="a"),
+        ev(
+            T.GUARDRAIL_RULE_RESULT,
+            6,
+            violation={"rule": "pii", "message": "x", "severity": "fatal"},
+        ),
+        ev(T.NETWORK_ERROR, 7, error="reset", code="ECONNRESET", retryable=False),
+        ev(T.TOKEN, 8, token="b"),
+        ev(T.COMPLETE, 20),
+    ]
+    monitor = Monitor()
+    handler = SentryHandler(Sentry(sentry_sdk, SentryConfig(capture_network_errors=True)))
+    combined = Monitoring.combine(monitor.handle_event, handler)
+    for e in events:
+        combined(e)
+    sentry_sdk.flush(2)
+    captured = [e for e in sentry.items("event") if "l0" in e.get("contexts", {})]
+    assert len(captured) == 2  # the violation and the unretried network error
+    for event in captured:
+        l0 = event["contexts"]["l0"]
+        assert l0["outcome"] == "in_progress" and l0["in_flight"] is True
+        assert l0["completed"] is None and l0["aborted"] is None and l0["duration_s"] is None
+    (t,) = monitor.get_all_telemetry()
+    assert t.outcome == "completed"
+    final = _crumbs_completed(sentry)
+    assert final["outcome"] == "completed"
