@@ -239,8 +239,8 @@ class ErrorInfo(_Record):
         default=None,
         description="Error category, a closed set: the L0 runtime's ErrorCategory values "
         "(network, transient, model, content, provider, fatal, internal) or unknown (the "
-        "runtime's failureType for other errors, and any value this version does not know); "
-        "null when the ERROR event named none.",
+        "runtime's failureType for other errors, any value this version does not know, and "
+        "an error that named none, e.g. a give-up without ERROR); null when no error occurred.",
         examples=["network"],
     )
     code: str | None = Field(default=None, description="Error code from meta errorCode/code.")

@@ -492,7 +492,7 @@ def test_csv_cells_are_read_as_written_not_by_locale(column, cell):
     ("failure_type", "category"),
     [("network", "network"), ("Network", "network"), ("TRANSIENT", "transient"),
      ("provider", "provider"), ("unknown", "unknown"), ("rate_limit", "unknown"),
-     ("", "unknown"), (42, "unknown"), (None, None)],
+     ("", "unknown"), (42, "unknown"), (None, "unknown")],  # r12 #9: one spelling
 )  # fmt: skip
 def test_error_categories_are_normalised_where_they_are_read(failure_type, category):
     from l0_monitoring import ObservabilityEvent

@@ -985,3 +985,29 @@ def test_a_capture_made_mid_stream_claims_no_outcome(sdk, sentry):
     assert t.outcome == "completed"
     final = _crumbs_completed(sentry)
     assert final["outcome"] == "completed"
+
+
+@pytest.mark.parametrize("terminal", ["halt", "give_up"])
+def test_a_missing_error_category_is_unknown_in_every_sink(sdk, sentry, terminal):
+    events = [ev(T.SESSION_START, 0, model="m")]
+    if terminal == "halt":
+        events.append(ev(T.ERROR, 10, error="boom", recoveryStrategy="halt"))
+    else:
+        events.append(ev(T.RETRY_GIVE_UP, 10, lastError="boom"))
+    monitor = Monitor()
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    handler = SentryHandler(Sentry(sentry_sdk, SentryConfig()))
+    combined = Monitoring.combine(monitor.handle_event, otel, handler)
+    for e in events:
+        combined(e)
+    (t,) = monitor.get_all_telemetry()
+    assert t.error.occurred and t.error.category == "unknown"
+    assert monitor.get_aggregate_metrics()["error_count"] == 1  # a give-up is an error
+    (span,) = sdk.finished()
+    assert span.attributes["error.type"] == "unknown"
+    text = TelemetryExporter.to_prometheus(monitor)
+    assert 'category="unknown"' in text
+    assert 'category="unknown"' in TelemetryExporter.to_prometheus([t])
+    sentry_sdk.flush(2)
+    (failure,) = [e for e in sentry.items("event") if "execution-failure" in e["fingerprint"]]
+    assert failure["fingerprint"][2] == "unknown"

@@ -126,7 +126,7 @@ class Aggregates:
             f.retries_network,
             f.retries_model,
             f.violation_severities,  # every distinct violation, not only the 100 listed
-            (f.error_category or "unknown") if f.error else None,
+            f.error_category if f.error else None,  # derive: "unknown" when none was given
             ttft,
             duration,
             tps,

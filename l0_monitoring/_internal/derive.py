@@ -26,7 +26,7 @@ from ..telemetry import (
     TimingInfo,
     outcome_of,
 )
-from .contract import ErrorCategory
+from .contract import UNKNOWN_CATEGORY, ErrorCategory, category_of
 from .fold import GAPS_SHOWN, StreamState, json_safe_context
 from .safe import clean_text, safe_str
 
@@ -55,10 +55,12 @@ class Facts:
             ``severity``; None where absent), exact up to the same cap.
         violations: The kept violations (at most 100).
         error: Whether an error was seen (False with ``collect_errors`` off).
-        error_type: Low-cardinality error type of a failed stream (code, category, else
-            ``_OTHER``), None unless the outcome is ``failed`` and errors are collected.
-        error_category, error_code, error_message: Of the last error (None with
-            ``collect_errors`` off).
+        error_type: Low-cardinality error type of a failed stream (code, else category),
+            None unless the outcome is ``failed`` and errors are collected.
+        error_category: Of the last error: ``"unknown"`` when an error was seen
+            without one (:data:`.contract.UNKNOWN_CATEGORY`); None without errors or with
+            ``collect_errors`` off.
+        error_code, error_message: Of the last error (None with ``collect_errors`` off).
         drift_detected, drift_types: Drift seen.
     """
 
@@ -164,13 +166,16 @@ def tokens_per_second(st: StreamState, tokens: int, end_ms: float | None) -> flo
 
 
 def error_type_of(code: object, category: object) -> str:
-    """A failed stream's low-cardinality error type: its code, else category, else ``_OTHER``."""
+    """A failed stream's low-cardinality error type: its code, else its category.
+
+    With neither, :data:`.contract.UNKNOWN_CATEGORY` (the category every sink gives it).
+    """
     for value in (code, category):
         if value:
             text = safe_str(value, 64).strip()
             if text:
                 return text
-    return "_OTHER"
+    return UNKNOWN_CATEGORY
 
 
 def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
@@ -242,10 +247,10 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
         f.violations = []
     if cfg.collect_errors and err:
         f.error = True
-        f.error_category = st.err_category
+        category = f.error_category = category_of(st.err_category)
         f.error_code = st.err_code
         f.error_message = st.err_message
-        f.error_type = error_type_of(st.err_code, st.err_category) if outcome == "failed" else None
+        f.error_type = error_type_of(st.err_code, category) if outcome == "failed" else None
     else:
         f.error = False
         f.error_category = f.error_code = f.error_message = f.error_type = None

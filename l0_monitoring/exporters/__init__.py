@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from pydantic import ValidationError
 
-from .._internal.contract import loads
+from .._internal.contract import category_of, loads
 from .._internal.safe import MAX_STR, clean_data, clean_text, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
@@ -649,7 +649,7 @@ def series_from_records(records: Iterable[Telemetry]) -> SeriesSet:
             t.retries.network_retries,
             t.retries.model_retries,
             _severities(t),
-            (t.error.category or "unknown") if t.error.occurred else None,
+            category_of(t.error.category) if t.error.occurred else None,
             t.metrics.time_to_first_token,
             t.timing.duration,
             t.metrics.tokens_per_second,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._internal.contract import category_of
 from .._internal.safe import json_safe, safe_str
 from ..exceptions import L0ExecutionError, L0NetworkError
 from ..telemetry import Telemetry
@@ -273,7 +274,7 @@ class Sentry:
             safe_str(error), category, code)  # fmt: skip
         return self._capture(
             exc, telemetry=telemetry,
-            fingerprint=["l0", "execution-failure", category or "unknown", code or "none"],
+            fingerprint=["l0", "execution-failure", category_of(category), code or "none"],
         )  # fmt: skip
 
     # -- capture through a fresh scope ------------------------------------------
