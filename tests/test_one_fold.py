@@ -1011,3 +1011,33 @@ def test_a_missing_error_category_is_unknown_in_every_sink(sdk, sentry, terminal
     sentry_sdk.flush(2)
     (failure,) = [e for e in sentry.items("event") if "execution-failure" in e["fingerprint"]]
     assert failure["fingerprint"][2] == "unknown"
+
+
+@pytest.mark.parametrize("which", ["otel", "sentry"])
+def test_closing_one_attached_handler_ends_only_its_own_view(sdk, sentry, which):
+    monitor = Monitor()
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    handler = SentryHandler(Sentry(sentry_sdk, SentryConfig(enable_tracing=True)))
+    combined = Monitoring.combine(monitor.handle_event, otel, handler)
+    combined(ev(T.SESSION_START, 0, model="m"))
+    combined(ev(T.TOKEN, 5, token="a"))
+    closed, other = (otel, handler) if which == "otel" else (handler, otel)
+    closed.close()
+    assert monitor.stats()["in_flight"] == 1  # the Monitor keeps its stream
+    combined(ev(T.TOKEN, 6, token="b"))
+    combined(ev(T.COMPLETE, 20))
+    (t,) = monitor.get_all_telemetry()
+    assert t.outcome == "completed" and t.metrics.token_count == 2
+    spans = sdk.finished()
+    sentry_sdk.flush(2)
+    txs = sentry.items("transaction")
+    assert len(spans) == 1 and len(txs) == 1  # each view ended exactly once
+    if which == "otel":
+        assert spans[0].attributes["l0.outcome"] == "abandoned"
+        assert txs[0]["tags"]["l0.outcome"] == "completed"
+    else:
+        assert txs[0]["tags"]["l0.outcome"] == "abandoned"
+        assert spans[0].attributes["l0.outcome"] == "completed"
+    assert other.stats()["open_streams"] == 0 and closed.stats()["open_streams"] == 0
+    closed(ev(T.SESSION_START, 30, sid="s2"))  # a closed handler ignores events
+    assert monitor.stats()["streams_started"] == 1

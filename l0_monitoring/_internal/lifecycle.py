@@ -28,6 +28,7 @@ outside it.
 
 from __future__ import annotations
 
+import copy
 import threading
 import weakref
 from collections.abc import Mapping
@@ -176,6 +177,43 @@ class StreamTable:
                 self._start_listeners = (*self._start_listeners, listener)
             if kind.on_moment is not StreamListener.on_moment:
                 self._moment_listeners = (*self._moment_listeners, listener)
+
+    def detach(self, listener: StreamListener) -> int:
+        """Remove a listener, ending its view of every in-flight stream first.
+
+        The listener is told :meth:`StreamListener.on_finish` for each stream
+        still in flight, with facts as if the stream had been abandoned at its
+        last activity; the streams themselves stay in flight for the other
+        listeners (the table's owner keeps them). Used by a handler's
+        ``close()`` on a shared table.
+
+        Returns:
+            How many in-flight streams the listener was told about.
+        """
+        with self._lock:
+            if listener not in self._listeners:
+                return 0
+
+            def without(group: tuple[StreamListener, ...]) -> tuple[StreamListener, ...]:
+                return tuple(x for x in group if x is not listener)
+
+            self._listeners = without(self._listeners)
+            self._token_listeners = without(self._token_listeners)
+            self._start_listeners = without(self._start_listeners)
+            self._moment_listeners = without(self._moment_listeners)
+            pending = list(self._inflight.values())
+        key = id(listener)
+        for st in pending:
+            view = copy.copy(st)  # the stream as this listener last sees it: abandoned now
+            view.abandoned = True
+            view.end_ms = st.last_activity()
+            try:
+                listener.on_finish(view, derive(view, self.metrics))
+            except Exception as exc:
+                self._listener_error(exc)
+            if st.views is not None:
+                st.views.pop(key, None)
+        return len(pending)
 
     @property
     def listeners(self) -> tuple[StreamListener, ...]:

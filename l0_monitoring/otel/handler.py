@@ -327,10 +327,17 @@ class OpenTelemetryHandler(StreamListener):
     def close(self, timeout: float = 5.0) -> None:
         """End every span still open, at its last event, as ``abandoned``; flush metrics.
 
-        On a shared table (``Monitoring.combine``) this ends the in-flight
-        streams for every listener of that table, as closing the Monitor does.
+        On a shared table (``Monitoring.combine``) this ends this handler's
+        spans only and detaches it: the Monitor keeps its in-flight streams
+        (and the other handlers their views); the closed handler ignores
+        further events.
         """
-        self._table.close()
+        if self._shared:
+            self._table.detach(self)
+            self._table = _closed_table()
+            self._shared = False
+        else:
+            self._table.close()
         self.flush(timeout)
 
     def stats(self) -> dict[str, int]:
@@ -372,3 +379,8 @@ def create_opentelemetry_handler(
         The handler (callable, with ``close()``).
     """
     return OpenTelemetryHandler(OpenTelemetry(tracer, meter, config), idle_timeout=idle_timeout)
+
+
+def _closed_table() -> StreamTable:
+    """A detached, closed handler's table: it ignores every event."""
+    return StreamTable(enabled=False, idle_timeout=None)

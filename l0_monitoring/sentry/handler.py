@@ -123,6 +123,7 @@ class SentryHandler(StreamListener):
             count_chars=False,
         )
         self._table.attach(self)
+        self._shared = False
 
     # ------------------------------------------------------------------ feeding
 
@@ -152,6 +153,7 @@ class SentryHandler(StreamListener):
         table.use_idle_timeout(self.idle_timeout)
         table.attach(self)
         self._table = table
+        self._shared = True
         return True
 
     # ------------------------------------------------------------------ the listener
@@ -283,10 +285,16 @@ class SentryHandler(StreamListener):
     def close(self) -> None:
         """Finish every open stream (transactions as ``cancelled``, outcome abandoned).
 
-        On a shared table (``Monitoring.combine``) this ends the in-flight
-        streams for every listener of that table, as closing the Monitor does.
+        On a shared table (``Monitoring.combine``) this finishes this handler's
+        transactions only and detaches it: the Monitor keeps its in-flight
+        streams; the closed handler ignores further events.
         """
-        self._table.close()
+        if self._shared:
+            self._table.detach(self)
+            self._table = _closed_table()
+            self._shared = False
+        else:
+            self._table.close()
 
     def flush(self) -> None:
         """Nothing is buffered here (sentry_sdk sends in the background)."""
@@ -317,3 +325,8 @@ def create_sentry_handler(
         The handler (callable, with ``close()``).
     """
     return SentryHandler(Sentry(sentry_sdk, config), idle_timeout=idle_timeout)
+
+
+def _closed_table() -> StreamTable:
+    """A detached, closed handler's table: it ignores every event."""
+    return StreamTable(enabled=False, idle_timeout=None)
