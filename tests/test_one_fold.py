@@ -81,8 +81,9 @@ def record_facts(t) -> dict[str, Any]:
         "tokens": t.metrics.token_count,
         "ttft": t.metrics.time_to_first_token,
         "tps": t.metrics.tokens_per_second,
-        "duration": t.timing.duration,
-        "violations": len(t.guardrails.violations),
+        # a span lasts the duration, or 0 where it is None (Facts.span_end_ms)
+        "duration": t.timing.duration or 0.0,
+        "violations": t.guardrails.total,
         "network_retries": t.retries.network_retries,
         "retries": t.retries.total_retries,
     }
@@ -141,7 +142,7 @@ def context_facts(c) -> dict[str, Any]:
         "tokens": c["token_count"],
         "ttft": c["time_to_first_token_s"],
         "tps": c["tokens_per_second"],
-        "duration": c["duration_s"],
+        "duration": c["duration_s"] or 0.0,
         "violations": c["guardrail_violations"],
         "network_retries": c["network_retries"],
         "retries": c["retries"],
@@ -497,9 +498,19 @@ _TYPES = [
     T.GUARDRAIL_RULE_START, T.GUARDRAIL_RULE_RESULT, T.DRIFT_CHECK_RESULT, T.ERROR,
     T.NETWORK_ERROR, T.COMPLETE, T.ABORT_COMPLETED, T.SESSION_END, T.RETRY_GIVE_UP,
 ]  # fmt: skip
+_np = pytest.importorskip("numpy")
 _hostile = st.one_of(
     st.none(), st.booleans(), st.integers(-5, 50), st.floats(allow_nan=True),
     st.text(max_size=5), st.sampled_from(["network", "halt", "retry", "inter", "m1", "m2"]),
+    # r12b: huge ints, numpy numbers and bools, Decimal and Fraction
+    st.integers(2**53 - 2, 2**53 + 2), st.just(10**400), st.just(-(10**400)),
+    st.integers(-5, 50).map(_np.int64), st.floats(allow_nan=True).map(_np.float64),
+    st.booleans().map(_np.bool_), st.decimals(allow_nan=True, places=1),
+    st.fractions(max_denominator=3),
+)  # fmt: skip
+_many_violations = st.integers(0, 130).map(
+    lambda n: [{"rule": f"r{i}", "message": "m", "severity": ("warning", "error")[i % 2]}
+               for i in range(n)]
 )  # fmt: skip
 _meta = st.fixed_dictionaries(
     {},
@@ -513,12 +524,17 @@ _meta = st.fixed_dictionaries(
         "violation": st.fixed_dictionaries(
             {"rule": st.sampled_from(["a", "b"]), "severity": st.sampled_from(["error", "warning"])}
         ),
-        "detected": st.booleans(),
+        "violations": _many_violations,
+        "detected": st.booleans() | st.booleans().map(_np.bool_),
         "attempt": _hostile,
+        "maxAttempts": _hostile,
+        "contentLength": _hostile,
         "token": st.text(max_size=3),
     },
 )
-_step = st.tuples(st.sampled_from(_TYPES), st.floats(0, 500), _meta)
+_ctx = st.fixed_dictionaries({}, optional={"model": st.sampled_from(["c1", "c2", ""]) | _hostile})
+# Steps may go back in time (out-of-order terminal events included).
+_step = st.tuples(st.sampled_from(_TYPES), st.floats(-300, 500), _meta, _ctx)
 
 
 @settings(
@@ -528,12 +544,126 @@ _step = st.tuples(st.sampled_from(_TYPES), st.floats(0, 500), _meta)
 )
 @given(steps=st.lists(_step, min_size=1, max_size=14))
 def test_every_sink_agrees_on_hostile_event_logs(sdk, sentry, steps):
+    sdk.spans.clear()  # a previous (failing) example's leftovers
+    sentry.envelopes = []
+    _clear_scopes()
     events = []
-    ts = 0.0
-    for t, dt, meta in steps:
+    ts = 1000.0
+    for t, dt, meta, ctx in steps:
         ts += dt
-        events.append(ev(t, ts, **meta))
+        events.append(ev(t, ts, ctx=ctx, **meta))
     agree(every_view(events, sdk, sentry))
+    # every stream's requested model (the span's) is the first model known
+    monitor = Monitor()
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    combined = Monitoring.combine(monitor.handle_event, otel)
+    for e in events:
+        combined(e)
+    combined.close()
+    spans = sdk.finished()
+    lifetimes = _lifetimes(events)
+    assert len(spans) == len(lifetimes)
+    for span, lifetime in zip(spans, lifetimes, strict=True):
+        assert span.end_time >= span.start_time
+        requested = span.attributes.get("gen_ai.request.model")
+        assert requested == _first_model(lifetime), (requested, lifetime)
+    sdk.spans.clear()
+    assert monitor.stats()["internal_errors"] == 0
+
+
+_MODEL_TYPES = {"SESSION_START", "ATTEMPT_START", "STREAM_INIT", "FALLBACK_START",
+                "FALLBACK_MODEL_SELECTED", "COMPLETE"}  # fmt: skip
+
+
+def _clear_scopes() -> None:
+    sentry_sdk.get_isolation_scope().clear()
+    sentry_sdk.get_current_scope().clear()
+
+
+def _lifetimes(events) -> list[list[Any]]:
+    """One stream id's events split into its lifetimes (a stream ends at a terminal event
+    or a halting ERROR; after that only SESSION_START opens the id again)."""
+    from l0_monitoring._internal.fold import TERMINAL_TYPES
+    from l0_monitoring._internal.meta import recovery_strategy
+
+    out: list[list[Any]] = []
+    current: list[Any] | None = None
+    for e in events:
+        t = e.type.value
+        if current is None:
+            if out and t != "SESSION_START":
+                continue  # a late event
+            current = []
+            out.append(current)
+        current.append(e)
+        if t in TERMINAL_TYPES or (t == "ERROR" and recovery_strategy(e.meta) == "halt"):
+            current = None
+    return out
+
+
+def _first_model(events) -> str | None:
+    """The first model an event names in its context or meta (rule 5)."""
+    from l0_monitoring._internal.fold import RULES
+    from l0_monitoring._internal.safe import safe_str
+
+    for e in events:
+        if e.type.value == "TOKEN" or e.type.value not in RULES:
+            continue  # context and meta models are read from lifecycle events
+        reads_meta = e.type.value in _MODEL_TYPES  # the rules that read meta's model
+        for source in (e.context, e.meta) if reads_meta else (e.context,):
+            model = source.get("model")
+            if model is not None and model != "":
+                return safe_str(model, 200)
+    return None
+
+
+_FLAGS = ("collect_tokens", "collect_timing", "collect_retries", "collect_guardrails",
+          "collect_errors")  # fmt: skip
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(_step, min_size=1, max_size=10),
+    flags=st.fixed_dictionaries({f: st.booleans() for f in _FLAGS}),
+)
+def test_every_sink_applies_the_collect_flags_alike(sdk, sentry, steps, flags):
+    sdk.spans.clear()  # a previous (failing) example's leftovers
+    sentry.envelopes = []
+    _clear_scopes()
+    events = []
+    ts = 1000.0
+    for t, dt, meta, ctx in steps:
+        ts += dt
+        events.append(ev(t, ts, ctx=ctx, **meta))
+    monitor = Monitor(MonitoringConfig(metrics=MetricsConfig(**flags)))
+    otel = OpenTelemetryHandler(OpenTelemetry(sdk.tracer, sdk.meter))
+    handler = SentryHandler(Sentry(sentry_sdk, SentryConfig()))
+    combined = Monitoring.combine(monitor.handle_event, otel, handler)
+    for e in events:
+        combined(e)
+    combined.close()
+    sentry_sdk.flush(2)
+    records = [record_facts(r) for r in monitor.get_all_telemetry()]
+    spans = sdk.finished()
+    for a, b in zip(records, [span_facts(s) for s in spans], strict=True):
+        same(a, b)
+    for a, b in zip(records, sentry_facts(sentry), strict=True):
+        same(a, b)
+    names = {e.name for s in spans for e in s.events}
+    if not flags["collect_retries"]:
+        assert not names & {"l0.retry", "l0.network_error"}
+    if not flags["collect_timing"]:
+        assert "l0.first_token" not in names
+    if not flags["collect_guardrails"]:
+        assert "l0.guardrail_violation" not in names
+    if not flags["collect_errors"]:
+        assert not [s for s in spans if "error.type" in s.attributes]
+    sdk.spans.clear()
+    sentry.envelopes = []
 
 
 @pytest.mark.parametrize("scenario", ["normal", "retry", "halt", "guardrail", "timeout"])
@@ -805,12 +935,13 @@ def test_a_terminal_event_before_the_start_ends_spans_and_transactions_at_the_st
         ev(T.TOKEN, 1100, token="a"),
         ev(terminal, 600),  # out of order: 0.4 s before the start
     ]
-    views = every_view(events, sdk, sentry)
-    assert views["monitor"][0]["duration"] is None
-    for name in ("otel", "combined.otel"):
-        assert views[name][0]["duration"] == 0.0  # ends at its start, never before
-    for name in ("sentry", "combined.sentry"):
-        assert views[name][0]["duration"] is None
+    # every view: a span lasts the record's duration, or 0 where it is None
+    assert agree(every_view(events, sdk, sentry))["duration"] == 0.0
+    monitor = Monitor()
+    for e in events:
+        monitor.handle_event(e)
+    (record,) = monitor.get_all_telemetry()
+    assert record.timing.duration is None
     handler = SentryHandler(Sentry(sentry_sdk, SentryConfig(enable_tracing=True)))
     for e in events:
         handler(e)
