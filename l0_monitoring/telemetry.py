@@ -267,7 +267,8 @@ class Metrics(_Record):
 
     token_count: JsonInt = Field(
         default=0,
-        description="Tokens of the final attempt.",
+        description="Tokens of the final attempt (at most 2**53 - 1: a larger count read "
+        "from an event is malformed and ignored).",
         json_schema_extra={"x-logfmt": {"key": "tokens", "order": 4}},
     )
     tokens_per_second: JsonFloat | None = Field(
@@ -321,7 +322,10 @@ class Telemetry(_Record):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="The events' context merged, plus user metadata."
     )
-    content_length: JsonInt = Field(default=0, description="Characters of generated content.")
+    content_length: JsonInt = Field(
+        default=0,
+        description="Characters of generated content (at most 2**53 - 1, as token_count).",
+    )
     completed: JsonBool = Field(
         default=False,
         description="Stream reached COMPLETE.",
