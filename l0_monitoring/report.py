@@ -60,7 +60,7 @@ class ModelSummary:
         self.failed += t.outcome == "failed"
         self.aborted += t.aborted
         self.retries += t.retries.total_retries
-        self.violations += len(t.guardrails.violations)
+        self.violations += t.guardrails.total
         if t.metrics.time_to_first_token is not None:
             self.ttft.append(t.metrics.time_to_first_token)
         if t.metrics.tokens_per_second is not None:

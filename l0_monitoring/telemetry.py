@@ -270,6 +270,17 @@ class GuardrailInfo(_Record):
         },
     )
     passed: JsonBool = Field(default=True, description="False when any violation was reported.")
+    violation_count: Count | None = Field(
+        default=None,
+        description="Distinct violations reported (counted up to 1024 per stream); may exceed "
+        "the listed violations (at most 100). Absent (older records): the list's length.",
+    )
+
+    @property
+    def total(self) -> int:
+        """Distinct violations: ``violation_count``, else the list's length (older records)."""
+        count = self.violation_count
+        return len(self.violations) if count is None else count
 
 
 class ErrorInfo(_Record):
@@ -287,8 +298,8 @@ class ErrorInfo(_Record):
         default=None,
         description="Error category, a closed set: the L0 runtime's ErrorCategory values "
         "(network, transient, model, content, provider, fatal, internal) or unknown (the "
-        "runtime's failureType for other errors, and any value this version does not know); "
-        "null when the ERROR event named none.",
+        "runtime's failureType for other errors, any value this version does not know, and "
+        "an error that named none, e.g. a give-up without ERROR); null when no error occurred.",
         examples=["network"],
     )
     code: str | None = Field(default=None, description="Error code from meta errorCode/code.")
@@ -315,7 +326,8 @@ class Metrics(_Record):
 
     token_count: Count = Field(
         default=0,
-        description="Tokens of the final attempt.",
+        description="Tokens of the final attempt (at most 2**53 - 1: a larger count read "
+        "from an event is malformed and ignored).",
         json_schema_extra={"x-logfmt": {"key": "tokens", "order": 4}},
     )
     tokens_per_second: JsonFloat | None = Field(
@@ -369,7 +381,10 @@ class Telemetry(_Record):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="The events' context merged, plus user metadata."
     )
-    content_length: Count = Field(default=0, description="Characters of generated content.")
+    content_length: Count = Field(
+        default=0,
+        description="Characters of generated content (at most 2**53 - 1, as token_count).",
+    )
     completed: JsonBool = Field(
         default=False,
         description="Stream reached COMPLETE.",

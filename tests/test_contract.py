@@ -521,7 +521,7 @@ def test_csv_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
     ("failure_type", "category"),
     [("network", "network"), ("Network", "network"), ("TRANSIENT", "transient"),
      ("provider", "provider"), ("unknown", "unknown"), ("rate_limit", "unknown"),
-     ("", "unknown"), (42, "unknown"), (None, None)],
+     ("", "unknown"), (42, "unknown"), (None, "unknown")],  # r12 #9: one spelling
 )  # fmt: skip
 def test_error_categories_are_normalised_where_they_are_read(failure_type, category):
     from l0_monitoring import ObservabilityEvent

@@ -120,15 +120,14 @@ class Aggregates:
             self.failed += 1
             if outcome == "abandoned":
                 self.abandoned += 1
-        violations = f.violations
         self.series.observe(
             f.model,
             outcome,
             tokens,
             f.retries_network,
             f.retries_model,
-            [v.get("severity") for v in violations] if violations else (),
-            (f.error_category or "unknown") if f.error else None,
+            f.violation_severities,  # every distinct violation, not only the 100 listed
+            f.error_category if f.error else None,  # derive: "unknown" when none was given
             ttft,
             duration,
             tps,

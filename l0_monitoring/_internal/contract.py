@@ -205,6 +205,16 @@ Severity = Literal["warning", "error", "fatal"]
 SEVERITIES: frozenset[str] = frozenset(Severity.__args__)  # type: ignore[attr-defined]
 
 
+UNKNOWN_CATEGORY: ErrorCategory = "unknown"
+"""The one spelling of a missing error category: in the record's ``error.category``,
+the Prometheus ``category`` label, the span's ``error.type`` and Sentry fingerprints."""
+
+
+def category_of(category: ErrorCategory | None) -> ErrorCategory:
+    """The error category of a stream that saw an error: its own, else ``"unknown"``."""
+    return category if category else UNKNOWN_CATEGORY
+
+
 def normalize_error_category(value: object) -> ErrorCategory:
     """Map an error category from event meta to one of :data:`ErrorCategory`.
 

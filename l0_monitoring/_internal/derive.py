@@ -26,7 +26,7 @@ from ..telemetry import (
     TimingInfo,
     outcome_of,
 )
-from .contract import ErrorCategory
+from .contract import UNKNOWN_CATEGORY, ErrorCategory, category_of
 from .fold import GAPS_SHOWN, StreamState, json_safe_context
 from .safe import clean_text, safe_str
 
@@ -49,13 +49,18 @@ class Facts:
         tokens: Final token count (rule 2; 0 with ``collect_tokens`` off).
         chars: Final content length (0 with ``collect_tokens`` off).
         retries_model, retries_network: Retry counts (0 with ``collect_retries`` off).
-        violation_count: Distinct violations (rule 6; 0 with ``collect_guardrails`` off).
+        violation_count: Distinct violations (rule 6; 0 with ``collect_guardrails`` off):
+            the one figure of every sink, counted up to 1024 identities per stream.
+        violation_severities: ``violation_count`` by severity (the kept list's
+            ``severity``; None where absent), exact up to the same cap.
         violations: The kept violations (at most 100).
         error: Whether an error was seen (False with ``collect_errors`` off).
-        error_type: Low-cardinality error type of a failed stream (code, category, else
-            ``_OTHER``), None unless the outcome is ``failed`` and errors are collected.
-        error_category, error_code, error_message: Of the last error (None with
-            ``collect_errors`` off).
+        error_type: Low-cardinality error type of a failed stream (code, else category),
+            None unless the outcome is ``failed`` and errors are collected.
+        error_category: Of the last error: ``"unknown"`` when an error was seen
+            without one (:data:`.contract.UNKNOWN_CATEGORY`); None without errors or with
+            ``collect_errors`` off.
+        error_code, error_message: Of the last error (None with ``collect_errors`` off).
         drift_detected, drift_types: Drift seen.
     """
 
@@ -84,6 +89,7 @@ class Facts:
         "tokens_per_second",
         "ttft",
         "violation_count",
+        "violation_severities",
         "violations",
     )
 
@@ -111,7 +117,19 @@ class Facts:
     tokens_per_second: float | None
     ttft: float | None
     violation_count: int
+    violation_severities: dict[str | None, int]
     violations: list[dict[str, Any]]
+
+    @property
+    def span_end_ms(self) -> float:
+        """Where a span or transaction of the stream ends (epoch ms): one definition.
+
+        ``end_ms`` when the duration is known; else (an end before the start, a
+        stream in flight) the start, so no span ever ends before it starts and
+        a span's length is the record's duration, or zero where that is None.
+        """
+        end = self.end_ms
+        return end if end is not None and self.duration is not None else self.start_ms
 
     @property
     def retries(self) -> int:
@@ -148,13 +166,16 @@ def tokens_per_second(st: StreamState, tokens: int, end_ms: float | None) -> flo
 
 
 def error_type_of(code: object, category: object) -> str:
-    """A failed stream's low-cardinality error type: its code, else category, else ``_OTHER``."""
+    """A failed stream's low-cardinality error type: its code, else its category.
+
+    With neither, :data:`.contract.UNKNOWN_CATEGORY` (the category every sink gives it).
+    """
     for value in (code, category):
         if value:
             text = safe_str(value, 64).strip()
             if text:
                 return text
-    return "_OTHER"
+    return UNKNOWN_CATEGORY
 
 
 def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
@@ -218,16 +239,18 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
         f.retries_model = f.retries_network = f.network_errors = 0
     if cfg.collect_guardrails:
         f.violation_count = st.violation_count
+        f.violation_severities = st.violation_severities or {}
         f.violations = st.violations or []
     else:
         f.violation_count = 0
+        f.violation_severities = {}
         f.violations = []
     if cfg.collect_errors and err:
         f.error = True
-        f.error_category = st.err_category
+        category = f.error_category = category_of(st.err_category)
         f.error_code = st.err_code
         f.error_message = st.err_message
-        f.error_type = error_type_of(st.err_code, st.err_category) if outcome == "failed" else None
+        f.error_type = error_type_of(st.err_code, category) if outcome == "failed" else None
     else:
         f.error = False
         f.error_category = f.error_code = f.error_message = f.error_type = None
@@ -292,6 +315,7 @@ def telemetry(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Tel
             rules_checked=st.rules_checked if cfg.collect_guardrails else 0,
             violations=cast("list[GuardrailViolation]", list(f.violations)),
             passed=not f.violation_count,
+            violation_count=f.violation_count,
         ),
         error=ErrorInfo.model_construct(
             occurred=f.error,

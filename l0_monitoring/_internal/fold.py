@@ -15,21 +15,26 @@ The decided rules (numbered as in the README's "One fold" table):
 
 1. Start = the ``ts`` of SESSION_START, else of the stream's first event
    (:func:`_session_start`, ``StreamState.__init__``).
-2. A final token count given as an integral float counts; negative,
-   non-finite, bool or non-numeric is malformed (:func:`.meta.count`).
+2. A final token count (and every integer read from meta: contentLength,
+   attempt, maxAttempts) is an integral number in [0, 2**53 - 1] by the one
+   number rule (int, integral float, numpy scalar, Decimal); anything else is
+   malformed: ignored, and the event counted in ``malformed_events``
+   (:func:`.meta.count`, ``StreamState.bad_fields``).
 3. Network retry: ``isNetwork`` true; absent, ``failureType``/``category`` is
    ``"network"`` (:func:`.meta.is_network`, used by :func:`_retry_attempt`).
 4. One terminal set (:data:`TERMINAL_TYPES`) and one outcome function
    (:func:`l0_monitoring.telemetry.outcome_of`, called by :mod:`.derive`).
 5. FALLBACK_MODEL_SELECTED changes the stream's model; ``request_model``
-   keeps the first requested (:func:`_set_model`).
+   keeps the first model known, from meta or from the event context
+   (:func:`_set_model`, :meth:`StreamState.merge_context`).
 6. A violation is identified by (rule, message, severity, source); duplicates
    count once (:func:`_rule_result`, :func:`.meta.violation_key`).
 7. TTFT is None when negative or without a first-token signal (:mod:`.derive`).
 8. tokens/s is the final attempt's rate (:func:`StreamState.new_attempt`
    resets the attempt's first/last token; :mod:`.derive` computes it).
-9. Non-finite or non-numeric timestamps are malformed events, counted and
-   ignored by the stream table, so they never reach this state.
+9. A timestamp is a number by the one number rule (:func:`.meta.number`:
+   finite reals incl. numpy scalars and Decimal; never bool); any other is a
+   malformed event, counted and ignored by the stream table.
 10. Event types are compared by value (:func:`.meta.type_value`).
 """
 
@@ -112,6 +117,8 @@ class StreamState:
     violations: list[dict[str, Any]] | None = None
     violation_keys: set[tuple[str, str, str, str]] | None = None
     violation_count = 0  # distinct violations (may exceed the kept list)
+    violation_severities: dict[str | None, int] | None = None  # distinct ones by severity
+    bad_fields = 0  # meta values rejected by the number rule in the event being folded
     violations_dropped = 0  # reported past MAX_VIOLATION_KEYS identities: not told apart
     fresh_violations: list[dict[str, Any]] | None = None  # of the event being folded
     err_occurred = False
@@ -189,6 +196,13 @@ class StreamState:
         """Merge an event's context (bounded to ``MAX_CONTEXT_KEYS`` keys)."""
         if not isinstance(ctx, Mapping) or ctx is self.context:
             return
+        if self.request_model is None:
+            # Rule 5: the model first requested is the first known, from meta or
+            # from the context (as README and l0.run pass it); within one event the
+            # context counts first (it is merged before the event's rule runs).
+            ctx_model = ctx.get("model")
+            if ctx_model is not None and ctx_model != "":
+                self.request_model = safe_str(ctx_model, 200)
         context = self.context
         if context is None:
             if len(ctx) <= MAX_CONTEXT_KEYS:
@@ -243,6 +257,16 @@ def fold_token(st: StreamState, ts: float, meta: Mapping[str, Any], chars: bool)
     return moment
 
 
+def _count_field(st: StreamState, value: object) -> int | None:
+    """A count read from meta (rule 2); a present value it rejects marks the event malformed."""
+    if value is None:
+        return None
+    counted = meta_.count(value)
+    if counted is None:
+        st.bad_fields += 1
+    return counted
+
+
 def _set_model(st: StreamState, model: str | None) -> None:
     if model is not None:
         st.model = model
@@ -262,8 +286,8 @@ def _model_and_session(st: StreamState, meta: Mapping[str, Any]) -> None:
 
 def _session_start(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
     st.start_ms = ts  # rule 1
-    attempt = meta.get("attempt")
-    if attempt.__class__ is int and attempt > 0:
+    attempt = _count_field(st, meta.get("attempt"))
+    if attempt:
         st.attempt = attempt
     if meta:
         _model_and_session(st, meta)
@@ -271,7 +295,7 @@ def _session_start(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
 
 
 def _attempt_start(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
-    attempt = meta_.count(meta.get("attempt"))
+    attempt = _count_field(st, meta.get("attempt"))
     if attempt:
         st.attempt = attempt
     st.new_attempt()
@@ -312,7 +336,7 @@ def _timeout_reset(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
 
 
 def _retry_start(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
-    max_attempts = meta_.count(meta_.get(meta, "maxAttempts", "max_attempts"))
+    max_attempts = _count_field(st, meta_.get(meta, "maxAttempts", "max_attempts"))
     if max_attempts:
         st.max_attempts = max_attempts
     return NOTHING
@@ -328,7 +352,7 @@ def _retry_attempt(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
     reason = meta_.retry_reason(meta)
     if reason is not None:
         st.last_error = reason
-    attempt = meta_.count(meta.get("attempt"))
+    attempt = _count_field(st, meta.get("attempt"))
     if attempt:
         # RETRY_ATTEMPT{attempt: n} announces retry n, i.e. attempt n + 1.
         st.attempt = max(st.attempt, attempt + 1)
@@ -377,6 +401,11 @@ def _rule_result(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
         keys.add(key)
         st.violation_count += 1
         v = meta_.violation_data(raw)
+        by_severity = st.violation_severities
+        if by_severity is None:
+            by_severity = st.violation_severities = {}
+        severity = v.get("severity")  # as the kept list would show it (None: absent)
+        by_severity[severity] = by_severity.get(severity, 0) + 1
         if len(kept) < MAX_ITEMS:
             kept.append(v)
         fresh.append(v)
@@ -388,7 +417,7 @@ def _rule_result(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
 
 def _drift(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
     moment = NOTHING
-    if meta.get("detected") is True:
+    if meta_.flag(meta.get("detected")) is True:
         st.drift_detected = True
         moment = DRIFT
         found = meta_.drift_types(meta)
@@ -399,6 +428,8 @@ def _drift(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
             for t in found:
                 if t not in types and len(types) < MAX_DRIFT_TYPES:
                     types.append(t)
+    if meta.get("score") is not None and meta_.drift_score(meta) is None:
+        st.bad_fields += 1
     score = meta_.drift_score(meta)
     if score is not None:
         st.drift_score = score if st.drift_score is None else max(st.drift_score, score)
@@ -429,7 +460,7 @@ def _error(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
             st.halted = True
             return FINISH
         return ERROR
-    st.err_recoverable = meta.get("recoverable") is True
+    st.err_recoverable = meta_.flag(meta.get("recoverable")) is True
     return ERROR
 
 
@@ -439,10 +470,10 @@ def _network_error(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
 
 
 def _finish_counts(st: StreamState, meta: Mapping[str, Any]) -> None:
-    count = meta_.count(meta_.get(meta, "tokenCount", "token_count"))  # rule 2
+    count = _count_field(st, meta_.get(meta, "tokenCount", "token_count"))  # rule 2
     if count is not None:
         st.token_count = count
-    length = meta_.count(meta_.get(meta, "contentLength", "content_length"))
+    length = _count_field(st, meta_.get(meta, "contentLength", "content_length"))
     if length is not None:
         st.content_length = length
 

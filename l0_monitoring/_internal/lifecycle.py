@@ -28,7 +28,7 @@ outside it.
 
 from __future__ import annotations
 
-import math
+import copy
 import threading
 import weakref
 from collections.abc import Mapping
@@ -48,9 +48,9 @@ from .fold import (
     fold_token,
 )
 from .guard import ErrorReporter, internal_error
-from .meta import type_value
+from .meta import as_meta, number, type_value
 from .recent import RecentIds
-from .safe import finite_ms, safe_repr
+from .safe import safe_repr
 from .workers import REAL_CLOCK, Clock, TimerHandle, register_fork_aware
 
 RECENT_FINISHED = 4096  # ids remembered so late events after a terminal one are ignored
@@ -61,8 +61,6 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 _TOKEN = "TOKEN"
 _PENDING = TimerHandle(0.0, lambda: None)  # a sweep is being scheduled
 _RULES_GET = RULES.get
-_INF = math.inf
-_NINF = -math.inf
 
 
 class StreamListener:
@@ -180,6 +178,43 @@ class StreamTable:
             if kind.on_moment is not StreamListener.on_moment:
                 self._moment_listeners = (*self._moment_listeners, listener)
 
+    def detach(self, listener: StreamListener) -> int:
+        """Remove a listener, ending its view of every in-flight stream first.
+
+        The listener is told :meth:`StreamListener.on_finish` for each stream
+        still in flight, with facts as if the stream had been abandoned at its
+        last activity; the streams themselves stay in flight for the other
+        listeners (the table's owner keeps them). Used by a handler's
+        ``close()`` on a shared table.
+
+        Returns:
+            How many in-flight streams the listener was told about.
+        """
+        with self._lock:
+            if listener not in self._listeners:
+                return 0
+
+            def without(group: tuple[StreamListener, ...]) -> tuple[StreamListener, ...]:
+                return tuple(x for x in group if x is not listener)
+
+            self._listeners = without(self._listeners)
+            self._token_listeners = without(self._token_listeners)
+            self._start_listeners = without(self._start_listeners)
+            self._moment_listeners = without(self._moment_listeners)
+            pending = list(self._inflight.values())
+        key = id(listener)
+        for st in pending:
+            view = copy.copy(st)  # the stream as this listener last sees it: abandoned now
+            view.abandoned = True
+            view.end_ms = st.last_activity()
+            try:
+                listener.on_finish(view, derive(view, self.metrics))
+            except Exception as exc:
+                self._listener_error(exc)
+            if st.views is not None:
+                st.views.pop(key, None)
+        return len(pending)
+
     @property
     def listeners(self) -> tuple[StreamListener, ...]:
         """The attached listeners, in order."""
@@ -212,7 +247,7 @@ class StreamTable:
                 return
             ts = event.ts
             if ts.__class__ is not float or ts - ts:  # rule 9: NaN, ±inf, bool, str, ...
-                ms = finite_ms(ts)  # the one timestamp rule (numpy, Decimal: converted)
+                ms = number(ts)
                 if ms is None:
                     self._bad_ts(ts)
                     return
@@ -240,6 +275,8 @@ class StreamTable:
                 st.last_token_ms = ts
                 if self._chars:
                     meta = event.meta
+                    if meta.__class__ is not dict:
+                        meta = as_meta(meta)
                     text = meta.get("token")
                     if text is None:
                         text = meta.get("text") or meta.get("content")
@@ -264,6 +301,8 @@ class StreamTable:
             if meta.__class__ is not dict and not isinstance(meta, Mapping):
                 meta = {}
             moment = rule(st, meta, ts)
+            if st.bad_fields:
+                self._bad_fields(st)
             if moment:
                 if moment == FINISH:
                     self._finish(st, ts)
@@ -311,6 +350,8 @@ class StreamTable:
         if ctx:
             st.merge_context(ctx)
         moment = rule(st, meta, ts)
+        if st.bad_fields:
+            self._bad_fields(st)
         if moment:
             if moment == FINISH:
                 self._finish(st, ts)
@@ -318,6 +359,11 @@ class StreamTable:
                 self._notify(moment, st, ts, meta)
                 if moment == VIOLATION:
                     st.fresh_violations = None
+
+    def _bad_fields(self, st: StreamState) -> None:
+        """Rule 2: the event's meta carried a number the number rule rejects (ignored)."""
+        n, st.bad_fields = st.bad_fields, 0
+        self._malformed(f"{n} meta value(s) rejected by the number rule (ignored)")
 
     def _bad_ts(self, ts: object) -> None:
         self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
@@ -332,7 +378,7 @@ class StreamTable:
             return
         ts = event.ts
         if ts.__class__ is not float or ts - ts:
-            ms = finite_ms(ts)
+            ms = number(ts)
             if ms is None:
                 self._malformed(f"event.ts must be a finite number of ms: {safe_repr(ts)}")
                 return
@@ -601,10 +647,7 @@ class StreamTable:
 
 
 def _meta_of(event: Any) -> Mapping[str, Any]:
-    meta = event.meta
-    if meta.__class__ is dict or isinstance(meta, Mapping):
-        return meta
-    return {}
+    return as_meta(event.meta)
 
 
 def _sweep(ref: weakref.ref[StreamTable]) -> None:
@@ -624,7 +667,7 @@ __all__ = [
 def _malformed_reason(event: Any) -> str | None:
     """Why an event that raised TypeError in the fold is malformed, or None (a bug)."""
     ts = getattr(event, "ts", None)
-    if finite_ms(ts) is None:
+    if number(ts) is None:
         return f"event.ts must be a finite number of ms: {safe_repr(ts)}"
     t = getattr(event, "type", None)
     try:

@@ -8,12 +8,19 @@ identity is decided once. None of them raises on hostile input.
 
 from __future__ import annotations
 
-import math
+import decimal
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
-from .contract import ErrorCategory, normalize_error_category, normalize_severity
-from .safe import MAX_ITEMS, json_safe, safe_str
+from .contract import MAX_SAFE_INT, ErrorCategory, normalize_error_category, normalize_severity
+from .safe import MAX_ITEMS, finite_ms, json_safe, safe_str
+
+MAX_COUNT = MAX_SAFE_INT  # the published schemas' bound for every count (contract.Count)
+"""The largest integer read from meta (counts, attempts): the largest integer a
+JSON number (an IEEE 754 double) holds exactly, so every export carries it as read."""
+
+_EMPTY: Mapping[str, Any] = {}
 
 TOKEN_TEXT_KEYS = ("token", "text", "content")
 """Meta keys that carry a TOKEN event's text, in order of preference."""
@@ -46,21 +53,53 @@ def token_text(meta: Mapping[str, Any]) -> str | None:
     return text if text.__class__ is str else None
 
 
-def count(value: object) -> int | None:
-    """Rule 2: a count given as a non-negative int or integral float; else None (malformed).
+def number(value: object) -> float | None:
+    """THE number rule: a finite real number as a float, else None (malformed).
 
-    ``12.0`` counts as 12; negative, non-finite, fractional, bool and
-    non-numeric values are malformed.
+    ``int``, ``float`` and any ``numbers.Real`` (numpy scalars, ``Fraction``) or
+    ``decimal.Decimal`` count; ``bool`` (numpy's too), strings, None, NaN, +-inf
+    and numbers that overflow a float (``10**400``) do not. The same rule as an
+    event's ``ts`` (:func:`.safe.finite_ms`, shared with the recorder).
+    """
+    return finite_ms(value)
+
+
+def count(value: object) -> int | None:
+    """Rule 2: a count: an integral number in ``[0, MAX_COUNT]``; else None (malformed).
+
+    Any number :func:`number` accepts counts when it is integral: ``12``,
+    ``12.0``, ``numpy.int64(12)``, ``Decimal("12")``. Negative, fractional,
+    non-finite, bool, non-numeric and values above :data:`MAX_COUNT` (2**53 - 1)
+    are malformed.
     """
     if value.__class__ is int:
-        return value if value >= 0 else None
-    if isinstance(value, bool):
+        return value if 0 <= value <= MAX_COUNT else None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | decimal.Decimal):
         return None
-    if isinstance(value, int):
-        return int(value) if value >= 0 else None
-    if isinstance(value, float) and math.isfinite(value) and value >= 0 and value.is_integer():
-        return int(value)
+    try:
+        as_int = int(value)  # type: ignore[arg-type]
+        if as_int != value:  # fractional (exact comparison, also for Decimal)
+            return None
+    except (OverflowError, ValueError, TypeError, ArithmeticError):  # NaN, inf
+        return None
+    return as_int if 0 <= as_int <= MAX_COUNT else None
+
+
+def flag(value: object) -> bool | None:
+    """A boolean read from meta: ``True``/``False`` or numpy's ``bool_``; else None."""
+    if value is True or value is False:
+        return value
+    kind = type(value)
+    if kind.__name__ in ("bool_", "bool") and kind.__module__ == "numpy":
+        return bool(value)
     return None
+
+
+def as_meta(meta: object) -> Mapping[str, Any]:
+    """An event's meta as a mapping: anything else (None, a list, a str) is empty."""
+    if meta.__class__ is dict or isinstance(meta, Mapping):
+        return meta
+    return _EMPTY
 
 
 def is_network(meta: Mapping[str, Any]) -> bool:
@@ -69,9 +108,9 @@ def is_network(meta: Mapping[str, Any]) -> bool:
     True when ``isNetwork`` is true; when ``isNetwork`` is absent, when
     ``failureType`` or ``category`` is ``"network"``.
     """
-    flag = get(meta, "isNetwork", "is_network")
-    if flag is not None:
-        return flag is True
+    network = get(meta, "isNetwork", "is_network")
+    if network is not None:
+        return flag(network) is True
     category = get(meta, "failureType", "failure_type")
     if category is None:
         category = meta.get("category")
@@ -179,10 +218,7 @@ def drift_types(meta: Mapping[str, Any]) -> list[str]:
 
 def drift_score(meta: Mapping[str, Any]) -> float | None:
     """A DRIFT_CHECK_RESULT's finite score, or None."""
-    score = meta.get("score")
-    if isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score):
-        return float(score)
-    return None
+    return number(meta.get("score"))
 
 
 def error_message(meta: Mapping[str, Any]) -> object:
@@ -223,9 +259,8 @@ def retry_reason(meta: Mapping[str, Any]) -> str | None:
 
 
 def retry_attempt(meta: Mapping[str, Any]) -> int:
-    """A RETRY_ATTEMPT's ``attempt`` number (0 when absent or not an int)."""
-    attempt = meta.get("attempt")
-    return attempt if attempt.__class__ is int else 0
+    """A RETRY_ATTEMPT's ``attempt`` number (0 when absent or not a count)."""
+    return count(meta.get("attempt")) or 0
 
 
 def network_error(meta: Mapping[str, Any]) -> tuple[object, str, bool]:
@@ -235,7 +270,7 @@ def network_error(meta: Mapping[str, Any]) -> tuple[object, str, bool]:
     """
     error = meta.get("error") or "network error"
     code = meta.get("code") or meta.get("error_type") or "unknown"
-    return error, safe_str(code, 64).strip() or "unknown", meta.get("retryable") is not False
+    return error, safe_str(code, 64).strip() or "unknown", flag(meta.get("retryable")) is not False
 
 
 def is_first_token_signal(meta: Mapping[str, Any]) -> bool:

@@ -5,18 +5,26 @@ Event meta is read in one place only: :mod:`.meta`.
 
 from __future__ import annotations
 
+import math
+
 from .safe import safe_str
 
-# OTLP timestamps are unsigned 64-bit nanoseconds: epoch ms at or past this do not fit.
-_MAX_MS = 2**64 / 1_000_000
+_MAX_NS = 2**63 - 1  # OTLP timestamps are 64-bit integers
 
 
 def ms_to_ns(ms: float | None) -> int | None:
-    """Epoch ms to ns; None (the SDK then uses now) unless 0 <= ms < 2**64 ns (OTLP's fixed64)."""
+    """Epoch ms to ns; never raises.
+
+    None (the SDK then uses now) unless a finite, non-negative number whose
+    nanoseconds fit a signed 64-bit integer (OTLP's timestamp).
+    """
     try:
-        return int(ms * 1_000_000) if 0 <= ms < _MAX_MS else None  # type: ignore[operator]
-    except TypeError:  # None, or not a number
+        if not 0 <= ms < math.inf:  # type: ignore[operator]
+            return None
+        ns = int(ms * 1_000_000)  # type: ignore[operator]
+    except (TypeError, OverflowError, ValueError):  # None, not a number, inf after scaling
         return None
+    return ns if ns <= _MAX_NS else None
 
 
 def low_cardinality(value: object, limit: int = 64) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from pydantic import ValidationError
 
-from .._internal.contract import is_blank, loads
+from .._internal.contract import category_of, is_blank, loads
 from .._internal.safe import MAX_STR, clean_data, clean_text, json_line, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
@@ -281,7 +281,7 @@ _METRIC_SPECS: tuple[tuple[str, str, str, bool], ...] = (
     ("retries_total", "r.total_retries", "counter", False),
     ("network_retries_total", "r.network_retries", "counter", False),
     ("model_retries_total", "r.model_retries", "counter", False),
-    ("guardrail_violations_total", "len(t.guardrails.violations)", "counter", False),
+    ("guardrail_violations_total", "t.guardrails.total", "counter", False),
     ("errors_total", "1 if error.occurred else 0", "counter", False),
     ("completed_total", "1 if t.completed else 0", "counter", False),
     ("aborted_total", "1 if t.aborted else 0", "counter", False),
@@ -695,14 +695,31 @@ def series_from_records(records: Iterable[Telemetry]) -> SeriesSet:
             t.metrics.token_count,
             t.retries.network_retries,
             t.retries.model_retries,
-            [v.get("severity") for v in t.guardrails.violations],
-            (t.error.category or "unknown") if t.error.occurred else None,
+            _severities(t),
+            category_of(t.error.category) if t.error.occurred else None,
             t.metrics.time_to_first_token,
             t.timing.duration,
             t.metrics.tokens_per_second,
             t.timing.inter_token_latencies,
         )
     return series
+
+
+def _severities(t: Telemetry) -> dict[Any, int]:
+    """A record's violations by severity (for the Prometheus series of records).
+
+    The listed ones by their severity; those past the list (``violation_count``
+    beyond the 100 listed) under ``_other``: their severity is not recorded.
+    """
+    counts: dict[Any, int] = {}
+    listed = t.guardrails.violations
+    for v in listed:
+        severity = v.get("severity")
+        counts[severity] = counts.get(severity, 0) + 1
+    unlisted = t.guardrails.total - len(listed)
+    if unlisted > 0:
+        counts[None] = counts.get(None, 0) + unlisted
+    return counts
 
 
 def _clean_record(telemetry: Telemetry) -> Telemetry:

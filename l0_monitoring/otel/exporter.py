@@ -461,6 +461,8 @@ class OpenTelemetryExporter:
         assert otel is not None
         start = ms_to_ns(t.timing.started_at.timestamp() * 1000) if t.timing.started_at else None
         end = ms_to_ns(t.timing.completed_at.timestamp() * 1000) if t.timing.completed_at else None
+        if start is not None and end is not None and end < start:
+            end = start  # as the handler's Facts.span_end_ms: never end before the start
         if otel._tracer is not None:
             span = otel.create_span(otel.span_name(t.model), start_time=start, context=parent)
             otel.record_telemetry(t, span)

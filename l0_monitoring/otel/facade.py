@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._internal.contract import category_of
 from .._internal.metahelpers import low_cardinality
 from .._internal.optional import require
 from ..telemetry import Telemetry
@@ -224,7 +225,7 @@ class OpenTelemetry:
             A.L0_STREAM_COMPLETED: t.completed,
             A.L0_RETRY_COUNT: t.retries.total_retries,
             A.L0_NETWORK_ERROR_COUNT: t.retries.network_retries,
-            A.L0_GUARDRAIL_VIOLATION_COUNT: len(t.guardrails.violations),
+            A.L0_GUARDRAIL_VIOLATION_COUNT: t.guardrails.total,
             A.L0_DRIFT_DETECTED: t.drift.detected,  # drift only: a guardrail failure is not drift
             A.L0_OUTCOME: t.outcome,
         }
@@ -351,12 +352,11 @@ def _violation_attributes(v: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _error_type_of(code: object, category: object) -> str:
-    # error.type must be low-cardinality: a code or a category, never a message.
+    # error.type must be low-cardinality: a code or a category, never a message;
+    # with neither, the one "unknown" category of every sink (derive.category_of).
     if code:
         return low_cardinality(code)
-    if category:
-        return low_cardinality(category)
-    return "_OTHER"
+    return low_cardinality(category_of(category or None))  # type: ignore[arg-type]
 
 
 def _set_error(span: Any, error_type: str, exc: BaseException | None) -> None:

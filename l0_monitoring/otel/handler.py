@@ -176,11 +176,17 @@ class OpenTelemetryHandler(StreamListener):
 
     def on_moment(self, moment: int, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
         """Add a span event for a notable moment (first token, retry, violation, ...)."""
+        # Each collect_* flag switches its section off here too (README "collect
+        # flags"): timing -> first token; retries -> retry and network-error events.
+        metrics = self._table.metrics
         if moment == FIRST_TOKEN:
             # Its TTFT attribute is set from the facts at the end (rule 1: the
             # start may still move).
-            self._event(st, "l0.first_token", {}, ts)
+            if metrics.collect_timing:
+                self._event(st, "l0.first_token", {}, ts)
         elif moment == RETRY:
+            if not metrics.collect_retries:
+                return
             network = is_network(meta)  # rule 3, the fold's own reading
             self._event(
                 st,
@@ -195,7 +201,7 @@ class OpenTelemetryHandler(StreamListener):
         elif moment == FALLBACK:
             self._event(st, "l0.fallback", {A.LLM_RESPONSE_MODEL: st.model or ""}, ts)
         elif moment == VIOLATION:
-            if not self._table.metrics.collect_guardrails:
+            if not metrics.collect_guardrails:
                 return
             for v in st.fresh_violations or ():
                 attrs = _violation_attributes(v)
@@ -214,6 +220,8 @@ class OpenTelemetryHandler(StreamListener):
                 drift["l0.drift.score"] = score
             self._event(st, "l0.drift", drift, ts)
         elif moment == NETWORK_ERROR:
+            if not metrics.collect_retries:
+                return
             _, error_type, retryable = network_error(meta)
             self._event(
                 st,
@@ -226,7 +234,12 @@ class OpenTelemetryHandler(StreamListener):
             )
 
     def on_token(self, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
-        """One span event per token (only with ``trace_tokens``); text only with consent."""
+        """One span event per token (only with ``trace_tokens``); text only with consent.
+
+        None with ``collect_tokens`` off.
+        """
+        if not self._table.metrics.collect_tokens:
+            return
         attrs: dict[str, Any] = {"l0.token.index": st.tokens - 1}
         if self._content:
             text = token_text(meta)
@@ -282,7 +295,7 @@ class OpenTelemetryHandler(StreamListener):
                 span.add_event(name, event_attrs, timestamp=at)
         if error_type is not None:
             _set_error(span, error_type, None)
-        span.end(end_time=ms_to_ns(f.end_ms))
+        span.end(end_time=ms_to_ns(f.span_end_ms))  # never before its start
         if self.otel._instruments is not None:
             gaps = None
             if self._chunks:
@@ -314,10 +327,17 @@ class OpenTelemetryHandler(StreamListener):
     def close(self, timeout: float = 5.0) -> None:
         """End every span still open, at its last event, as ``abandoned``; flush metrics.
 
-        On a shared table (``Monitoring.combine``) this ends the in-flight
-        streams for every listener of that table, as closing the Monitor does.
+        On a shared table (``Monitoring.combine``) this ends this handler's
+        spans only and detaches it: the Monitor keeps its in-flight streams
+        (and the other handlers their views); the closed handler ignores
+        further events.
         """
-        self._table.close()
+        if self._shared:
+            self._table.detach(self)
+            self._table = _closed_table()
+            self._shared = False
+        else:
+            self._table.close()
         self.flush(timeout)
 
     def stats(self) -> dict[str, int]:
@@ -359,3 +379,8 @@ def create_opentelemetry_handler(
         The handler (callable, with ``close()``).
     """
     return OpenTelemetryHandler(OpenTelemetry(tracer, meter, config), idle_timeout=idle_timeout)
+
+
+def _closed_table() -> StreamTable:
+    """A detached, closed handler's table: it ignores every event."""
+    return StreamTable(enabled=False, idle_timeout=None)

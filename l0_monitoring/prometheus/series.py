@@ -435,7 +435,7 @@ class SeriesSet:
         tokens: int,
         network_retries: int,
         model_retries: int,
-        severities: Iterable[object],
+        severities: Iterable[object] | Mapping[Any, int],
         error_category: str | None,
         ttft: float | None,
         duration: float | None,
@@ -447,6 +447,10 @@ class SeriesSet:
     ) -> None:
         """Count one finished stream.
 
+        ``severities``: the stream's violation severities, one per violation, or
+        a mapping of severity to count (the Monitor's facts: every distinct
+        violation, beyond the 100 a record lists).
+
         ``trace_id`` (from :func:`current_trace_id` at the stream's start)
         becomes the exemplar of the TTFT, duration and largest-gap buckets.
         """
@@ -457,11 +461,12 @@ class SeriesSet:
         s.tokens += tokens
         s.network_retries += network_retries
         s.model_retries += model_retries
-        for severity in severities:
+        counted = severities.items() if isinstance(severities, Mapping) else _ones(severities)
+        for severity, n in counted:
             label = (
                 severity if isinstance(severity, str) and severity in KNOWN_SEVERITIES else OTHER
             )
-            s.violations[label] = s.violations.get(label, 0) + 1
+            s.violations[label] = s.violations.get(label, 0) + n
         if error_category is not None:
             label = error_category if error_category in KNOWN_CATEGORIES else OTHER
             s.errors[label] = s.errors.get(label, 0) + 1
@@ -627,3 +632,7 @@ class _SetData(_Data):
     models: dict[Annotated[str, Field(min_length=1, max_length=1024)], _ModelData] = Field(
         max_length=MAX_MODELS + 1
     )
+
+
+def _ones(severities: Iterable[object]) -> Iterable[tuple[object, int]]:
+    return ((severity, 1) for severity in severities)

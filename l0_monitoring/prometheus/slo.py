@@ -638,7 +638,7 @@ def evaluate_records(records: Iterable[Telemetry], slo: SLOConfig | None = None)
             tps.append(t.metrics.tokens_per_second)
         failed += t.outcome in ("failed", "abandoned")
         retries += t.retries.total_retries
-        violations += len(t.guardrails.violations)
+        violations += t.guardrails.total
     return _results(slo, [
         _quantile(slo.ttft_quantile, ttft),
         _quantile(slo.tokens_per_second_quantile, tps),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._internal.contract import category_of
 from .._internal.safe import json_safe, safe_str
 from ..exceptions import L0ExecutionError, L0NetworkError
 from ..telemetry import Telemetry
@@ -59,12 +60,43 @@ class SentryConfig(BaseModel):
     )
 
 
+IN_PROGRESS = "in_progress"
+"""The ``outcome`` of the ``l0`` context of a capture made while its stream is in flight."""
+
+
+def in_flight(t: Telemetry) -> bool:
+    """Whether ``t`` is a snapshot of a stream still in flight.
+
+    In flight: no ``completed_at`` and neither completed, aborted nor abandoned
+    (what the handlers' mid-stream snapshots are; every finished record the
+    Monitor or replay builds has ``completed_at``).
+    """
+    return t.timing.completed_at is None and not (t.completed or t.aborted or t.abandoned)
+
+
 def telemetry_context(t: Telemetry) -> dict[str, Any]:
-    """The ``l0`` context attached to captured events: figures, never content."""
+    """The ``l0`` context attached to captured events: figures, never content.
+
+    A capture made mid-stream (:func:`in_flight`) claims no outcome: ``outcome``
+    is ``"in_progress"``, ``in_flight`` True, ``completed``/``aborted`` None,
+    ``duration_s`` None; the figures are those so far.
+    """
+    if in_flight(t):
+        return {
+            **_figures(t),
+            "outcome": IN_PROGRESS,
+            "in_flight": True,
+            "completed": None,
+            "aborted": None,
+        }
+    return {**_figures(t), "outcome": t.outcome, "in_flight": False,
+            "completed": t.completed, "aborted": t.aborted}  # fmt: skip
+
+
+def _figures(t: Telemetry) -> dict[str, Any]:
     return {
         "stream_id": t.stream_id,
         "model": t.model,
-        "outcome": t.outcome,
         "duration_s": t.timing.duration,
         "time_to_first_token_s": t.metrics.time_to_first_token,
         "token_count": t.metrics.token_count,
@@ -72,12 +104,10 @@ def telemetry_context(t: Telemetry) -> dict[str, Any]:
         "retries": t.retries.total_retries,
         "network_retries": t.retries.network_retries,
         "model_retries": t.retries.model_retries,
-        "guardrail_violations": len(t.guardrails.violations),
+        "guardrail_violations": t.guardrails.total,
         "error_category": t.error.category,
         "error_code": t.error.code,
         "error_recoverable": t.error.recoverable,
-        "completed": t.completed,
-        "aborted": t.aborted,
     }
 
 
@@ -244,7 +274,7 @@ class Sentry:
             safe_str(error), category, code)  # fmt: skip
         return self._capture(
             exc, telemetry=telemetry,
-            fingerprint=["l0", "execution-failure", category or "unknown", code or "none"],
+            fingerprint=["l0", "execution-failure", category_of(category), code or "none"],
         )  # fmt: skip
 
     # -- capture through a fresh scope ------------------------------------------

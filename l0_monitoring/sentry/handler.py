@@ -40,10 +40,12 @@ from ..config import MetricsConfig
 from ..telemetry import Telemetry
 from .client import Sentry, SentryConfig
 
-__all__ = ["MAX_VIOLATION_CAPTURES", "SentryHandler", "create_sentry_handler"]
+__all__ = ["MAX_VIOLATION_CAPTURES", "NO_ERROR_TEXT", "SentryHandler", "create_sentry_handler"]
 
 MAX_VIOLATION_CAPTURES = 10
 """Violation events captured per stream; further violations leave breadcrumbs only."""
+NO_ERROR_TEXT = "L0 execution failed"
+"""What a failure capture says when no error text is known or ``collect_errors`` is off."""
 MAX_VIOLATION_BREADCRUMBS = 100
 """Violation breadcrumbs per stream (Sentry keeps 100 breadcrumbs per scope anyway)."""
 
@@ -121,6 +123,7 @@ class SentryHandler(StreamListener):
             count_chars=False,
         )
         self._table.attach(self)
+        self._shared = False
 
     # ------------------------------------------------------------------ feeding
 
@@ -150,6 +153,7 @@ class SentryHandler(StreamListener):
         table.use_idle_timeout(self.idle_timeout)
         table.attach(self)
         self._table = table
+        self._shared = True
         return True
 
     # ------------------------------------------------------------------ the listener
@@ -175,18 +179,27 @@ class SentryHandler(StreamListener):
     def on_moment(self, moment: int, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
         """Breadcrumbs for notable moments; captures for unretried network errors, violations."""
         sentry = self.integration
+        metrics = self._table.metrics  # each collect_* flag switches its section off here too
         if moment == FIRST_TOKEN:
             start = st.start_ms if st.start_ms is not None else st.first_event_ms
-            if self._table.metrics.collect_timing and ts >= start:  # rule 7: never clamped
+            if metrics.collect_timing and ts >= start:  # rule 7: never clamped
                 sentry.record_first_token(ts - start)
         elif moment == RETRY:
+            if not metrics.collect_retries:
+                return
             sentry.record_retry(
                 retry_attempt(meta),
                 retry_reason(meta) or "",
                 is_network(meta),  # rule 3
             )
         elif moment == NETWORK_ERROR:
+            # The network-error section follows collect_retries (as the facts'
+            # network_errors); its text follows collect_errors.
+            if not metrics.collect_retries:
+                return
             error, error_type, retried = network_error(meta)
+            if not metrics.collect_errors:
+                error = NO_ERROR_TEXT
             snapshot = None
             if not retried and self._config.capture_network_errors:
                 snapshot = self._snapshot(st, final=False)
@@ -216,7 +229,9 @@ class SentryHandler(StreamListener):
             sentry.record_drift(True, drift_types(meta))
 
     def on_token(self, st: StreamState, ts: float, meta: Mapping[str, Any]) -> None:
-        """Breadcrumb per token (only with ``breadcrumbs_for_tokens``)."""
+        """Breadcrumb per token (with ``breadcrumbs_for_tokens``, and ``collect_tokens`` on)."""
+        if not self._table.metrics.collect_tokens:
+            return
         self.integration.record_token(token_text(meta))
 
     def on_finish(self, st: StreamState, facts: Facts) -> None:
@@ -241,7 +256,7 @@ class SentryHandler(StreamListener):
                 else "cancelled" if outcome in ("aborted", "abandoned")
                 else "internal_error"
             )  # fmt: skip
-            transaction.finish(end_timestamp=_dt(f.end_ms))
+            transaction.finish(end_timestamp=_dt(f.span_end_ms))  # never before its start
         # Breadcrumbs are stamped now (not with the events' time): Sentry orders
         # a scope's breadcrumbs by timestamp, next to the application's own.
         self._crumb(
@@ -253,7 +268,13 @@ class SentryHandler(StreamListener):
         if outcome == "completed" and st.completed:
             self._crumb("Stream completed", "l0.stream", "info", {"token_count": f.tokens})
         if st.halted or st.gave_up:
-            message = st.err_exception or st.err_message or "L0 execution failed"
+            # With collect_errors off the capture says only that the stream failed:
+            # no exception, message, category or code (its context is blanked alike).
+            message = (
+                st.err_exception or st.err_message or NO_ERROR_TEXT
+                if self._table.metrics.collect_errors
+                else NO_ERROR_TEXT
+            )
             sentry.record_failure(
                 message if isinstance(message, BaseException) else safe_str(message),
                 self._snapshot(st, final=True),
@@ -264,10 +285,16 @@ class SentryHandler(StreamListener):
     def close(self) -> None:
         """Finish every open stream (transactions as ``cancelled``, outcome abandoned).
 
-        On a shared table (``Monitoring.combine``) this ends the in-flight
-        streams for every listener of that table, as closing the Monitor does.
+        On a shared table (``Monitoring.combine``) this finishes this handler's
+        transactions only and detaches it: the Monitor keeps its in-flight
+        streams; the closed handler ignores further events.
         """
-        self._table.close()
+        if self._shared:
+            self._table.detach(self)
+            self._table = _closed_table()
+            self._shared = False
+        else:
+            self._table.close()
 
     def flush(self) -> None:
         """Nothing is buffered here (sentry_sdk sends in the background)."""
@@ -298,3 +325,8 @@ def create_sentry_handler(
         The handler (callable, with ``close()``).
     """
     return SentryHandler(Sentry(sentry_sdk, config), idle_timeout=idle_timeout)
+
+
+def _closed_table() -> StreamTable:
+    """A detached, closed handler's table: it ignores every event."""
+    return StreamTable(enabled=False, idle_timeout=None)
