@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from tqdm import tqdm
 
 from l0_monitoring import MonitoringConfig
 from l0_monitoring.cli import PRESETS, PROGRESS_REDRAWS_PER_SECOND
@@ -73,6 +74,10 @@ def test_progress_on_a_terminal_shows_rate_and_eta_and_redraws_at_most_10_times_
     assert "stream/s" in text  # the rate
     assert re.search(r"\d\d:\d\d<\d\d:\d\d", text)  # elapsed < remaining (ETA)
     assert "3000/3000" in text
+    # Review of #17, finding 8: the bar stays up while files and the report are
+    # written, and says so (it went quiet for ~9 s at 100%).
+    assert "drawing report.html" in text and "writing metrics.prom" in text
+    assert text.rindex("done") > text.rindex("drawing report.html")
     redraws = text.count("\r")
     # An upper bound from the test's own clock: tqdm's mininterval caps the rate.
     assert redraws <= PROGRESS_REDRAWS_PER_SECOND * elapsed + 3, (redraws, elapsed)
@@ -107,7 +112,7 @@ def test_replay_into_a_closed_pipe_ends_quietly_at_once(demo_out):
     first = proc.stdout.readline()
     assert first.startswith(b"{")
     proc.stdout.close()  # what `head -1` does after its line
-    assert proc.wait(timeout=120) == 1
+    assert proc.wait(timeout=120) == 0  # the documented status of a closed pipe
     writer.join(timeout=120)
     stderr = proc.stderr.read().decode()
     proc.stderr.close()
@@ -149,9 +154,9 @@ def test_demo_out_an_unwritable_folder_is_refused_before_any_work():
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("telemetry.jsonl", "telemetry JSON Lines"),
-        ("telemetry.csv", "telemetry CSV"),
-        ("metrics.prom", "Prometheus text"),
+        ("telemetry.jsonl", "telemetry records"),
+        ("telemetry.csv", "a CSV export"),
+        ("metrics.prom", "a Prometheus exposition"),
     ],
 )
 def test_replaying_a_telemetry_file_says_what_kind_of_file_it_is(demo_out, name, kind):
@@ -172,15 +177,31 @@ def test_one_stream_is_singular(tmp_path):
     assert rep.returncode == 0 and "(1 stream)" in rep.stdout
 
 
-def test_a_truncated_logs_warning_is_printed_once(demo_out, tmp_path):
+@pytest.mark.parametrize("command", ["replay", "check"])
+def test_a_truncated_logs_warning_is_printed_once(demo_out, tmp_path, command):
+    # Review of #17, finding 5: check printed the logger's line and its own.
     text = (demo_out / "events.jsonl").read_text()
     cut = tmp_path / "cut.jsonl"
     cut.write_text(text[: len(text) // 2])  # ends in the middle of a line
-    r = cli("replay", str(cut))
-    assert r.returncode == 0
-    warnings = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(warnings) == 1, warnings
-    assert "skipped 1 malformed line;" in warnings[0]
+    r = cli(command, str(cut))
+    assert r.returncode in (0, 1), r.stderr
+    mentions = [line for line in r.stderr.splitlines() if "malformed" in line]
+    assert len(mentions) == 1, r.stderr
+    assert mentions[0].startswith("l0-monitoring: skipped 1 malformed line; first: line ")
+
+
+def test_replay_of_a_cut_log_says_how_many_streams_were_still_in_flight(demo_out, tmp_path):
+    # Review of #17, finding 10: check said "16 more still in flight", replay nothing.
+    text = (demo_out / "events.jsonl").read_text()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(text[: len(text) // 2])
+    checked, replayed = cli("check", str(cut)), cli("replay", str(cut))
+    n = int(re.search(r"; (\d+) more still in flight at the end of the log", checked.stdout)[1])
+    assert n > 0
+    streams = f"{n} stream" + ("s" if n != 1 else "")
+    assert f"l0-monitoring: {streams} still in flight at the end of the log" in replayed.stderr
+    whole = cli("replay", str(demo_out / "events.jsonl"))
+    assert "in flight" not in whole.stderr
 
 
 @pytest.mark.parametrize("command", ["demo", "replay"])
@@ -301,5 +322,10 @@ def test_replay_on_a_terminal_shows_events_read_and_the_rate(demo_out):
     assert proc.wait(timeout=120) == 0
     os.close(master)
     text = b"".join(chunks).decode("utf-8", "replace")
-    events = len((demo_out / "events.jsonl").read_text().splitlines())
-    assert "event/s" in text and f"{events / 1000:.2f}kevent" in text, text[-300:]
+    # Review of #17, finding 8: a file's size is known, so the bar shows its bytes
+    # read, a percentage and an ETA (elapsed<remaining), not only a count.
+    size = (demo_out / "events.jsonl").stat().st_size
+    assert "100%|" in text and re.search(r"\d\d:\d\d<\d\d:\d\d", text), text[-300:]
+    shown = tqdm.format_sizeof(size, divisor=1024)
+    assert f"{shown}/{shown}" in text, text[-300:]
+    assert "B/s" in text
