@@ -314,7 +314,9 @@ def test_the_probe_sees_a_legend_drawn_inside_the_axes(tmp_path):
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], label="line")
     ax.legend(loc="upper left")
-    page = f'<!DOCTYPE html><html><body>{_svg(fig, 0)}<table><tr><th>h</th></tr></table></body></html>'
+    page = (
+        f"<!DOCTYPE html><html><body>{_svg(fig, 0)}<table><tr><th>h</th></tr></table></body></html>"
+    )
     assert probe_layout(tmp_path, page, 1000)["legends"] == ["f0-axes_1"]
 
 
@@ -344,7 +346,10 @@ def test_report_and_check_judge_the_same_file_the_same_way(tmp_path):
     from .test_cli import cli
 
     out = tmp_path / "out"
-    assert cli("demo", "--simulate", "--streams", "150", "--seed", "3", "--out", str(out)).returncode == 0
+    assert (
+        cli("demo", "--simulate", "--streams", "150", "--seed", "3", "--out", str(out)).returncode
+        == 0
+    )
     slo = tmp_path / "slo.toml"
     slo.write_text("ttft_seconds = 0.7\nerror_rate = 0.2\nretry_rate = 0.5\n")
     for extra in ([], ["--slo", str(slo)]):
@@ -356,7 +361,10 @@ def test_report_and_check_judge_the_same_file_the_same_way(tmp_path):
                 verdicts[cells[0]] = {"pass": "met", "FAIL": "missed", "n/a": "no data"}[cells[3]]
         assert len(verdicts) == 5, check.stdout
         page_file = tmp_path / "r.html"
-        assert cli("report", str(out / "telemetry.jsonl"), "--html", str(page_file), *extra).returncode == 0
+        assert (
+            cli("report", str(out / "telemetry.jsonl"), "--html", str(page_file), *extra).returncode
+            == 0
+        )
         rows = re.findall(r'<tr><td>([^<]*)</td><td class="text">[^<]*</td><td class="text">'
                           r'[^<]*</td><td>[^<]*</td><td><span class="\w+">([^<]*)</span>',
                           page_file.read_text())  # fmt: skip
