@@ -702,6 +702,22 @@ def render_html(
             '<p class="caveat"><em>not collected</em>: the Monitor\'s configuration did not '
             "collect this data, so the target cannot be judged (it is not a pass).</p>"
         )
+    unseen = [
+        what
+        for what, seen in (
+            ("a retry", any(t.retries.total_retries for t in records)),
+            ("a guardrail check", any(t.guardrails.rules_checked for t in records)),
+        )
+        if not seen
+    ]
+    if metrics is None and records and unseen:
+        # Zeros that may mean "not collected": the records cannot tell (no config in them).
+        slo_note += (
+            f'<p class="caveat">No record shows {" or ".join(unseen)}: if the Monitor did '
+            "not collect them (the <code>minimal</code> preset), those targets were not "
+            "measured; <code>l0-monitoring report --config PRESET</code> shows them as "
+            "<em>not collected</em>.</p>"
+        )
     warnings = "".join(f'<p class="warn">{_esc(w)}</p>' for w in notes)
     parts.append(
         _section(

@@ -382,6 +382,9 @@ def test_targets_the_config_did_not_collect_are_not_collected_never_met(minimal_
             "--config", "minimal")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert slo_verdicts((tmp_path / "m.html").read_text())["retry rate"][1] == "not collected"
+    # Without --config the records cannot tell: the page says the zeros may mean that.
+    r = cli("report", str(out / "telemetry.jsonl"), "--html", str(tmp_path / "u.html"))
+    assert "No record shows a retry or a guardrail check" in (tmp_path / "u.html").read_text()
 
 
 def test_report_of_sampled_records_says_how_many_were_kept_and_judges_every_stream(
