@@ -98,7 +98,9 @@ def sniff_text(head: str, whole: str | None = None) -> FileKind:
     first = next((line.strip() for line in head.splitlines() if line.strip()), "")
     if not first:
         return EMPTY
-    if "\x00" in first or "\ufffd" in first:
+    if "\x00" in first:
+        # Only a NUL says binary: a line of undecodable bytes in a text log is one
+        # malformed line, which the readers skip and count.
         return BINARY
     if first.startswith(("# HELP", "# TYPE", "# EOF")) or _EXPOSITION_LINE.match(first):
         return PROMETHEUS
