@@ -25,11 +25,11 @@ def main() -> None:
         raise SystemExit("chromium not found (apt-get install chromium)")
     with tempfile.TemporaryDirectory() as tmp:
         demo = Path(tmp) / "demo"
-        subprocess.run([sys.executable, "-m",  # noqa: S603  # fixed arguments "l0_monitoring", "demo", "--simulate",
+        subprocess.run([sys.executable, "-m", "l0_monitoring", "demo", "--simulate",  # noqa: S603
                         "--streams", "500", "--config", "production", "--out", str(demo)],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         shot = Path(tmp) / "full.png"
-        subprocess.run([chromium, "--headless",  # noqa: S603  # fixed arguments "--no-sandbox", "--disable-gpu",
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",  # noqa: S603
                         "--hide-scrollbars", f"--user-data-dir={tmp}/profile",
                         "--window-size=1400,1900", f"--screenshot={shot}",
                         (demo / "report.html").as_uri()],

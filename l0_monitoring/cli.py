@@ -2,7 +2,9 @@
 
 Every subcommand has ``--help`` with examples. Bad arguments and unreadable
 files print one line (``l0-monitoring: error: ...``) and exit with code 2;
-invalid data given to ``validate`` exits with code 1.
+invalid data given to ``validate`` exits with code 1. Output into a pipe its
+reader closed (``| head -1``) ends the command quietly and at once, with code 0
+in every output format.
 """
 
 from __future__ import annotations
@@ -109,7 +111,10 @@ def _print_summary(builder: SummaryBuilder, out: TextIO, total: int | None = Non
     kept = builder.all.streams
     if total is not None and total != kept:
         out.write(f"{streams_note(total, kept)}; the table shows the kept records:\n")
-    out.write(format_table([s.row() for s in summaries], TABLE_HEADER) + "\n\n")
+    out.write(format_table([s.row() for s in summaries], TABLE_HEADER) + "\n")
+    if not builder.all.retries_collected:
+        out.write("retries -: not collected by this configuration (collect_retries=False)\n")
+    out.write("\n")
     out.write("Time to first token, all models:\n")
     out.write(text_histogram(builder.all.ttft, bins=8, width=36) + "\n")
 
@@ -118,20 +123,37 @@ def _print_summary(builder: SummaryBuilder, out: TextIO, total: int | None = Non
 PROGRESS_REDRAWS_PER_SECOND = 10
 
 
+class _Bar:
+    """The progress callback: ``bar(n)`` advances; ``bar.stage(text)`` names the step after."""
+
+    def __init__(self, bar: Any) -> None:
+        self._bar = bar
+
+    def __call__(self, n: int) -> None:
+        self._bar.update(n)
+
+    def stage(self, text: str) -> None:
+        """Say what the command is doing once the counted work is done (writing files...)."""
+        self._bar.set_postfix_str(text, refresh=True)
+
+
 @contextlib.contextmanager
 def _progress(
-    total: int | None, stream: TextIO, unit: str = "stream"
-) -> Iterator[Callable[[int], None]]:
+    total: int | None, stream: TextIO, unit: str = "stream", scale: bool = False
+) -> Iterator[_Bar]:
     """A progress bar with rate and ETA on a terminal; silent when ``stream`` is not one.
 
     Without a ``total`` (a log read as a stream) it shows the count and the rate.
+    ``scale``: SI prefixes (bytes read: ``12.3MB/40.0MB``). The bar stays up until
+    the whole command is done: steps after the count are named with ``stage``.
     """
     from tqdm import tqdm
 
     bar = tqdm(
         total=total,
         unit=unit,
-        unit_scale=total is None,
+        unit_scale=total is None or scale,
+        unit_divisor=1024 if unit == "B" else 1000,
         file=stream,
         disable=not stream.isatty(),
         mininterval=1 / PROGRESS_REDRAWS_PER_SECOND,
@@ -139,7 +161,7 @@ def _progress(
         leave=True,
     )
     try:
-        yield bar.update
+        yield _Bar(bar)
     finally:
         bar.close()
 
@@ -181,7 +203,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"buffer_size": max(config.buffer_size, args.streams),
                                        "flush_interval": 0.0})  # fmt: skip
     exporters = _env_exporters()
-    builder = SummaryBuilder()
+    builder = SummaryBuilder(config.metrics)
     records: list[Telemetry] = []
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -202,38 +224,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
         on_event = Monitoring.combine(monitor.handle_event, recorder)
         scenarios = make_scenarios(args.streams, args.seed)
         use_l0 = not args.simulate and _has_l0()
-        with _progress(args.streams, sys.stderr) as progress:
-            if use_l0:
-                asyncio.run(run_with_l0(scenarios, on_event, concurrency=args.concurrency,
-                                        speed=args.speed, progress=progress))  # fmt: skip
-            else:
-                # A fixed epoch: the same seed gives byte-identical output files.
-                run_simulated(scenarios, on_event, start_ms=SIMULATED_EPOCH_MS,
-                              progress=progress)  # fmt: skip
+        # The bar stays up until every file is written: the report of 5000 streams
+        # takes seconds after the last stream, and the screen says so.
+        progress = stack.enter_context(_progress(args.streams, sys.stderr))
+        if use_l0:
+            asyncio.run(run_with_l0(scenarios, on_event, concurrency=args.concurrency,
+                                    speed=args.speed, progress=progress))  # fmt: skip
+        else:
+            # A fixed epoch: the same seed gives byte-identical output files.
+            run_simulated(scenarios, on_event, start_ms=SIMULATED_EPOCH_MS,
+                          progress=progress)  # fmt: skip
+        progress.stage("writing events.jsonl, telemetry.jsonl, telemetry.csv")
         monitor.close()
         recorder.close()
         jsonl.close()
         csv_w.close()
-    agg = monitor.get_aggregate_metrics()
-    (out_dir / "metrics.prom").write_text(TelemetryExporter.to_prometheus(monitor))
-    (out_dir / "aggregates.json").write_text(
-        json.dumps(agg, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    )
-    written = "events.jsonl telemetry.jsonl telemetry.csv aggregates.json metrics.prom"
-    try:
-        page = render_html(records, "l0-monitoring demo", total=agg["count"], aggregates=agg)
-    except ImportError as exc:  # the report extra is not installed
-        print(f"report.html not written: {exc}", file=sys.stderr)
-    else:
-        (out_dir / "report.html").write_text(page, encoding="utf-8")
-        written += " report.html"
+        progress.stage("writing metrics.prom, aggregates.json")
+        agg = monitor.get_aggregate_metrics()
+        (out_dir / "metrics.prom").write_text(TelemetryExporter.to_prometheus(monitor))
+        (out_dir / "aggregates.json").write_text(
+            json.dumps(agg, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        )
+        written = "events.jsonl telemetry.jsonl telemetry.csv aggregates.json metrics.prom"
+        progress.stage(f"drawing report.html ({_plural(len(records), 'record')})")
+        try:
+            page = render_html(records, "l0-monitoring demo", total=agg["count"],
+                               aggregates=agg, metrics=config.metrics)  # fmt: skip
+        except ImportError as exc:  # the report extra is not installed
+            report_error: str | None = f"report.html not written: {exc}"
+        else:
+            report_error = None
+            (out_dir / "report.html").write_text(page, encoding="utf-8")
+            written += " report.html"
+        progress.stage("done")
+    if report_error is not None:
+        print(report_error, file=sys.stderr)
     elapsed = time.monotonic() - started
     print(f"l0-monitoring demo: {_plural(args.streams, 'stream')} through "
           f"{'the real L0 runtime (l0.run)' if use_l0 else 'the built-in event simulator'} "
           f"in {elapsed:.1f}s (seed {args.seed}, config {args.config})\n")  # fmt: skip
     _print_summary(builder, sys.stdout, total=agg["count"])
     print(f"\nall streams: {agg['count']}, error rate {agg['error_rate']:.1%}, "
-          f"completion rate {agg['completion_rate']:.1%}, retries {agg['total_retries']}; "
+          f"completion rate {agg['completion_rate']:.1%}, retries "
+          f"{agg['total_retries'] if config.metrics.collect_retries else 'not collected'}; "
           f"records kept by sampling: {len(records)}")  # fmt: skip
     print(f"\nwrote {out_dir}/: {written}")
     print(f"replay: l0-monitoring replay {out_dir}/events.jsonl --format jsonl")
@@ -365,29 +398,19 @@ def _open(path: Path, mode: str = "w") -> Iterator[IO[str]]:
         yield f
 
 
-def _sniff(line: str) -> str | None:
-    """Name the kind of file whose first non-blank line is ``line``, if not an event log."""
-    import json
+# Kinds each command refuses, naming the file's kind and the command that reads it
+# (l0_monitoring/_internal/filekind.py). Lines a reader cannot parse (plain text,
+# odd JSON) are not refused: the readers count and report them.
+_NOT_EVENTS = frozenset({"telemetry", "telemetry-array", "aggregates", "prometheus", "csv",
+                         "html", "binary"})  # fmt: skip
+_EVENT_LOG = "an event log (events.jsonl)"
 
-    text = line.strip()
-    if text.startswith(("# HELP", "# TYPE")):
-        return "Prometheus text (metrics.prom)"
-    if text.startswith("stream_id,"):
-        return "telemetry CSV (telemetry.csv)"
-    if text.startswith("["):
-        return "a JSON array (replay reads JSON Lines: one event per line)"
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None  # the replay counts and reports malformed lines
-    if (
-        isinstance(data, dict)
-        and "type" not in data
-        and "stream_id" in data
-        and ("timing" in data or "metrics" in data)
-    ):
-        return "telemetry JSON Lines (Telemetry records, like telemetry.jsonl)"
-    return None
+
+def _refuse_kind(label: str, kind: Any, command: str, reads: str, refused: Iterable[str]) -> None:
+    from ._internal.filekind import wrong_kind
+
+    if kind.key in refused:
+        raise UsageError(wrong_kind(label, kind, command, reads))
 
 
 def _event_source(name: str) -> str | Iterable[str]:
@@ -412,18 +435,17 @@ def _event_source(name: str) -> str | Iterable[str]:
             _text_file(path)  # a binary file: one line, exit 2
         source = _file_lines(path)
         label = str(path)
+    from ._internal.filekind import sniff_file, sniff_text
+
     head: list[str] = []
-    for line in source:
-        head.append(line)
-        if line.strip():
-            kind = _sniff(line)
-            if kind is not None:
-                raise UsageError(
-                    f"{label} is {kind}, not an event log: replay reads the events.jsonl that "
-                    "`demo` or Monitoring.record writes (render telemetry with "
-                    "`l0-monitoring report FILE --html report.html`)"
-                )
-            break
+    if name != "-" and Path(name).is_file():
+        _refuse_kind(label, sniff_file(Path(name)), "replay", _EVENT_LOG, _NOT_EVENTS)
+    else:
+        for line in source:
+            head.append(line)
+            if line.strip():
+                _refuse_kind(label, sniff_text(line), "replay", _EVENT_LOG, _NOT_EVENTS)
+                break
     if name != "-" and Path(name).is_file():
         close = getattr(source, "close", None)
         if close is not None:
@@ -462,16 +484,91 @@ def _quiet_skipped_line_warnings() -> contextlib.ExitStack:
     return stack
 
 
+class _LogRead:
+    """What feeding an event log did: lines skipped, streams left in flight at its end."""
+
+    def __init__(self) -> None:
+        from .recording import ReplayResult
+
+        self.result = ReplayResult()
+        self.unfinished = 0
+
+    def notes(self, unfinished_fate: str | None) -> list[str]:
+        """The lines every command prints about the log, once each (stderr).
+
+        ``unfinished_fate`` says what the command did with streams still in
+        flight (None: the command states it elsewhere).
+        """
+        out = []
+        if self.result.skipped:
+            first = self.result.errors[0][1] if self.result.errors else ""
+            out.append(f"l0-monitoring: skipped {_plural(self.result.skipped, 'malformed line')}"
+                       f"; first: {first}")  # fmt: skip
+        if self.unfinished and unfinished_fate is not None:
+            out.append(f"l0-monitoring: {_plural(self.unfinished, 'stream')} still in flight at "
+                       f"the end of the log (a live or cut log): {unfinished_fate}")  # fmt: skip
+        return out
+
+
+def _lines_counting_bytes(path: Path, progress: Callable[[int], None]) -> Iterator[str]:
+    """The lines of an event log, advancing ``progress`` by the bytes read (per 1024 lines)."""
+    # The recording module's reader: the same line-length bound and UTF-8 handling
+    # as iter_events(path).
+    from .recording import _read_lines
+
+    with path.open("rb") as f:
+        done = lines = 0
+        for line in _read_lines(f):
+            yield line
+            lines += 1
+            if lines == 1024:
+                lines = 0
+                now = f.tell()
+                progress(now - done)
+                done = now
+        progress(f.tell() - done)
+
+
+def _feed_log(
+    source: Any,
+    handle: Callable[[Any], None],
+    in_flight: Callable[[], int],
+    progress: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> _LogRead:
+    """Feed an event log to ``handle`` (replay and check): one summary of skipped lines.
+
+    The library's per-line warnings are silenced here; the caller prints
+    :meth:`_LogRead.notes`. ``progress`` gets the bytes (a file) or events read.
+    """
+    from .recording import iter_events
+
+    read = _LogRead()
+    pending = 0
+    with _quiet_skipped_line_warnings():
+        for event in iter_events(source, result=read.result):
+            handle(event)
+            if stop is not None and stop():
+                raise BrokenPipeError
+            pending += 1
+            if progress is not None and pending == 1024:  # one call per 1024 events
+                progress(pending)
+                pending = 0
+    if progress is not None:
+        progress(pending)
+    read.unfinished = in_flight()
+    return read
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Feed a recorded event log through a Monitor and print the result."""
     lines = _event_source(args.events)
     from .exporters import TelemetryExporter
     from .monitor import Monitor
-    from .recording import ReplayResult, iter_events
     from .report import SummaryBuilder
 
     config = _config(args.config).model_copy(update={"flush_interval": 0.0})
-    builder = SummaryBuilder()
+    builder = SummaryBuilder(config.metrics)
     writer = RecordWriter(sys.stdout, args.format) if args.format in (
         "json", "jsonl", "csv", "log") else None  # fmt: skip
     closed = False
@@ -486,18 +583,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 closed = True
 
     monitor = Monitor(config, on_complete=on_complete)
-    result = ReplayResult()
-    with _quiet_skipped_line_warnings(), _progress(None, sys.stderr, "event") as progress:
-        pending = 0
-        for event in iter_events(lines, result=result):
-            monitor.handle_event(event)
-            if closed:
-                raise BrokenPipeError
-            pending += 1
-            if pending == 1024:  # one progress call per 1024 events, not per event
-                progress(pending)
-                pending = 0
-        progress(pending)
+    # A file's size is known: the bar counts its bytes (percentage and ETA); a pipe
+    # or standard input shows the events read and the rate.
+    size = Path(lines).stat().st_size if isinstance(lines, str) else None
+    with _progress(size, sys.stderr, "B" if size is not None else "event",
+                   scale=True) as progress:  # fmt: skip
+        per_event: _Bar | None = progress
+        if isinstance(lines, str):
+            lines, per_event = _lines_counting_bytes(Path(lines), progress), None
+        read = _feed_log(lines, monitor.handle_event, lambda: monitor.stats()["in_flight"],
+                         per_event, lambda: closed)  # fmt: skip
         monitor.close()
     if closed:
         raise BrokenPipeError
@@ -507,10 +602,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sys.stdout.write(TelemetryExporter.to_prometheus(monitor))
     else:
         _print_summary(builder, sys.stdout, total=monitor.get_aggregate_metrics()["count"])
-    if result.skipped:
-        first = result.errors[0][1] if result.errors else ""
-        print(f"l0-monitoring: skipped {_plural(result.skipped, 'malformed line')}; "
-              f"first: {first}", file=sys.stderr)  # fmt: skip
+    sys.stdout.flush()
+    for note in read.notes("ended as abandoned when the replay closed (as a live Monitor's "
+                           "close() does)"):  # fmt: skip
+        print(note, file=sys.stderr)
     return 0
 
 
@@ -703,28 +798,98 @@ def _looks_like(item: Any, validators: dict[str, Callable[[Any], object]], chose
     return ""
 
 
+_TELEMETRY = "telemetry records (telemetry.jsonl)"
+
+
+def _beside(path: Path, kept: int) -> tuple[int | None, dict[str, Any] | None, Path | None]:
+    """Every stream's count and aggregates saved next to telemetry records, when there.
+
+    The demo writes aggregates.json and metrics.prom beside telemetry.jsonl;
+    ``check`` reads the same files to tell that records were tail-sampled.
+
+    Returns:
+        (streams counted, the aggregates, the file counted from); Nones when
+        nothing usable is there (a count below ``kept`` is another run's).
+    """
+    import json
+
+    agg_path = path.with_name("aggregates.json")
+    try:
+        agg = json.loads(agg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        agg = None
+    if isinstance(agg, dict) and isinstance(agg.get("count"), int) and agg["count"] >= kept:
+        return agg["count"], agg, agg_path
+    counted = _streams_counted_beside(path)
+    if counted is not None and counted[0] >= kept:
+        return counted[0], None, counted[1]
+    return None, None, None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Render an HTML report from telemetry JSON Lines."""
+    from ._internal.filekind import sniff_file, sniff_text
     from .exporters import TelemetryExporter
-    from .report import render_html
+    from .report import render_html, streams_note
 
-    path = Path(args.telemetry)
-    _readable(path)
+    refused = _NOT_EVENTS - {"telemetry"} | {"events"}
+    if args.telemetry == "-":
+        path, label = None, "standard input"
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
+        text = sys.stdin.read()
+        _refuse_kind(label, sniff_text(text[:65536], text), "report", _TELEMETRY, refused)
+        source: Any = text
+    else:
+        path = Path(args.telemetry)
+        label = str(path)
+        _readable(path)
+        if path.is_file():
+            _text_file(path)
+            _refuse_kind(label, sniff_file(path), "report", _TELEMETRY, refused)
+        source = None
+    slo = _slo_targets(args)
+    metrics = _config(args.config).metrics if args.config else None
     try:
-        with path.open(encoding="utf-8") as f:
-            records = TelemetryExporter.from_jsonl(f)
+        if source is None:
+            with _open(path, "r") as f:  # type: ignore[arg-type]
+                records = TelemetryExporter.from_jsonl(f)
+        else:
+            records = TelemetryExporter.from_jsonl(source)
     except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    out = Path(args.html)
+        raise UsageError(f"{label}: {exc}") from None
+    total, aggregates, counted_in = (None, None, None) if path is None else _beside(
+        path, len(records))  # fmt: skip
+    notes = []
+    if total is not None and total > len(records) and aggregates is None:
+        notes.append(
+            f"Warning: {counted_in} counts {total} streams but these are {len(records)} "
+            "records kept by tail sampling (errors and slow streams are always kept), and no "
+            "aggregates.json is beside them: every SLO value here comes from the kept records "
+            "and overstates error and retry rates. Gate on the event log with "
+            "`l0-monitoring check events.jsonl`."
+        )
     try:
-        page = render_html(records, f"l0-monitoring report: {path.name}")
+        page = render_html(records, f"l0-monitoring report: {path.name if path else 'stdin'}",
+                           total=total, aggregates=aggregates, slo=slo, metrics=metrics,
+                           notes=notes)  # fmt: skip
     except ImportError as exc:  # the report extra is not installed
         raise UsageError(str(exc)) from None
-    try:
-        out.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
-    print(f"wrote {out} ({_plural(len(records), 'stream')})")
+    what = streams_note(total, len(records))
+    if args.html == "-":
+        sys.stdout.write(page)
+        sys.stdout.flush()
+        print(f"wrote the report to standard output ({what})", file=sys.stderr)
+    else:
+        out = Path(args.html)
+        try:
+            out.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+        sampled = total is not None and total != len(records)
+        print(f"wrote {out} ({what}"
+              + (f"; every stream counted in {counted_in}" if sampled else "") + ")")  # fmt: skip
+    for note in notes:
+        print(f"l0-monitoring: {note}", file=sys.stderr)
     return 0
 
 
@@ -770,7 +935,7 @@ def _streams_counted_beside(path: Path) -> tuple[int, Path] | None:
 
 
 def _records_result(
-    path: Path, records: list[Telemetry], slo: Any, unsampled: bool
+    path: Path, records: list[Telemetry], slo: Any, unsampled: bool, metrics: Any = None
 ) -> tuple[list[Any], str, list[str]]:
     """Telemetry records are what a Monitor kept: refuse or warn about tail sampling."""
     from .prometheus.slo import evaluate_records
@@ -793,11 +958,15 @@ def _records_result(
             "aggregates (Monitor.get_aggregate_metrics()), which count every stream; "
             "--unsampled states that this file holds every stream."
         )
-    return evaluate_records(records, slo), f"{len(records)} telemetry records", notes
+    return (evaluate_records(records, slo, metrics),
+            f"{_plural(len(records), 'telemetry record')}", notes)  # fmt: skip
+
+
+_CHECK_READS = "telemetry records (telemetry.jsonl), an event log or saved aggregates (JSON)"
 
 
 def _check_results(
-    path: Path, slo: Any, unsampled: bool = False
+    path: Path, slo: Any, unsampled: bool = False, metrics: Any = None
 ) -> tuple[list[Any], str, list[str]]:
     """Measure a telemetry log, an event log or an aggregates file against the targets.
 
@@ -812,9 +981,13 @@ def _check_results(
     from .exporters import TelemetryExporter
     from .monitor import Monitor
     from .prometheus.slo import evaluate_aggregates, evaluate_records
-    from .recording import iter_events
     from .telemetry import Telemetry
 
+    if path.is_file():
+        from ._internal.filekind import sniff_file
+
+        _refuse_kind(str(path), sniff_file(path), "check", _CHECK_READS,
+                     {"prometheus", "csv", "html", "binary"})  # fmt: skip
     with _open(path, "r") as f:
         first = ""
         for line in f:
@@ -830,30 +1003,31 @@ def _check_results(
     if isinstance(head, dict) and "metrics" not in head and {"type", "stream_id"} <= set(head):
         records: list[Telemetry] = []
         monitor = Monitor(MonitoringConfig(buffer_size=1), on_complete=records.append)
-        for event in iter_events(path):
-            monitor.handle_event(event)
+        read = _feed_log(path, monitor.handle_event, lambda: monitor.stats()["in_flight"])
         finished = len(records)
-        unfinished = monitor.stats()["in_flight"]
         monitor.close()
         # Streams still in flight at the end of the log (a live or cut log) have no
         # outcome yet: close() would end them as abandoned; they are left out instead.
         del records[finished:]
-        what = f"{finished} streams replayed from events"
-        if unfinished:
-            what += (f"; {unfinished} more still in flight at the end of the log "
+        what = f"{_plural(finished, 'stream')} replayed from events"
+        if read.unfinished:
+            what += (f"; {read.unfinished} more still in flight at the end of the log "
                      "(unfinished: excluded from every rate)")  # fmt: skip
-        return evaluate_records(records, slo), what, []
+        notes = read.notes(None)  # the count is in the heading line
+        return evaluate_records(records, slo, metrics), what, notes
     text = path.read_text(encoding="utf-8")
     try:
         if isinstance(head, dict) and "metrics" in head:
             records = TelemetryExporter.from_jsonl(text)
-            return _records_result(path, records, slo, unsampled)
+            return _records_result(path, records, slo, unsampled, metrics)
         data = json.loads(text)
         if isinstance(data, list):
             records = [Telemetry.model_validate(item) for item in data]
-            return _records_result(path, records, slo, unsampled)
+            return _records_result(path, records, slo, unsampled, metrics)
     except (ValueError, ValidationError) as exc:
-        kind = _file_kind(first) if head is None else None
+        from ._internal.filekind import sniff_text
+
+        kind = sniff_text(first).name if head is None else None
         if kind is not None:
             raise UsageError(
                 f"{path}: this looks like {kind}, not JSON; check reads telemetry JSON Lines "
@@ -861,26 +1035,11 @@ def _check_results(
             ) from None
         raise UsageError(f"{path}: {_describe(exc)}") from None
     if isinstance(data, dict) and isinstance(data.get("count"), int):
-        return evaluate_aggregates(data, slo), f"aggregates of {data['count']} streams", []
+        return (evaluate_aggregates(data, slo, metrics),
+                f"aggregates of {_plural(data['count'], 'stream')}", [])  # fmt: skip
     raise UsageError(
         f"{path}: expected telemetry JSON Lines, an event log or saved aggregates (JSON)"
     )
-
-
-_EXPOSITION_LINE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?\s+\S+(\s+\S+)?$")
-
-
-def _file_kind(first_line: str) -> str:
-    """Name the kind of a file that is not JSON, from its first non-blank line."""
-    if first_line.startswith(("# HELP", "# TYPE", "# EOF")) or _EXPOSITION_LINE.match(first_line):
-        return "a Prometheus/OpenMetrics exposition (.prom, /metrics)"
-    if first_line.startswith("<"):
-        return "HTML or XML (an `l0-monitoring report` page?)"
-    if first_line.count(",") >= 1 and not first_line.startswith(("{", "[")):
-        return "CSV (a CSV export of the records?)"
-    if "\x00" in first_line or "\ufffd" in first_line:
-        return "a binary file"
-    return "plain text"
 
 
 def _show_against(value: float, target: float, unit: str) -> str:
@@ -916,12 +1075,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     _readable(path)
     slo = _slo_targets(args)
-    results, what, notes = _check_results(path, slo, args.unsampled)
+    metrics = _config(args.config).metrics if args.config else None
+    results, what, notes = _check_results(path, slo, args.unsampled, metrics)
     for note in notes:
         print(note, file=sys.stderr)
 
     rows = [
-        [r.name, "n/a" if r.value is None else _show_against(r.value, r.target, r.unit),
+        [r.name, ("n/a" if r.collected else "not collected") if r.value is None
+         else _show_against(r.value, r.target, r.unit),
          f"{r.direction} {_show_target(r.target, r.unit)}",
          {True: "pass", False: "FAIL", None: "n/a"}[r.passed]]
         for r in results
@@ -980,6 +1141,9 @@ def _add_slo_commands(sub: Any) -> None:
     )  # fmt: skip
     check.add_argument("file", help="telemetry .jsonl, event log .jsonl or aggregates .json")
     check.add_argument("--slo", help="targets file (.toml or .json) overriding the defaults")
+    check.add_argument("--config", choices=sorted(PRESETS),
+                       help="the MonitoringConfig preset the data was collected with "
+                       "(targets whose data it does not collect are n/a, not passed)")  # fmt: skip
     check.add_argument(
         "--unsampled",
         action="store_true",
@@ -1113,13 +1277,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser(
         "report", formatter_class=_formatter, help="render an HTML report",
-        description="Render a self-contained HTML page (inline SVG) from telemetry JSON Lines: "
-        "per-model table, TTFT and duration distributions, tokens per second, errors by "
-        "category, retries over time.",
-        epilog="example:\n  l0-monitoring report l0-telemetry/telemetry.jsonl --html report.html",
+        description="Render a self-contained HTML page (plots drawn by matplotlib as inline "
+        "SVG) from telemetry JSON Lines: the SLO targets judged as `check` judges them, a "
+        "per-model table, TTFT and tokens/s ECDFs and duration box plots per model, TTFT and "
+        "error/retry/violation rates over time, errors by category, the slowest and the "
+        "failed streams. With aggregates.json (or metrics.prom) beside the file, says how "
+        "many streams sampling kept and takes the SLO rates from every stream.",
+        epilog="examples:\n  l0-monitoring report l0-telemetry/telemetry.jsonl --html "
+        "report.html\n  l0-monitoring report - --html - < telemetry.jsonl > report.html\n  "
+        "l0-monitoring report telemetry.jsonl --html r.html --slo slo.toml --config minimal",
     )  # fmt: skip
-    report.add_argument("telemetry", help="telemetry .jsonl")
-    report.add_argument("--html", required=True, help="output .html path")
+    report.add_argument("telemetry", help="telemetry .jsonl; - reads standard input")
+    report.add_argument("--html", required=True, help="output .html path; - writes standard output")
+    report.add_argument("--slo", help="targets file (.toml or .json), as for `check`")
+    report.add_argument("--config", choices=sorted(PRESETS),
+                        help="the MonitoringConfig preset the records were collected "
+                        "with (targets whose data it does not collect show 'not "
+                        "collected')")  # fmt: skip
     report.set_defaults(func=cmd_report)
     _add_slo_commands(sub)
     return parser
@@ -1133,7 +1307,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return code
     except UsageError as exc:
         print(f"l0-monitoring: error: {exc}", file=sys.stderr)
         return 2
@@ -1142,13 +1318,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{exc.start})", file=sys.stderr)  # fmt: skip
         return 2
     except BrokenPipeError:
-        # The reader closed the pipe (`| head -1`): end quietly. As the Python docs
-        # advise (signal module, "Note on SIGPIPE"), point stdout at devnull so the
-        # interpreter's final flush does not raise again, and exit 1.
+        # The reader closed the pipe (`| head -1`): end quietly and at once, with
+        # exit status 0 whatever the format. Whether a write meets the closed pipe
+        # depends on timing (output that fits the pipe's buffer never does), so 0
+        # is the only status that does not; it is what the reader asked for. As
+        # the Python docs advise (signal module, "Note on SIGPIPE"), stdout is
+        # pointed at devnull so the interpreter's final flush does not raise again.
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return 0
     except KeyboardInterrupt:
         print("l0-monitoring: interrupted", file=sys.stderr)
         return 130

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .telemetry import Telemetry
@@ -21,11 +21,11 @@ from .telemetry import Telemetry
 __all__ = [
     "OKABE_ITO",
     "SECTIONS",
-    "SLO_TARGETS",
     "ModelSummary",
-    "SloTarget",
+    "SloRow",
     "SummaryBuilder",
     "render_html",
+    "slo_rows",
     "streams_note",
     "summarize",
     "text_histogram",
@@ -43,8 +43,10 @@ def quantile(values: Sequence[float], q: float) -> float | None:
 class ModelSummary:
     """Per-model figures for the CLI table and the HTML report, built incrementally."""
 
-    def __init__(self, model: str, records: Iterable[Telemetry] = ()) -> None:
+    def __init__(self, model: str, records: Iterable[Telemetry] = (), metrics: Any = None) -> None:
         self.model = model
+        # False when the Monitor did not collect retries: shown "-", not "0".
+        self.retries_collected = metrics is None or bool(metrics.collect_retries)
         self.streams = self.errors = self.failed = self.aborted = 0
         self.retries = self.violations = 0
         self.ttft: list[float] = []
@@ -82,8 +84,9 @@ class ModelSummary:
         tps = quantile(self.tps, 0.5)
         return [
             self.model, str(self.streams), f"{self.error_rate:.1%}", str(self.failed),
-            str(self.retries), ms(quantile(self.ttft, 0.5)), ms(quantile(self.ttft, 0.9)),
-            ms(quantile(self.ttft, 0.99)), "-" if tps is None else f"{tps:.1f}",
+            str(self.retries) if self.retries_collected else "-", ms(quantile(self.ttft, 0.5)),
+            ms(quantile(self.ttft, 0.9)), ms(quantile(self.ttft, 0.99)),
+            "-" if tps is None else f"{tps:.1f}",
         ]  # fmt: skip
 
 
@@ -94,16 +97,18 @@ TABLE_HEADER = ["model", "streams", "error rate", "failed", "retries", "TTFT p50
 class SummaryBuilder:
     """Accumulates per-model summaries from records as they arrive."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Any = None) -> None:
+        """``metrics``: the ``MetricsConfig`` the records come from, when known."""
+        self.metrics = metrics
         self.by_model: dict[str, ModelSummary] = {}
-        self.all = ModelSummary("all")
+        self.all = ModelSummary("all", metrics=metrics)
 
     def add(self, t: Telemetry) -> None:
         """Count one record."""
         model = t.model or "unknown"
         summary = self.by_model.get(model)
         if summary is None:
-            summary = self.by_model[model] = ModelSummary(model)
+            summary = self.by_model[model] = ModelSummary(model, metrics=self.metrics)
         summary.add(t)
         self.all.add(t)
 
@@ -113,9 +118,9 @@ class SummaryBuilder:
         return [*out, self.all] if len(out) > 1 else out
 
 
-def summarize(records: Iterable[Telemetry]) -> list[ModelSummary]:
+def summarize(records: Iterable[Telemetry], metrics: Any = None) -> list[ModelSummary]:
     """Group records by model (``unknown`` when missing), plus an ``all`` row."""
-    builder = SummaryBuilder()
+    builder = SummaryBuilder(metrics)
     for t in records:
         builder.add(t)
     return builder.summaries()
@@ -139,6 +144,10 @@ def text_histogram(values: Sequence[float], bins: int = 10, width: int = 40,
     if not values:
         return "(no values)"
     lo, hi = min(values), max(values)
+    if lo == hi:  # one value (or all equal): one bar, not a row of empty bins
+        return f"{lo:8.3f}{unit} | {'#' * width} {len(values)}"
+    # No more bins than distinct values: a few streams do not draw rows of zeros.
+    bins = max(1, min(bins, len(set(values))))
     span = (hi - lo) or 1.0
     counts = [0] * bins
     for v in values:
@@ -165,65 +174,113 @@ def streams_note(total: int | None, kept: int) -> str:
 
 
 # -- service-level objectives -------------------------------------------------------------
+# The targets and their definitions are l0_monitoring.prometheus.slo's (SLOConfig):
+# the report, `l0-monitoring check`, the alerting rules and the dashboard agree.
+
+_MEASURED_AS = {
+    "TimeToFirstToken": "p{q} of streams' TTFT",
+    "TokensPerSecond": "p{q} of streams' tokens/s",
+    "ErrorRate": "failed + abandoned streams / streams",
+    "RetryRate": "retries / streams",
+    "GuardrailViolationRate": "violations / streams",
+}
 
 
 @dataclass(frozen=True)
-class SloTarget:
-    """One service-level objective the report draws and checks.
+class SloRow:
+    """One row of the report's SLO table.
 
     Attributes:
-        key: Stable identifier (``ttft``, ``tokens_per_second``, ``error_rate``, ...).
-        label: What is measured, as shown on the page.
-        threshold: The target value, in ``unit``.
-        unit: ``"s"``, ``"tokens/s"`` or ``"%"`` (rates are fractions shown as %).
-        below: True when good values are below the threshold.
-        statistic: How streams are summarised before comparing (shown on the page).
+        result: The evaluation (``l0_monitoring.prometheus.slo.SLOResult``).
+        measured_as: How streams are summarised (``"p90 of streams' TTFT"``).
+        source: Where the value comes from: ``""`` (every stream), ``"all N
+            streams"`` (the Monitor's aggregates) or ``"kept records"`` (a
+            sampled subset: biased).
     """
 
-    key: str
-    label: str
-    threshold: float
-    unit: str
-    below: bool
-    statistic: str
+    result: Any
+    measured_as: str
+    source: str
+
+    @property
+    def verdict(self) -> str:
+        """``met``, ``missed``, ``not collected`` or ``no data``."""
+        r = self.result
+        if r.passed is None:
+            return "no data" if r.collected else "not collected"
+        return "met" if r.passed else "missed"
 
 
-# The one place the report's targets live (to be read from the typed SLO model
-# of l0_monitoring.prometheus once it exists).
-SLO_TARGETS: tuple[SloTarget, ...] = (
-    SloTarget("ttft", "time to first token", 1.0, "s", True, "p95 of streams"),
-    SloTarget("tokens_per_second", "tokens per second", 20.0, "tokens/s", False, "p5 of streams"),
-    SloTarget("error_rate", "error rate", 0.01, "%", True, "share of streams"),
-    SloTarget("retry_rate", "retry rate", 0.05, "%", True, "share of streams retried"),
-    SloTarget("violation_rate", "guardrail violation rate", 0.01, "%", True,
-              "share of streams with a violation"),
-)  # fmt: skip
-_SLO = {s.key: s for s in SLO_TARGETS}
+def slo_rows(
+    records: Sequence[Telemetry],
+    total: int | None = None,
+    aggregates: Mapping[str, Any] | None = None,
+    slo: Any = None,
+    metrics: Any = None,
+) -> list[SloRow]:
+    """Evaluate the SLO targets for the report, with ``check``'s definitions.
 
+    When sampling dropped streams, a value the Monitor's aggregates (every
+    stream) hold is taken from them, as ``check aggregates.json`` does; the
+    others from the records, marked ``kept records``. Unsampled records give
+    every value, exactly as ``check telemetry.jsonl`` does.
 
-def _slo_values(records: Sequence[Telemetry]) -> dict[str, float | None]:
-    ttft = [t.metrics.time_to_first_token for t in records
-            if t.metrics.time_to_first_token is not None]  # fmt: skip
-    tps = [t.metrics.tokens_per_second for t in records
-           if t.metrics.tokens_per_second is not None]  # fmt: skip
-    n = len(records)
-    return {
-        "ttft": quantile(ttft, 0.95),
-        "tokens_per_second": quantile(tps, 0.05),
-        "error_rate": sum(t.error.occurred for t in records) / n if n else None,
-        "retry_rate": sum(t.retries.total_retries > 0 for t in records) / n if n else None,
-        "violation_rate": sum(bool(t.guardrails.violations) for t in records) / n if n else None,
-    }
+    Args:
+        records: The telemetry records shown.
+        total: Streams that finished, sampled or not (None when unknown).
+        aggregates: ``Monitor.get_aggregate_metrics()``, when known.
+        slo: An ``SLOConfig`` (default: ``SLOConfig.load()``: defaults, file, ``L0_SLO_*``).
+        metrics: The ``MetricsConfig`` the records were collected with, when known.
+
+    Returns:
+        One row per target, in the order of ``SLOConfig``'s targets.
+    """
+    from .prometheus.slo import SLOConfig, evaluate_aggregates, evaluate_records
+
+    slo = slo if slo is not None else SLOConfig.load()
+    sampled = total is not None and total != len(records)
+    from_records = evaluate_records(records, slo, metrics)
+    # Aggregates only stand in for a sampled subset: over every stream the records
+    # give exact quantiles, the same figures as `check` on the same file.
+    from_agg = (evaluate_aggregates(aggregates, slo, metrics)
+                if aggregates is not None and sampled else None)  # fmt: skip
+    rows = []
+    for k, measured in enumerate(from_records):
+        r, source = measured, "kept records" if sampled else ""
+        if from_agg is not None and from_agg[k].value is not None:
+            r = from_agg[k]
+            source = f"all {aggregates.get('count', '')} streams" if aggregates else ""
+        q = slo.ttft_quantile if r.key == "TimeToFirstToken" else slo.tokens_per_second_quantile
+        from .prometheus.slo import format_number
+
+        how = _MEASURED_AS.get(r.key, "").format(q=format_number(q * 100))
+        rows.append(SloRow(r, how, source if r.value is not None else ""))
+    return rows
 
 
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    if unit == "%":
-        return f"{value:.1%}"
+    if unit in ("%", "ratio"):
+        return f"{value:.1%}" if value == 0 or value >= 0.001 else f"{value:.3%}"
     if unit == "s":
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
     return f"{value:.1f} {unit}"
+
+
+def _target_text(r: Any) -> str:
+    from .prometheus.slo import format_number, format_percent
+
+    shown = format_percent(r.target) if r.unit == "ratio" else f"{format_number(r.target)} {r.unit}"
+    return f"{r.direction} {shown}"
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A target drawn on a plot."""
+
+    value: float
+    label: str
 
 
 # -- plots (matplotlib, inline SVG) -------------------------------------------------------
@@ -271,13 +328,25 @@ def _style(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
         ax.spines[side].set_visible(False)
 
 
-def _slo_line(ax: Any, slo: SloTarget, vertical: bool, scale: float = 1.0) -> None:
-    value = slo.threshold * scale
-    label = f"SLO: {slo.label} {'<' if slo.below else '>'} {_fmt(slo.threshold, slo.unit)}"
+def _slo_line(ax: Any, line: _Line, vertical: bool) -> None:
+    style = {"color": _SLO_COLOR, "linestyle": (0, (6, 3)), "linewidth": 1.4, "label": line.label}
     if vertical:
-        ax.axvline(value, color=_SLO_COLOR, linestyle=(0, (6, 3)), linewidth=1.4, label=label)
+        ax.axvline(line.value, **style)
     else:
-        ax.axhline(value, color=_SLO_COLOR, linestyle=(0, (6, 3)), linewidth=1.4, label=label)
+        ax.axhline(line.value, **style)
+
+
+def _legend_below(ax: Any, ncols: int = 2) -> None:
+    """The legend under the axes, where it hides no data."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=ncols, fontsize=10,
+              frameon=False)  # fmt: skip
+
+
+def _no_data(ax: Any, text: str = "No data") -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12,
+            color="#555555")  # fmt: skip
 
 
 def _ecdf_points(values: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -290,9 +359,9 @@ def _ecdf_points(values: Sequence[float]) -> tuple[list[float], list[float]]:
 
 
 def _plot_ecdf(series: dict[str, list[float]], title: str, xlabel: str, n: int,
-              slo: SloTarget | None = None, log: bool = False) -> str:  # fmt: skip
+              slo: _Line | None = None, log: bool = False) -> str:  # fmt: skip
     """One ECDF line per model (share of streams at or below x), with an SLO line."""
-    fig = _figure()
+    fig = _figure(height=4.2)
     ax = fig.add_subplot()
     for k, (name, values) in enumerate(series.items()):
         if not values:
@@ -313,12 +382,12 @@ def _plot_ecdf(series: dict[str, list[float]], title: str, xlabel: str, n: int,
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(_percent())
     _style(ax, title, xlabel, "share of streams ≤ x")
-    ax.legend(loc="lower right", fontsize=10, frameon=True, framealpha=0.9)
+    _legend_below(ax)
     return _svg(fig, n)
 
 
 def _plot_box(series: dict[str, list[float]], title: str, ylabel: str, n: int,
-             slo: SloTarget | None = None) -> str:  # fmt: skip
+             slo: _Line | None = None) -> str:  # fmt: skip
     """Box plots per model (median, quartiles, 1.5 IQR whiskers, outliers)."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -333,7 +402,7 @@ def _plot_box(series: dict[str, list[float]], title: str, ylabel: str, n: int,
         median.set_color("black")
     if slo is not None:
         _slo_line(ax, slo, vertical=False)
-        ax.legend(loc="upper right", fontsize=10)
+        _legend_below(ax)
     _style(ax, title, "model", ylabel)
     return _svg(fig, n)
 
@@ -360,66 +429,111 @@ def _time_bins(
     return centers, groups
 
 
-def _plot_ttft_over_time(records: Sequence[Telemetry], n: int) -> str:
-    """Median and p95 TTFT per interval of stream start time, with the TTFT SLO."""
-    fig = _figure()
+def _ttft(t: Telemetry) -> float | None:
+    return t.metrics.time_to_first_token
+
+
+def _plot_ttft_over_time(records: Sequence[Telemetry], n: int, slo: _Line, q: float) -> str:
+    """Median and p<q> TTFT per interval of stream start time, with the TTFT SLO."""
+    fig = _figure(height=4.2)
     ax = fig.add_subplot()
-    bins = max(1, min(30, len(records) // 5))
-    centers, groups = _time_bins(records, bins)
-    for k, (q, label) in enumerate(((0.5, "median"), (0.95, "p95"))):
+    timed = [t for t in records if t.timing.started_at is not None and _ttft(t) is not None]
+    if not timed:
+        _no_data(ax, "No data: no stream has a time to first token")
+        _style(ax, "Time to first token over time", "stream start time", "TTFT (s)")
+        return _svg(fig, n)
+    bins = max(1, min(30, len(timed) // 5))
+    centers, groups = _time_bins(timed, bins)
+    top = 0.0
+    name = f"p{q * 100:g}"
+    for k, (quant, label) in enumerate(((0.5, "median"), (q, name))):
         xs, ys = [], []
         for c, g in zip(centers, groups, strict=True):
-            v = quantile([t.metrics.time_to_first_token for t in g
-                          if t.metrics.time_to_first_token is not None], q)  # fmt: skip
+            v = quantile([v for t in g if (v := _ttft(t)) is not None], quant)
             if v is not None:
                 xs.append(c)
                 ys.append(v)
+        top = max([top, *ys])
         ax.plot(xs, ys, color=OKABE_ITO[k], linestyle=_STYLES[k], marker=_MARKERS[k],
                 markersize=4, linewidth=2, label=f"TTFT {label}")  # fmt: skip
-    _slo_line(ax, _SLO["ttft"], vertical=False)
-    _time_axis(ax)
-    _style(ax, "Time to first token over time", "stream start time (UTC)", "TTFT (s)")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=10)
+    _slo_line(ax, slo, vertical=False)
+    day = _time_axis(ax, centers)
+    _style(ax, "Time to first token over time", f"stream start time (UTC, {day})", "TTFT (s)")
+    ax.set_ylim(0, max(top, slo.value) * 1.08)
+    _legend_below(ax, ncols=3)
     return _svg(fig, n)
 
 
-def _plot_rates_over_time(records: Sequence[Telemetry], n: int) -> str:
-    """Error, retry and violation rates per interval of stream start time, with their SLOs."""
-    fig = _figure()
-    ax = fig.add_subplot()
-    bins = max(1, min(30, len(records) // 5))
-    centers, groups = _time_bins(records, bins)
-    rates: tuple[tuple[str, Callable[[Telemetry], bool]], ...] = (
-        ("error_rate", lambda t: t.error.occurred),
-        ("retry_rate", lambda t: t.retries.total_retries > 0),
-        ("violation_rate", lambda t: bool(t.guardrails.violations)),
-    )
-    for k, (key, hit) in enumerate(rates):
-        slo = _SLO[key]
-        color = OKABE_ITO[k]
+# Each rate: (key, title, per-stream count). The error rate counts failed and
+# abandoned streams, as the SLO does (l0_monitoring.prometheus.slo).
+_RATES: tuple[tuple[str, str, Callable[[Telemetry], int]], ...] = (
+    ("ErrorRate", "error rate (failed + abandoned)",
+     lambda t: int(t.outcome in ("failed", "abandoned"))),
+    ("RetryRate", "retries per stream", lambda t: t.retries.total_retries),
+    ("GuardrailViolationRate", "guardrail violations per stream",
+     lambda t: len(t.guardrails.violations)),
+)  # fmt: skip
+
+
+def _plot_rates_over_time(records: Sequence[Telemetry], n: int, rows: Mapping[str, SloRow]) -> str:
+    """One panel per rate (error, retry, violation) over stream start time, each with its SLO."""
+    from matplotlib.ticker import PercentFormatter
+
+    fig = _figure(height=7.2)
+    axes = fig.subplots(len(_RATES), 1, sharex=True)
+    timed = [t for t in records if t.timing.started_at is not None]
+    bins = max(1, min(30, len(timed) // 5))
+    centers, groups = _time_bins(timed, bins) if timed else ([], [])
+    day = ""
+    for k, ((key, title, count), ax) in enumerate(zip(_RATES, axes, strict=True)):
+        row = rows.get(key)
+        ax.set_title(title, loc="left", fontsize=11)
+        ax.grid(True, color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        if row is not None and not row.result.collected:
+            _no_data(ax, "not collected by this configuration")
+            continue
+        if not timed:
+            _no_data(ax)
+            continue
         xs = [c for c, g in zip(centers, groups, strict=True) if g]
-        ys = [sum(map(hit, g)) / len(g) for g in groups if g]
-        ax.plot(xs, ys, color=color, linestyle=_STYLES[k], marker=_MARKERS[k], markersize=4,
-                linewidth=2, label=slo.label)  # fmt: skip
-        ax.axhline(slo.threshold, color=color, linestyle=(0, (6, 3)), linewidth=1.2,
-                   label=f"SLO {slo.label} < {_fmt(slo.threshold, '%')}")  # fmt: skip
-    ax.yaxis.set_major_formatter(_percent())
-    ax.set_ylim(bottom=0)
-    _time_axis(ax)
-    _style(ax, "Error, retry and violation rates over time", "stream start time (UTC)",
-           "share of streams in the interval")  # fmt: skip
-    fig.legend(loc="outside lower center", fontsize=9, ncols=3, frameon=False)
+        ys = [sum(map(count, g)) / len(g) for g in groups if g]
+        ax.plot(xs, ys, color=OKABE_ITO[k], linestyle=_STYLES[k], marker=_MARKERS[k],
+                markersize=4, linewidth=2)  # fmt: skip
+        target = row.result.target if row is not None else None
+        if row is not None and target is not None:
+            ax.axhline(target, color=_SLO_COLOR, linestyle=(0, (6, 3)), linewidth=1.4)
+            # Labelled where it is drawn (no legend to match colours with).
+            ax.annotate(f"SLO {_target_text(row.result)}", xy=(1.0, target),
+                        xycoords=("axes fraction", "data"), xytext=(-4, 4),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=9,
+                        color=_SLO_COLOR)  # fmt: skip
+        ax.set_ylim(0, max([*ys, target or 0.0]) * 1.25 or 1.0)
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
+        day = _time_axis(ax, centers)
+    fig.suptitle("Error, retry and violation rates over time", x=0.01, ha="left",
+                 fontsize=12, fontweight="bold")  # fmt: skip
+    axes[-1].set_xlabel(f"stream start time (UTC{', ' + day if day else ''})")
+    fig.supylabel("per stream in the interval", fontsize=10)
     return _svg(fig, n)
 
 
-def _time_axis(ax: Any) -> None:
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+def _time_axis(ax: Any, centers: Sequence[datetime]) -> str:
+    """HH:MM:SS ticks in UTC; returns the day (or days) to put in the axis title."""
+    from matplotlib.dates import AutoDateLocator, DateFormatter
 
-    # matplotlib.dates has no annotations on these two constructors.
+    # matplotlib.dates has no annotations on these constructors.
     locator = AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=UTC))  # type: ignore[no-untyped-call]
+    if not centers:
+        return ""
+    if min(centers) == max(centers):  # one interval: a minute around it, not a zero range
+        ax.set_xlim(min(centers) - timedelta(seconds=30), max(centers) + timedelta(seconds=30))
+    first, last = f"{min(centers):%Y-%m-%d}", f"{max(centers):%Y-%m-%d}"
+    return first if first == last else f"{first} to {last}"
 
 
 def _plot_error_categories(counts: dict[str, int], n: int) -> str:
@@ -449,11 +563,14 @@ section { margin: 0 0 1.8rem; }
 svg.plot { width: 100%; height: auto; display: block; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; width: 100%; }
 th, td { border-bottom: 1px solid #ddd; padding: .35rem .7rem; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
-td.text, th.text { text-align: left; max-width: 40rem; overflow-wrap: anywhere; }
+th { background: #f4f4f4; white-space: nowrap; }
+.scroll { overflow-x: auto; max-width: 100%; }
+td:first-child, th:first-child { text-align: left; white-space: nowrap; }
+td.text, th.text { text-align: left; } td.text { max-width: 40rem; overflow-wrap: anywhere; }
 code { font-size: .92em; }
 .ok { color: #006b4f; font-weight: 600; } .miss { color: #a33a00; font-weight: 600; }
-.empty { color: #555; font-style: italic; } .caveat { color: #444; margin: 0 0 .6rem; }
+.empty { color: #555; font-style: italic; }
+.warn { color: #8a2c00; font-weight: 600; } .caveat { color: #444; margin: 0 0 .6rem; }
 """
 
 
@@ -473,7 +590,9 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], text_cols: int 
         ) + "</tr>"
         for r in rows
     )  # fmt: skip
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # Wide tables scroll inside their box on a narrow window, not the whole page.
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
 
 
 def _section(sid: str, title: str, body: str) -> str:
@@ -487,11 +606,20 @@ SLOWEST = 10
 FAILED = 50
 
 
+def _default_slo() -> Any:
+    from .prometheus.slo import SLOConfig
+
+    return SLOConfig.load()
+
+
 def render_html(
     records: Sequence[Telemetry],
     title: str = "l0_monitoring report",
     total: int | None = None,
     aggregates: Mapping[str, Any] | None = None,
+    slo: Any = None,
+    metrics: Any = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """Render the report as one self-contained HTML page (inline SVG, no script).
 
@@ -509,6 +637,13 @@ def render_html(
         aggregates: ``Monitor.get_aggregate_metrics()``, when known: the SLO
             table then takes the error rate and the p95 TTFT over every stream
             from it, not from the (possibly sampled) records.
+        slo: The targets, an ``l0_monitoring.prometheus.slo.SLOConfig``
+            (default ``SLOConfig.load()``: defaults and ``L0_SLO_*``); the same
+            targets and definitions as ``l0-monitoring check``.
+        metrics: The ``MetricsConfig`` the records were collected with, when
+            known: targets whose data it did not collect show "not collected".
+        notes: Warnings shown above the SLO table (for example that the
+            records are a sampled subset and nothing counted every stream).
 
     Returns:
         The HTML text.
@@ -523,6 +658,7 @@ def render_html(
             "the HTML report draws its plots with matplotlib: pip install 'l0-monitoring[report]'"
         ) from None
     records = list(records)
+    slo = slo if slo is not None else _default_slo()
     note = streams_note(total, len(records))
     parts: list[str] = []
     outcomes = Counter(t.outcome for t in records)
@@ -540,49 +676,62 @@ def render_html(
         )
     parts.append(_section("summary", "Summary", f'<p class="lead">{lead}</p>'))
 
-    # SLO table: from the Monitor's aggregates (every stream) where they have the
-    # figure, else from the records shown (biased when sampling kept errors).
-    values = _slo_values(records)
-    source = dict.fromkeys(values, "kept records" if total not in (None, len(records)) else "")
-    if aggregates is not None:
-        for key, agg_key in (("ttft", "p95_ttft"), ("error_rate", "error_rate")):
-            value = aggregates.get(agg_key)
-            if isinstance(value, int | float):
-                values[key] = float(value)
-                source[key] = f"all {aggregates.get('count', '')} streams".replace("  ", " ")
-    slo_rows = []
-    for slo in SLO_TARGETS:
-        v = values[slo.key]
-        if v is None:
-            verdict = '<span class="empty">no data</span>'
-        else:
-            good = v < slo.threshold if slo.below else v > slo.threshold
-            verdict = '<span class="ok">met</span>' if good else '<span class="miss">missed</span>'
-        measured = slo.statistic + (f" ({source[slo.key]})" if source[slo.key] else "")
-        slo_rows.append([
-            _esc(slo.label), f"{'<' if slo.below else '>'} {_esc(_fmt(slo.threshold, slo.unit))}",
-            _esc(measured), _esc(_fmt(v, slo.unit)), verdict,
+    # SLO table: check's targets and definitions; values from the Monitor's
+    # aggregates (every stream) where they have them, else from the records.
+    rows = slo_rows(records, total, aggregates, slo, metrics)
+    by_key = {r.result.key: r for r in rows}
+    verdict_class = {"met": "ok", "missed": "miss"}
+    slo_table = []
+    for row in rows:
+        r = row.result
+        measured = row.measured_as + (f" ({row.source})" if row.source else "")
+        value = "not collected" if not r.collected else _fmt(r.value, r.unit)
+        slo_table.append([
+            _esc(r.name), _esc(_target_text(r)), _esc(measured), _esc(value),
+            f'<span class="{verdict_class.get(row.verdict, "empty")}">{_esc(row.verdict)}</span>',
         ])  # fmt: skip
-    if "kept records" in source.values():
+    slo_note = ""
+    if any(r.source == "kept records" for r in rows):
         slo_note = (
             "<p>Values marked <em>kept records</em> are measured over the records sampling "
             "kept, which include every errored and slow stream: they overstate the rates "
             "over all streams.</p>"
         )
-    else:
-        slo_note = ""
+    if any(not r.result.collected for r in rows):
+        slo_note += (
+            '<p class="caveat"><em>not collected</em>: the Monitor\'s configuration did not '
+            "collect this data, so the target cannot be judged (it is not a pass).</p>"
+        )
+    unseen = [
+        what
+        for what, seen in (
+            ("a retry", any(t.retries.total_retries for t in records)),
+            ("a guardrail check", any(t.guardrails.rules_checked for t in records)),
+        )
+        if not seen
+    ]
+    if metrics is None and records and unseen:
+        # Zeros that may mean "not collected": the records cannot tell (no config in them).
+        slo_note += (
+            f'<p class="caveat">No record shows {" or ".join(unseen)}: if the Monitor did '
+            "not collect them (the <code>minimal</code> preset), those targets were not "
+            "measured; <code>l0-monitoring report --config PRESET</code> shows them as "
+            "<em>not collected</em>.</p>"
+        )
+    warnings = "".join(f'<p class="warn">{_esc(w)}</p>' for w in notes)
     parts.append(
         _section(
             "slo",
             f"Service-level objectives ({note})",
-            _table(
-                ["objective", "target", "measured as", "value", "verdict"], slo_rows, text_cols=3
+            warnings
+            + _table(
+                ["objective", "target", "measured as", "value", "verdict"], slo_table, text_cols=3
             )
             + slo_note,
         )
     )
 
-    summaries = summarize(records)
+    summaries = summarize(records, metrics)
     per_model = [s for s in summaries if s.model != "all"]
     models_body = (_table(TABLE_HEADER, ([_esc(c) for c in s.row()] for s in summaries))
                    if summaries else '<p class="empty">No streams.</p>')  # fmt: skip
@@ -594,14 +743,17 @@ def render_html(
     tps = {s.model: s.tps for s in per_model}
     duration = {s.model: s.duration for s in per_model}
     figures = []
+    ttft_row, tps_row = by_key["TimeToFirstToken"].result, by_key["TokensPerSecond"].result
+    ttft_line = _Line(ttft_row.target, f"SLO: {ttft_row.name} {_target_text(ttft_row)}")
+    tps_line = _Line(tps_row.target, f"SLO: {tps_row.name} {_target_text(tps_row)}")
     if any(ttft.values()):
         figures.append(_plot_ecdf(ttft, "Time to first token per model",
                                  "time to first token (s, log scale)", next(fig_n),
-                                 _SLO["ttft"], log=True))  # fmt: skip
+                                 ttft_line, log=True))  # fmt: skip
     if any(tps.values()):
         figures.append(_plot_ecdf(tps, "Tokens per second per model",
                                  "tokens per second (tokens/s)", next(fig_n),
-                                 _SLO["tokens_per_second"]))  # fmt: skip
+                                 tps_line))  # fmt: skip
     if any(duration.values()):
         figures.append(_plot_box(duration, "Stream duration per model", "duration (s)",
                                 next(fig_n)))  # fmt: skip
@@ -611,8 +763,9 @@ def render_html(
         else empty
     )
     if starts:
-        over_time = ('<div class="grid"><figure>' + _plot_ttft_over_time(records, next(fig_n))
-                     + "</figure><figure>" + _plot_rates_over_time(records, next(fig_n))
+        over_time = ('<div class="grid"><figure>'
+                     + _plot_ttft_over_time(records, next(fig_n), ttft_line, slo.ttft_quantile)
+                     + "</figure><figure>" + _plot_rates_over_time(records, next(fig_n), by_key)
                      + "</figure></div>")  # fmt: skip
     else:
         over_time = empty

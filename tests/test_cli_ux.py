@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from tqdm import tqdm
 
 from l0_monitoring import MonitoringConfig
 from l0_monitoring.cli import PRESETS, PROGRESS_REDRAWS_PER_SECOND
@@ -73,6 +74,10 @@ def test_progress_on_a_terminal_shows_rate_and_eta_and_redraws_at_most_10_times_
     assert "stream/s" in text  # the rate
     assert re.search(r"\d\d:\d\d<\d\d:\d\d", text)  # elapsed < remaining (ETA)
     assert "3000/3000" in text
+    # Review of #17, finding 8: the bar stays up while files and the report are
+    # written, and says so (it went quiet for ~9 s at 100%).
+    assert "drawing report.html" in text and "writing metrics.prom" in text
+    assert text.rindex("done") > text.rindex("drawing report.html")
     redraws = text.count("\r")
     # An upper bound from the test's own clock: tqdm's mininterval caps the rate.
     assert redraws <= PROGRESS_REDRAWS_PER_SECOND * elapsed + 3, (redraws, elapsed)
@@ -107,7 +112,7 @@ def test_replay_into_a_closed_pipe_ends_quietly_at_once(demo_out):
     first = proc.stdout.readline()
     assert first.startswith(b"{")
     proc.stdout.close()  # what `head -1` does after its line
-    assert proc.wait(timeout=120) == 1
+    assert proc.wait(timeout=120) == 0  # the documented status of a closed pipe
     writer.join(timeout=120)
     stderr = proc.stderr.read().decode()
     proc.stderr.close()
@@ -149,9 +154,9 @@ def test_demo_out_an_unwritable_folder_is_refused_before_any_work():
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("telemetry.jsonl", "telemetry JSON Lines"),
-        ("telemetry.csv", "telemetry CSV"),
-        ("metrics.prom", "Prometheus text"),
+        ("telemetry.jsonl", "telemetry records"),
+        ("telemetry.csv", "a CSV export"),
+        ("metrics.prom", "a Prometheus exposition"),
     ],
 )
 def test_replaying_a_telemetry_file_says_what_kind_of_file_it_is(demo_out, name, kind):
@@ -172,15 +177,31 @@ def test_one_stream_is_singular(tmp_path):
     assert rep.returncode == 0 and "(1 stream)" in rep.stdout
 
 
-def test_a_truncated_logs_warning_is_printed_once(demo_out, tmp_path):
+@pytest.mark.parametrize("command", ["replay", "check"])
+def test_a_truncated_logs_warning_is_printed_once(demo_out, tmp_path, command):
+    # Review of #17, finding 5: check printed the logger's line and its own.
     text = (demo_out / "events.jsonl").read_text()
     cut = tmp_path / "cut.jsonl"
     cut.write_text(text[: len(text) // 2])  # ends in the middle of a line
-    r = cli("replay", str(cut))
-    assert r.returncode == 0
-    warnings = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(warnings) == 1, warnings
-    assert "skipped 1 malformed line;" in warnings[0]
+    r = cli(command, str(cut))
+    assert r.returncode in (0, 1), r.stderr
+    mentions = [line for line in r.stderr.splitlines() if "malformed" in line]
+    assert len(mentions) == 1, r.stderr
+    assert mentions[0].startswith("l0-monitoring: skipped 1 malformed line; first: line ")
+
+
+def test_replay_of_a_cut_log_says_how_many_streams_were_still_in_flight(demo_out, tmp_path):
+    # Review of #17, finding 10: check said "16 more still in flight", replay nothing.
+    text = (demo_out / "events.jsonl").read_text()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(text[: len(text) // 2])
+    checked, replayed = cli("check", str(cut)), cli("replay", str(cut))
+    n = int(re.search(r"; (\d+) more still in flight at the end of the log", checked.stdout)[1])
+    assert n > 0
+    streams = f"{n} stream" + ("s" if n != 1 else "")
+    assert f"l0-monitoring: {streams} still in flight at the end of the log" in replayed.stderr
+    whole = cli("replay", str(demo_out / "events.jsonl"))
+    assert "in flight" not in whole.stderr
 
 
 @pytest.mark.parametrize("command", ["demo", "replay"])
@@ -301,5 +322,192 @@ def test_replay_on_a_terminal_shows_events_read_and_the_rate(demo_out):
     assert proc.wait(timeout=120) == 0
     os.close(master)
     text = b"".join(chunks).decode("utf-8", "replace")
-    events = len((demo_out / "events.jsonl").read_text().splitlines())
-    assert "event/s" in text and f"{events / 1000:.2f}kevent" in text, text[-300:]
+    # Review of #17, finding 8: a file's size is known, so the bar shows its bytes
+    # read, a percentage and an ETA (elapsed<remaining), not only a count.
+    size = (demo_out / "events.jsonl").stat().st_size
+    assert "100%|" in text and re.search(r"\d\d:\d\d<\d\d:\d\d", text), text[-300:]
+    shown = tqdm.format_sizeof(size, divisor=1024)
+    assert f"{shown}/{shown}" in text, text[-300:]
+    assert "B/s" in text
+
+
+# -- review of #17 ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minimal_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ux-min") / "out"
+    r = cli("demo", "--simulate", "--streams", "80", "--seed", "4", "--config", "minimal",
+            "--out", str(out))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return out, r.stdout
+
+
+@pytest.fixture(scope="module")
+def sampled_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ux-prod") / "out"
+    r = cli("demo", "--simulate", "--streams", "200", "--seed", "4", "--config", "production",
+            "--out", str(out))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def slo_verdicts(page: str) -> dict[str, tuple[str, str]]:
+    """objective -> (value, verdict) from the report's SLO table."""
+    rows = re.findall(r'<tr><td>([^<]*)</td><td class="text">[^<]*</td><td class="text">'
+                      r'[^<]*</td><td>([^<]*)</td><td><span class="\w+">([^<]*)</span>',
+                      page)  # fmt: skip
+    return {name: (value, verdict) for name, value, verdict in rows}
+
+
+def test_targets_the_config_did_not_collect_are_not_collected_never_met(minimal_out, tmp_path):
+    # Review of #17, finding 2: with --config minimal the report said "retry rate 0.0%
+    # met", the table "retries 0", and "TTFT over time" was empty axes dated 1970.
+    out, stdout = minimal_out
+    page = (out / "report.html").read_text()
+    verdicts = slo_verdicts(page)
+    assert verdicts["retry rate"] == ("not collected", "not collected")
+    assert verdicts["guardrail violation rate"] == ("not collected", "not collected")
+    assert verdicts["time to first token (p90)"][1] in ("not collected", "no data")
+    assert "met" not in {v for _, v in verdicts.values()}
+    assert "1970" not in page and "No data: no stream has a time to first token" in page
+    table = stdout.split("all streams:")[0]
+    assert re.search(r"^all\s+\d+\s+[\d.]+%\s+\d+\s+-\s", table, re.M), table
+    assert "retries not collected" in stdout
+    # check and report, told the preset, agree: not collected is not a pass
+    r = cli("check", str(out / "aggregates.json"), "--config", "minimal")
+    row = next(line for line in r.stdout.splitlines() if line.startswith("retry rate"))
+    assert "not collected" in row and "pass" not in row
+    r = cli("report", str(out / "telemetry.jsonl"), "--html", str(tmp_path / "m.html"),
+            "--config", "minimal")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert slo_verdicts((tmp_path / "m.html").read_text())["retry rate"][1] == "not collected"
+    # Without --config the records cannot tell: the page says the zeros may mean that.
+    r = cli("report", str(out / "telemetry.jsonl"), "--html", str(tmp_path / "u.html"))
+    assert "No record shows a retry or a guardrail check" in (tmp_path / "u.html").read_text()
+
+
+def test_report_of_sampled_records_says_how_many_were_kept_and_judges_every_stream(
+    sampled_out, tmp_path
+):
+    # Review of #17, finding 3: "20 streams" and an error rate of 70% from the kept
+    # records, with 60 sampled out and nothing said.
+    page_file = tmp_path / "r.html"
+    r = cli("report", str(sampled_out / "telemetry.jsonl"), "--html", str(page_file))
+    assert r.returncode == 0, r.stderr
+    kept = len((sampled_out / "telemetry.jsonl").read_text().splitlines())
+    assert 0 < kept < 200
+    assert f"(200 streams, {kept} kept by sampling; every stream counted in" in r.stdout
+    page = page_file.read_text()
+    assert f"200 streams, {kept} kept by sampling" in page
+    # the error rate and its verdict are check's on the aggregates of every stream
+    check = cli("check", str(sampled_out / "aggregates.json"))
+    row = re.split(r"\s{2,}", next(x for x in check.stdout.splitlines() if x.startswith("error")))
+    value, verdict = slo_verdicts(page)["error rate"]
+    assert float(value.rstrip("%")) == pytest.approx(float(row[1].rstrip("%")), abs=0.051)
+    assert verdict == {"pass": "met", "FAIL": "missed"}[row[3]]
+    assert "error rate (failed + abandoned)" in page
+    assert "failed + abandoned streams / streams (all 200 streams)" in page
+
+
+def test_report_of_sampled_records_without_aggregates_warns_loudly(sampled_out, tmp_path):
+    copy = tmp_path / "prod"
+    copy.mkdir()
+    for name in ("telemetry.jsonl", "metrics.prom"):  # no aggregates.json
+        (copy / name).write_bytes((sampled_out / name).read_bytes())
+    r = cli("report", str(copy / "telemetry.jsonl"), "--html", str(tmp_path / "r.html"))
+    assert r.returncode == 0
+    assert "Warning:" in r.stderr and "overstates" in r.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert 'class="warn">Warning:' in page and "200 streams" in page
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "kind", "use"),
+    [
+        ("replay", "aggregates.json", "is saved aggregates", "l0-monitoring check"),
+        ("replay", "report.html", "is an HTML page", "open it in a browser"),
+        ("replay", "metrics.prom", "is a Prometheus exposition", "Prometheus"),
+        ("replay", "telemetry.jsonl", "is telemetry records", "l0-monitoring report"),
+        ("report", "events.jsonl", "is an event log", "l0-monitoring replay"),
+        ("report", "telemetry.csv", "is a CSV export", "telemetry.jsonl"),
+        ("report", "aggregates.json", "is saved aggregates", "l0-monitoring check"),
+        ("report", "metrics.prom", "is a Prometheus exposition", "Prometheus"),
+        ("check", "report.html", "is an HTML page", "open it in a browser"),
+        ("check", "telemetry.csv", "is a CSV export", "telemetry.jsonl"),
+    ],
+)
+def test_every_command_names_the_kind_of_file_it_was_given_and_the_right_command(
+    demo_out, tmp_path, command, name, kind, use
+):
+    # Review of #17, finding 6: "skipped 30 malformed lines ... no finished streams"
+    # (exit 0), "line 1: session_id: Field required", "invalid JSON".
+    extra = ["--html", str(tmp_path / "x.html")] if command == "report" else []
+    r = cli(command, str(demo_out / name), *extra)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert kind in r.stderr and use in r.stderr, r.stderr
+    assert "malformed" not in r.stderr and "Field required" not in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_standard_input_of_the_wrong_kind_is_named_too(demo_out):
+    for command, name, extra in (("replay", "telemetry.jsonl", []),
+                                 ("report", "events.jsonl", ["--html", "-"])):  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, "-m", "l0_monitoring", command, "-", *extra],
+            input=(demo_out / name).read_text(), capture_output=True, text=True, env=_env(),
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert r.returncode == 2 and "standard input is " in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "log", "prometheus"])
+def test_a_closed_pipe_ends_every_format_quietly_with_status_0(demo_out, fmt):
+    # Review of #17, finding 7: json/jsonl/csv/log exited 1, table/prometheus 0.
+    big = demo_out.parent / "big.jsonl"
+    if not big.exists():  # far more output than a pipe buffer holds, in every format
+        text = (demo_out / "events.jsonl").read_text()
+        big.write_text("".join(text.replace('"demo-', f'"r{i}-') for i in range(30)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "l0_monitoring", "replay", str(big), "--format", fmt],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+    )  # fmt: skip
+    assert proc.stdout.readline()
+    proc.stdout.close()  # what `head -1` does
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
+
+
+def test_report_reads_standard_input_and_writes_standard_output(demo_out, tmp_path):
+    # Review of #17, finding 9: `-` was not read, `--html -` wrote a file named "-".
+    r = subprocess.run(
+        [sys.executable, "-m", "l0_monitoring", "report", "-", "--html", "-"],
+        input=(demo_out / "telemetry.jsonl").read_text(), capture_output=True, text=True,
+        env=_env(), cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("<!DOCTYPE html>") and r.stdout.rstrip().endswith("</html>")
+    assert "wrote the report to standard output (80 streams)" in r.stderr
+    assert not (tmp_path / "-").exists()
+
+
+def test_report_help_describes_the_page_and_slo_cells_are_escaped(demo_out):
+    # Review of #17, finding 11: stale --help; a raw "<" in the SLO target cells.
+    r = cli("report", "--help")
+    assert "retries over time" not in r.stdout
+    for words in ("SLO targets", "ECDF", "rates over time", "slowest", "--slo", "--config"):
+        assert words in r.stdout, words
+    page = (demo_out / "report.html").read_text()
+    slo = page[page.index('id="slo"') : page.index('id="models"')]
+    assert "&lt; 1 s" in slo and "&gt; 20 tokens/s" in slo
+    assert not re.search(r">[<>] ", slo)
+
+
+def test_a_one_stream_histogram_is_one_bar(tmp_path):
+    # Review of #17, finding 12: one bar and seven empty "0" rows.
+    out = tmp_path / "o"
+    assert cli("demo", "--simulate", "--streams", "1", "--out", str(out)).returncode == 0
+    r = cli("replay", str(out / "events.jsonl"))
+    lines = r.stdout.split("Time to first token, all models:\n")[1].strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("# 1"), lines

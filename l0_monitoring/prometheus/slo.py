@@ -34,11 +34,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from ..config import MetricsConfig
 
 __all__ = [
     "DASHBOARD_PATH",
@@ -590,6 +593,8 @@ class SLOResult:
     direction: Literal["<", ">"]
     target: float
     unit: str
+    key: str = ""  # the target's stable id (TimeToFirstToken, ErrorRate, ...)
+    collected: bool = True  # False: the Monitor's config did not collect this data
 
     @property
     def passed(self) -> bool | None:
@@ -609,19 +614,42 @@ def _quantile(q: float, values: list[float]) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _results(slo: SLOConfig, values: list[float | None]) -> list[SLOResult]:
-    return [
-        SLOResult(t.title, v, t.direction, t.threshold, t.unit)
-        for t, v in zip(_targets(slo), values, strict=True)
-    ]
+# Which MetricsConfig switch each target's data needs (a target whose data was
+# not collected is "not collected", never a pass measured from zeros).
+_NEEDS = {
+    "TimeToFirstToken": "collect_timing",
+    "TokensPerSecond": "collect_tokens",
+    "RetryRate": "collect_retries",
+    "GuardrailViolationRate": "collect_guardrails",
+}
 
 
-def evaluate_records(records: Iterable[Telemetry], slo: SLOConfig | None = None) -> list[SLOResult]:
+def _results(
+    slo: SLOConfig, values: list[float | None], metrics: MetricsConfig | None = None
+) -> list[SLOResult]:
+    out = []
+    for t, v in zip(_targets(slo), values, strict=True):
+        need = _NEEDS.get(t.key)
+        collected = metrics is None or need is None or bool(getattr(metrics, need))
+        out.append(SLOResult(t.title, v if collected else None, t.direction, t.threshold,
+                             t.unit, t.key, collected))  # fmt: skip
+    return out
+
+
+def evaluate_records(
+    records: Iterable[Telemetry],
+    slo: SLOConfig | None = None,
+    metrics: MetricsConfig | None = None,
+) -> list[SLOResult]:
     """Measure finished records against the targets (same definitions as the rules).
 
     Args:
         records: Telemetry records (for example read from ``telemetry.jsonl``).
         slo: The targets (default: the seed's).
+        metrics: What the Monitor collected (``MonitoringConfig.metrics``), when
+            known: a target whose data it did not collect (retries with
+            ``collect_retries=False``) is not measured (value None,
+            ``collected=False``) instead of passing on zeros.
 
     Returns:
         One result per target; rates are None when there are no records.
@@ -645,15 +673,18 @@ def evaluate_records(records: Iterable[Telemetry], slo: SLOConfig | None = None)
         failed / n if n else None,
         retries / n if n else None,
         violations / n if n else None,
-    ])  # fmt: skip
+    ], metrics)  # fmt: skip
 
 
-def evaluate_aggregates(agg: Mapping[str, Any], slo: SLOConfig | None = None) -> list[SLOResult]:
+def evaluate_aggregates(
+    agg: Mapping[str, Any], slo: SLOConfig | None = None, metrics: MetricsConfig | None = None
+) -> list[SLOResult]:
     """Measure saved aggregates (``Monitor.get_aggregate_metrics()`` as JSON).
 
     Quantiles are read from the ``p<q>_ttft`` / ``p<q>_tokens_per_sec`` keys
     when the Monitor was configured with those percentiles; violations are not
-    in the aggregates. What is missing is reported as not measurable (None).
+    in the aggregates. What is missing is reported as not measurable (None);
+    ``metrics`` as in :func:`evaluate_records`.
     """
     from .._internal.aggregates import percentile_key
 
@@ -670,4 +701,4 @@ def evaluate_aggregates(agg: Mapping[str, Any], slo: SLOConfig | None = None) ->
         get("failure_rate") if n else None,
         (get("total_retries") or 0.0) / n if n and "total_retries" in agg else None,
         None,
-    ])  # fmt: skip
+    ], metrics)  # fmt: skip
