@@ -372,13 +372,22 @@ def test_every_json_lines_writer_keeps_a_record_on_one_line_for_splitlines(tmp_p
 
 
 def test_an_infinite_rate_is_null_in_every_format_and_reads_back():
-    """r13 #5: COMPLETE tokenCount=1e308 makes tokens_per_second infinite (Monitor-built)."""
+    """r13 #5: an infinite tokens_per_second (a host-built record) is null in every format.
+
+    The Monitor no longer builds one: COMPLETE tokenCount=1e308 is beyond the
+    count bound, so it is malformed and ignored (the rate stays finite).
+    """
     monitor = Monitor()
     for e in make_stream_events("s1", tokens=["a", "b"]):
         if e.type == "COMPLETE":
             e.meta["tokenCount"] = 1e308
         monitor.handle_event(e)
-    record = monitor.get_telemetry("s1")
+    built = monitor.get_telemetry("s1")
+    assert math.isfinite(built.metrics.tokens_per_second)
+    assert monitor.stats()["malformed_events"] == 1
+    record = built.model_copy(
+        update={"metrics": built.metrics.model_copy(update={"tokens_per_second": math.inf})}
+    )
     # A host-built record the same way, and one with NaN elsewhere.
     nan = record.model_copy(update={"stream_id": "s2"})
     nan.timing = nan.timing.model_copy(update={"duration": math.nan})
