@@ -646,6 +646,84 @@ class StreamTable:
             self._schedule_sweep()
 
 
+class TableView(StreamListener):
+    """A sink that is a view of a stream table: its own, or a Monitor's it attached to.
+
+    The OpenTelemetry and Sentry handlers share this: used alone, a handler
+    folds events on a table of its own (:meth:`_own_table`); in
+    ``Monitoring.combine`` it attaches to the Monitor's table
+    (:meth:`attach_to`), so each event is folded once. ``close()`` on a shared
+    table ends this view's streams only and detaches it (:meth:`_close_view`).
+    """
+
+    idle_timeout: float | None
+    _table: StreamTable
+    _shared: bool
+
+    def _own_table(
+        self,
+        metrics: MetricsConfig,
+        *,
+        max_in_flight: int,
+        idle_timeout: float | None,
+        clock: Clock | None,
+    ) -> None:
+        """Fold events on a table of this view's own (the handler used alone)."""
+        self.idle_timeout = idle_timeout
+        self._shared = False
+        self._table = StreamTable(
+            metrics,
+            max_in_flight=max_in_flight,
+            idle_timeout=idle_timeout,
+            clock=clock,
+            count_chars=False,  # no record is built from a handler's own table
+        )
+        self._table.attach(self)
+
+    def __call__(self, event: Any) -> None:
+        """Handle one event (never raises)."""
+        self._table.handle_event(event)
+
+    @property
+    def table(self) -> StreamTable:
+        """The stream table this handler listens to."""
+        return self._table
+
+    def attach_to(self, table: StreamTable) -> bool:
+        """Listen to another stream table (a Monitor's) instead of folding events itself.
+
+        Used by ``Monitoring.combine``. Refused (False) once this handler's own
+        table has seen a stream.
+
+        Returns:
+            True when attached.
+        """
+        own = self._table
+        if own is table:
+            return True
+        if own.stats()["streams_started"]:
+            return False
+        table.use_idle_timeout(self.idle_timeout)
+        table.attach(self)
+        self._table = table
+        self._shared = True
+        return True
+
+    def _close_view(self) -> None:
+        """End this view's open streams: its own table closes; a shared one is left.
+
+        On a shared table this view's streams end (as abandoned) and it
+        detaches: the Monitor keeps its in-flight streams and the other views
+        theirs; the closed view ignores further events.
+        """
+        if self._shared:
+            self._table.detach(self)
+            self._table = StreamTable(enabled=False, idle_timeout=None)
+            self._shared = False
+        else:
+            self._table.close()
+
+
 def _meta_of(event: Any) -> Mapping[str, Any]:
     return as_meta(event.meta)
 
@@ -661,6 +739,7 @@ __all__ = [
     "NOTHING",
     "StreamListener",
     "StreamTable",
+    "TableView",
 ]
 
 

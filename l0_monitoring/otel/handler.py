@@ -1,7 +1,7 @@
 """The OpenTelemetry event handler: a listener that ends one CLIENT span per stream.
 
 The handler keeps no fold of its own: it is a
-:class:`~l0_monitoring._internal.lifecycle.StreamListener` on a stream table
+:class:`~l0_monitoring._internal.lifecycle.TableView` of a stream table
 (its own when used alone; a Monitor's in ``Monitoring.combine``), told about a
 stream's notable moments and, once, its finish with the facts every other sink
 reads. Span attributes and metric values come from those facts.
@@ -30,7 +30,7 @@ from .._internal.fold import (
     VIOLATION,
     StreamState,
 )
-from .._internal.lifecycle import DEFAULT_IDLE_TIMEOUT, StreamListener, StreamTable
+from .._internal.lifecycle import DEFAULT_IDLE_TIMEOUT, TableView
 from .._internal.meta import (
     drift_score,
     drift_types,
@@ -64,7 +64,7 @@ class _SpanView:
         self.events: list[tuple[str, dict[str, Any], int | None]] = []
 
 
-class OpenTelemetryHandler(StreamListener):
+class OpenTelemetryHandler(TableView):
     """Turns observability events into one CLIENT span per stream plus GenAI metrics.
 
     Created by :func:`create_opentelemetry_handler` / ``Monitoring.opentelemetry``.
@@ -94,7 +94,6 @@ class OpenTelemetryHandler(StreamListener):
         self._chunks = config.record_chunk_timing
         self._violation_events = config.record_guardrail_violations
         self.wants_tokens = config.trace_tokens
-        self.idle_timeout = idle_timeout
         self.abandoned = 0
         self.events_dropped = 0
         # Precomputed for the span of every stream.
@@ -109,46 +108,12 @@ class OpenTelemetryHandler(StreamListener):
         # Without an explicit parent, a stream's span is a child of the span
         # current when the stream started (captured once, in on_start).
         self._current_context = otel._current_context if parent_context is None else None
-        self._shared = False
-        self._table = StreamTable(
+        self._own_table(
             MetricsConfig(inter_token_latency=self._chunks),
             max_in_flight=config.max_streams,
             idle_timeout=idle_timeout,
             clock=_clock,
-            count_chars=False,
         )
-        self._table.attach(self)
-
-    # ------------------------------------------------------------------ feeding
-
-    def __call__(self, event: Any) -> None:
-        """Handle one event (never raises)."""
-        self._table.handle_event(event)
-
-    @property
-    def table(self) -> StreamTable:
-        """The stream table this handler listens to."""
-        return self._table
-
-    def attach_to(self, table: StreamTable) -> bool:
-        """Listen to another stream table (a Monitor's) instead of folding events itself.
-
-        Used by ``Monitoring.combine``. Refused (False) once this handler's own
-        table has seen a stream.
-
-        Returns:
-            True when attached.
-        """
-        own = self._table
-        if own is table:
-            return True
-        if own.stats()["streams_started"]:
-            return False
-        table.use_idle_timeout(self.idle_timeout)
-        table.attach(self)
-        self._table = table
-        self._shared = True
-        return True
 
     # ------------------------------------------------------------------ the listener
 
@@ -332,12 +297,7 @@ class OpenTelemetryHandler(StreamListener):
         (and the other handlers their views); the closed handler ignores
         further events.
         """
-        if self._shared:
-            self._table.detach(self)
-            self._table = _closed_table()
-            self._shared = False
-        else:
-            self._table.close()
+        self._close_view()
         self.flush(timeout)
 
     def stats(self) -> dict[str, int]:
@@ -379,8 +339,3 @@ def create_opentelemetry_handler(
         The handler (callable, with ``close()``).
     """
     return OpenTelemetryHandler(OpenTelemetry(tracer, meter, config), idle_timeout=idle_timeout)
-
-
-def _closed_table() -> StreamTable:
-    """A detached, closed handler's table: it ignores every event."""
-    return StreamTable(enabled=False, idle_timeout=None)

@@ -1,7 +1,7 @@
 """The Sentry event handler: a listener leaving breadcrumbs, captures and one transaction.
 
 The handler keeps no fold of its own: it is a
-:class:`~l0_monitoring._internal.lifecycle.StreamListener` on a stream table
+:class:`~l0_monitoring._internal.lifecycle.TableView` of a stream table
 (its own when used alone; a Monitor's in ``Monitoring.combine``). Every
 capture carries its stream's telemetry as context ``l0``, built from the same
 folded state as the Monitor's record. A stream's transaction (``op
@@ -25,7 +25,7 @@ from .._internal.fold import (
     VIOLATION,
     StreamState,
 )
-from .._internal.lifecycle import DEFAULT_IDLE_TIMEOUT, StreamListener, StreamTable
+from .._internal.lifecycle import DEFAULT_IDLE_TIMEOUT, TableView
 from .._internal.meta import (
     drift_types,
     is_network,
@@ -87,7 +87,7 @@ class _View:
         self.captured = False
 
 
-class SentryHandler(StreamListener):
+class SentryHandler(TableView):
     """Turns observability events into Sentry breadcrumbs, captures and transactions.
 
     Created by :func:`create_sentry_handler` / ``Monitoring.sentry``. Never
@@ -113,48 +113,10 @@ class SentryHandler(StreamListener):
         self._sentry = sentry._sentry
         self._config = sentry.config
         self.wants_tokens = self._config.breadcrumbs_for_tokens
-        self.idle_timeout = idle_timeout
         self.violations_not_captured = 0
-        self._table = StreamTable(
-            MetricsConfig(),
-            max_in_flight=max_streams,
-            idle_timeout=idle_timeout,
-            clock=_clock,
-            count_chars=False,
+        self._own_table(
+            MetricsConfig(), max_in_flight=max_streams, idle_timeout=idle_timeout, clock=_clock
         )
-        self._table.attach(self)
-        self._shared = False
-
-    # ------------------------------------------------------------------ feeding
-
-    def __call__(self, event: Any) -> None:
-        """Handle one event (never raises)."""
-        self._table.handle_event(event)
-
-    @property
-    def table(self) -> StreamTable:
-        """The stream table this handler listens to."""
-        return self._table
-
-    def attach_to(self, table: StreamTable) -> bool:
-        """Listen to another stream table (a Monitor's) instead of folding events itself.
-
-        Used by ``Monitoring.combine``. Refused (False) once this handler's own
-        table has seen a stream.
-
-        Returns:
-            True when attached.
-        """
-        own = self._table
-        if own is table:
-            return True
-        if own.stats()["streams_started"]:
-            return False
-        table.use_idle_timeout(self.idle_timeout)
-        table.attach(self)
-        self._table = table
-        self._shared = True
-        return True
 
     # ------------------------------------------------------------------ the listener
 
@@ -289,12 +251,7 @@ class SentryHandler(StreamListener):
         transactions only and detaches it: the Monitor keeps its in-flight
         streams; the closed handler ignores further events.
         """
-        if self._shared:
-            self._table.detach(self)
-            self._table = _closed_table()
-            self._shared = False
-        else:
-            self._table.close()
+        self._close_view()
 
     def flush(self) -> None:
         """Nothing is buffered here (sentry_sdk sends in the background)."""
@@ -325,8 +282,3 @@ def create_sentry_handler(
         The handler (callable, with ``close()``).
     """
     return SentryHandler(Sentry(sentry_sdk, config), idle_timeout=idle_timeout)
-
-
-def _closed_table() -> StreamTable:
-    """A detached, closed handler's table: it ignores every event."""
-    return StreamTable(enabled=False, idle_timeout=None)
