@@ -14,7 +14,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
@@ -385,13 +385,14 @@ class TelemetryExporter:
         if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
             return telemetry.model_dump(mode="json")
         data: dict[str, Any] = _SERIALIZER.to_python(telemetry, mode="json", warnings=False)
-        for path in _FLOAT_PATHS:  # NaN and +-inf as null, as to_json writes them
-            section = data
-            for part in path[:-1]:
-                section = section[part]
-            v = section[path[-1]]
-            if v is not None and v - v != 0:
-                section[path[-1]] = None
+        if not _all_finite(_FLOAT_VALUES(telemetry)):  # rare: a host-built record
+            for path in _FLOAT_PATHS:  # NaN and +-inf as null, as to_json writes them
+                section = data
+                for part in path[:-1]:
+                    section = section[part]
+                v = section[path[-1]]
+                if v is not None and v - v != 0:
+                    section[path[-1]] = None
         return data
 
     @staticmethod
@@ -504,16 +505,18 @@ class TelemetryExporter:
         writer = csv.writer(out)
         writer.writerow([c.name for c in CSV_COLUMNS])
         get_row = _CSV_ROW
+        float_cells = _CSV_FLOAT_CELLS
         str_idx, dt_idx, json_idx = _CSV_STR, _CSV_DT, _CSV_JSON
         to_json = pydantic_core.to_json
         bad = _ESCAPE_START
         rows = []
         for t in records:
             row = list(get_row(t))
-            for i in _CSV_FLOAT:
-                v = row[i]
-                if v is not None and v - v != 0:  # NaN or +-inf: an empty cell (None)
-                    row[i] = None
+            if not _all_finite(float_cells(row)):  # rare: a host-built record
+                for i in _CSV_FLOAT:
+                    v = row[i]
+                    if v is not None and v - v != 0:  # NaN or +-inf: an empty cell (None)
+                        row[i] = None
             for i in str_idx:
                 v = row[i]
                 if v and v[0] in bad:
@@ -762,6 +765,22 @@ _CSV_TYPES = {c.path: _leaf_type(c.path) for c in CSV_COLUMNS}
 # rejects; every writer turns them into null / an empty cell / no key.
 _FLOAT_PATHS = tuple(p for p, (base, _) in _CSV_TYPES.items() if base is float)
 _CSV_FLOAT = tuple(i for i, c in enumerate(CSV_COLUMNS) if c.path in _FLOAT_PATHS)
+# The float fields of a record, read in one C call: from the model, and from a CSV row.
+_FLOAT_VALUES = attrgetter(*(".".join(p) for p in _FLOAT_PATHS))
+_CSV_FLOAT_CELLS = itemgetter(*_CSV_FLOAT)
+
+
+def _all_finite(values: tuple[Any, ...]) -> bool:
+    """Whether no value is NaN or +-inf, in one C-level sum for the usual record.
+
+    A non-finite value makes the sum NaN or infinite; so may two huge finite
+    ones (then the caller's exact per-value check runs, which changes nothing).
+    """
+    try:
+        total = sum(filter(None, values))  # None and 0.0 add nothing
+    except TypeError:  # a value that is not a number: let the exact check decide
+        return False
+    return bool(total - total == 0)
 
 
 def _csv_cell(column: Column, cell: str) -> Any:
