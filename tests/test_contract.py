@@ -585,7 +585,9 @@ def test_whatever_the_events_every_written_record_is_a_valid_document(seq, itl):
     validate_aggregate_metrics(aggregates)
 
 
-def test_counts_from_event_meta_saturate_at_the_schema_maximum():
+def test_counts_from_event_meta_beyond_the_schema_maximum_are_malformed_and_never_written():
+    """Rule 2 (issue #12): a count beyond 2**53 - 1 is malformed (counted, ignored), so
+    every written record and aggregate stays within the published bound."""
     from l0_monitoring import ObservabilityEvent
     from l0_monitoring import ObservabilityEventType as T
 
@@ -597,13 +599,15 @@ def test_counts_from_event_meta_saturate_at_the_schema_maximum():
         ))  # fmt: skip
     m.close()
     records = m.get_all_telemetry()
-    assert [t.metrics.token_count for t in records] == [2**53 - 1] * 2
-    assert [t.content_length for t in records] == [2**53 - 1] * 2
+    assert [t.metrics.token_count for t in records] == [0, 0]  # no TOKEN events counted
+    assert [t.content_length for t in records] == [0, 0]
+    assert [t.retries.max_attempts for t in records] == [1, 1]
+    assert m.stats()["malformed_events"] == 2  # one per COMPLETE with rejected values
     text = TelemetryExporter.to_jsonl(records)
     for line in filter(None, text.split("\n")):
         validator("Telemetry").validate(json.loads(line))
     assert TelemetryExporter.from_jsonl(text) == records
     aggregates = m.get_aggregate_metrics()
-    assert aggregates["total_tokens"] == 2**53 - 1
+    assert aggregates["total_tokens"] == 0
     validator("AggregateMetrics").validate(aggregates)
     validate_aggregate_metrics(aggregates)
