@@ -32,6 +32,7 @@ from ._internal.contract import JSON_WHITESPACE, loads
 from ._internal.guard import ErrorReporter
 from ._internal.safe import (
     MAX_ITEMS,
+    MAX_JSON_INT,
     MAX_STR,
     clean_text,
     finite_ms,
@@ -83,7 +84,7 @@ skips (and counts) a longer line without holding it in memory.
 
 _TO_JSON = pydantic_core.to_json
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_SIMPLE = frozenset({int, bool, type(None)})
+_SIMPLE = frozenset({bool, type(None)})
 
 
 def _plain(value: Any) -> Any:
@@ -98,6 +99,9 @@ def _plain(value: Any) -> Any:
                     break
             elif c is float:
                 if v - v != 0:  # NaN or +-inf: json_safe makes it null
+                    break
+            elif c is int:
+                if not -MAX_JSON_INT <= v <= MAX_JSON_INT:  # json_safe writes a string
                     break
             elif c not in _SIMPLE:
                 break

@@ -465,6 +465,35 @@ def test_empty_aggregates_are_zeros():
     assert agg["avg_ttft"] is None and agg["p50_ttft"] is None
 
 
+def test_avg_duration_is_the_mean_of_the_streams_with_a_duration():
+    from l0_monitoring import TelemetryExporter
+
+    m = strict()
+    # Stream "a" completes before it starts: no duration. Stream "b": 0.3 s.
+    feed(m, [ev(T.SESSION_START, 0, "a"), ev(T.COMPLETE, -400, "a")])
+    feed(m, [ev(T.SESSION_START, 0, "b"), ev(T.COMPLETE, 300, "b")])
+    assert [t.timing.duration for t in m.get_all_telemetry()] == [None, 0.3]
+    agg = m.get_aggregate_metrics()
+    assert agg["count"] == 2 and agg["avg_duration"] == pytest.approx(0.3)
+    prom = {
+        line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+        for line in TelemetryExporter.to_prometheus(m).splitlines()
+        if line.startswith("l0_stream_duration_seconds_")
+    }
+    assert prom["l0_stream_duration_seconds_count"] == 1
+    assert agg["avg_duration"] == pytest.approx(
+        prom["l0_stream_duration_seconds_sum"] / prom["l0_stream_duration_seconds_count"]
+    )
+
+
+def test_avg_duration_of_streams_without_a_duration_is_zero():
+    m = strict()
+    feed(m, [ev(T.SESSION_START, 0, "a"), ev(T.COMPLETE, -400, "a")])
+    agg = m.get_aggregate_metrics()
+    # The published AggregateMetrics schema has no null for avg_duration.
+    assert agg["count"] == 1 and agg["avg_duration"] == 0.0
+
+
 def test_aggregate_percentiles_within_one_percent():
     cfg = MonitoringConfig(metrics=MetricsConfig(percentiles=[0.5, 0.95, 0.999]))
     m = strict(cfg)

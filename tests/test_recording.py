@@ -280,3 +280,73 @@ async def test_a_real_l0_run_recorded_and_replayed_gives_the_same_telemetry(tmp_
     assert replayed.get_all_telemetry() == live.get_all_telemetry()
     assert len(live.get_all_telemetry()) == 4
     assert replayed.get_aggregate_metrics() == live.get_aggregate_metrics()
+
+
+def _live_and_replayed(tmp_path, seq):
+    """One live Monitor and the Monitor that replays the recorder's log of ``seq``."""
+    path = tmp_path / "events.jsonl"
+    live = Monitor(raise_internal_errors=True)
+    with Monitoring.record(path) as rec:
+        for e in seq:
+            live.handle_event(e)
+            rec(e)
+    live.close()
+    replayed = Monitor(raise_internal_errors=True)
+    result = replay(path, replayed, strict=True)
+    replayed.close()
+    return live, replayed, result, read_lines(path)
+
+
+def test_numpy_decimal_and_fraction_meta_replay_as_the_live_run_read_them(tmp_path):
+    import decimal
+    import fractions
+
+    import numpy as np
+
+    seq = [
+        ev(T.SESSION_START, 0, ctx={"model": "gpt"}),
+        # retry number 3: the next try is attempt 4
+        ev(T.RETRY_ATTEMPT, 10, attempt=fractions.Fraction(3, 1), isNetwork=np.bool_(True)),
+        ev(T.TOKEN, 100, token="a"),
+        ev(T.TOKEN, 200, token="b"),
+        ev(T.COMPLETE, 300, tokenCount=np.int64(7), contentLength=decimal.Decimal("12")),
+        ev(T.SESSION_START, 400, "s2", ctx={"model": "gpt"}),
+        ev(T.TOKEN, 500, "s2", token="a"),
+        ev(
+            T.COMPLETE,
+            600,
+            "s2",
+            tokenCount=np.float64(5.0),
+            contentLength=decimal.Decimal("NaN"),
+        ),
+    ]
+    live, replayed, result, lines = _live_and_replayed(tmp_path, seq)
+    # Written as the JSON numbers/booleans the number rule reads them as.
+    assert lines[1]["meta"] == {"attempt": 3.0, "isNetwork": True}
+    assert lines[4]["meta"] == {"tokenCount": 7, "contentLength": 12.0}
+    assert lines[7]["meta"] == {"tokenCount": 5.0, "contentLength": None}
+    assert result.skipped == 0 and result.events == len(seq)
+    records = live.get_all_telemetry()
+    assert [r.metrics.token_count for r in records] == [7, 5]
+    assert records[0].content_length == 12
+    assert records[0].retries.attempt == 4 and records[0].retries.network_retries == 1
+    assert replayed.get_all_telemetry() == records
+    assert replayed.get_aggregate_metrics() == live.get_aggregate_metrics()
+
+
+def test_an_integer_beyond_the_float_range_is_ignored_live_and_replayed(tmp_path):
+    seq = [
+        ev(T.SESSION_START, 0, ctx={"model": "gpt"}),
+        ev(T.TOKEN, 100, token="a"),
+        ev(T.TOKEN, 200, token="b"),
+        ev(T.COMPLETE, 300, tokenCount=10**400, contentLength=-(10**5000)),
+    ]
+    live, replayed, result, lines = _live_and_replayed(tmp_path, seq)
+    meta = lines[3]["meta"]
+    assert isinstance(meta["tokenCount"], str) and meta["tokenCount"].startswith("1000")
+    assert isinstance(meta["contentLength"], str)
+    assert result.skipped == 0 and result.events == len(seq)
+    [record] = live.get_all_telemetry()
+    assert record.completed and record.metrics.token_count == 2  # the tokens seen
+    assert replayed.get_all_telemetry() == live.get_all_telemetry()
+    assert live.stats()["malformed_events"] == replayed.stats()["malformed_events"]

@@ -33,6 +33,7 @@ class Aggregates:
         "aborted",
         "completed",
         "count",
+        "duration_n",
         "duration_pending",
         "duration_sketch",
         "errors",
@@ -55,6 +56,7 @@ class Aggregates:
         self.count = 0
         self.total_tokens = 0
         self.total_duration = 0.0
+        self.duration_n = 0  # streams with a duration (the Prometheus _count)
         self.total_retries = 0
         self.errors = 0
         self.failed = 0
@@ -96,6 +98,7 @@ class Aggregates:
         duration = f.duration
         if duration is not None:
             self.total_duration += duration
+            self.duration_n += 1
             self.duration_pending.append(duration)
         ttft = f.ttft
         if ttft is not None:
@@ -167,7 +170,9 @@ class Aggregates:
             "aborted_count": self.aborted,
             "abandoned_count": self.abandoned,
             "avg_tokens": self.total_tokens / n if n else 0.0,
-            "avg_duration": self.total_duration / n if n else 0.0,
+            # Mean of the streams that have a duration (as Prometheus _sum/_count);
+            # 0.0 when none has one (the published schema has no null here).
+            "avg_duration": self.total_duration / self.duration_n if self.duration_n else 0.0,
             "avg_ttft": self.ttft_sum / self.ttft_n if self.ttft_n else None,
             "avg_tokens_per_sec": self.tps_sum / self.tps_n if self.tps_n else None,
         }

@@ -168,7 +168,11 @@ def json_safe(value: Any, depth: int = MAX_DEPTH) -> Any:
     """Convert ``value`` to bounded JSON data (dict/list/str/int/float/bool/None).
 
     Enums become their value, Pydantic models and dataclass-like objects their
-    fields, exceptions ``"TypeName: message"``, non-finite floats ``None``,
+    fields, exceptions ``"TypeName: message"``, non-finite floats ``None``.
+    Numbers are written as the JSON numbers the number rule reads them as
+    (``numbers.Integral`` -> int, other ``numbers.Real`` and ``Decimal`` ->
+    float when finite else ``None``, numpy's bool -> bool); an integer beyond
+    the largest finite double (:data:`MAX_JSON_INT`) becomes its string;
     anything else its bounded ``str``. Containers are cut at ``MAX_ITEMS`` and
     nesting at ``MAX_DEPTH``. Never raises.
     """
@@ -178,17 +182,45 @@ def json_safe(value: Any, depth: int = MAX_DEPTH) -> Any:
         return safe_str(value)
 
 
+MAX_JSON_INT = int(float.fromhex("0x1.fffffffffffffp+1023"))
+"""The largest integer a JSON reader holds as a float (the largest finite double).
+A larger integer is written as its string: every reader of this package's
+number rule (``_internal/meta.number``) then ignores it, live and replayed alike."""
+
+
+def json_int(value: int) -> int | str:
+    """An integer as JSON data: itself, or its (bounded) string beyond :data:`MAX_JSON_INT`."""
+    if -MAX_JSON_INT <= value <= MAX_JSON_INT:
+        return value
+    try:
+        return safe_str(int.__repr__(value), 200)
+    except ValueError:  # beyond sys.get_int_max_str_digits()
+        return f"<int of {value.bit_length()} bits>"
+
+
 def _json_safe(value: Any, depth: int) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, Enum):
         return _json_safe(value.value, depth)
     if isinstance(value, int):
-        return value
+        return json_int(int(value))
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
         return safe_str(value)
+    # Other numbers are written as the JSON number the number rule
+    # (``_internal/meta.number``/``count``/``flag``) reads them as, so a
+    # replayed log reads what the live run read: numpy's bool -> bool,
+    # numbers.Integral (numpy ints) -> int, other numbers.Real (Fraction,
+    # numpy floats) and Decimal -> float when finite, else null.
+    kind = type(value)
+    if kind.__name__ in ("bool_", "bool") and kind.__module__ == "numpy":
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return json_int(int(value))
+    if isinstance(value, numbers.Real | decimal.Decimal):
+        return finite_ms(value)
     if depth <= 0:
         return safe_str(value, 200)
     if isinstance(value, BaseException):
