@@ -466,7 +466,12 @@ class AggregateMetrics(TypedDict):
         Count, Field(description="Streams finalized silent (evicted or closed).")
     ]
     avg_tokens: Annotated[JsonFloat, Field(description="total_tokens / count.")]
-    avg_duration: Annotated[JsonFloat, Field(description="total_duration / count, seconds.")]
+    avg_duration: Annotated[
+        JsonFloat,
+        Field(
+            description="total_duration / streams with a duration, seconds (0.0 when none has one)."
+        ),
+    ]
     avg_ttft: Annotated[
         JsonFloat | None, Field(description="Mean TTFT of streams with one, seconds.")
     ]
