@@ -27,6 +27,9 @@ from ..prometheus.series import SeriesSet
 from ..telemetry import Telemetry
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
+# Line breaks for str.splitlines() that JSON may leave raw in strings (as in safe.json_line).
+_TEXT_LINE_BREAKS = tuple((chr(c), f"\\u{c:04x}") for c in (0x85, 0x2028, 0x2029))
+
 if TYPE_CHECKING:
     from ..monitor import Monitor
 
@@ -358,7 +361,12 @@ class TelemetryExporter:
 
     @staticmethod
     def to_json(telemetry: Telemetry, indent: int | None = 2) -> str:
-        """Return the record as JSON (``indent=None`` for compact output).
+        r"""Return the record as JSON (``indent=None`` for compact output).
+
+        U+0085, U+2028 and U+2029 in strings are written as ``\u0085``,
+        ``\u2028``, ``\u2029`` (as ``safe.json_line`` writes them), so
+        ``indent=None`` output is one line even for ``str.splitlines()``; the
+        data read back is unchanged.
 
         Args:
             telemetry: The record.
@@ -367,6 +375,14 @@ class TelemetryExporter:
         Returns:
             The JSON text; ``Telemetry.model_validate_json`` parses it back.
         """
+        text = TelemetryExporter._json_text(telemetry, indent)
+        if not text.isascii():
+            for raw, escaped in _TEXT_LINE_BREAKS:
+                text = text.replace(raw, escaped)
+        return text
+
+    @staticmethod
+    def _json_text(telemetry: Telemetry, indent: int | None) -> str:
         # The model's serializer directly: model_dump_json adds a Python layer of
         # keyword handling per call (about 10% of a record's cost).
         if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
