@@ -273,7 +273,7 @@ _LOG_FORMAT.__doc__ = """Return one logfmt line: ``stream_id=abc model=gpt-4o du
     """
 
 # What to_metrics reports, in order: (name suffix, value expression over the
-# record's sections, type, left out when None). Both formatters below are
+# record's sections, type, left out when None or not finite). Both formatters below are
 # generated from this one table.
 _METRIC_SPECS: tuple[tuple[str, str, str, bool], ...] = (
     ("tokens_total", "m.token_count", "counter", False),
@@ -315,7 +315,7 @@ def _compile_metrics(labels: str, error_labels: str) -> Callable[..., dict[str, 
         item = f"{{'value': v, 'type': {kind!r}, 'labels': {lab}}}"
         lines.append(f"    v = {expr}")
         if optional:
-            lines.append("    if v is not None:")
+            lines.append("    if v is not None and v - v == 0:  # NaN and +-inf left out")
             lines.append(f"        out[names[{i}]] = {item}")
         else:
             lines.append(f"    out[names[{i}]] = {item}")
@@ -647,7 +647,11 @@ class TelemetryExporter:
         Names follow Prometheus conventions (base units, counters end in
         ``_total``). Labels are ``model`` plus ``labels``; the stream id is a
         label only with ``include_stream_id=True`` (one series per stream does
-        not scale). Each metric gets its own labels dict, keys sorted.
+        not scale). Each metric gets its own labels dict, keys sorted. A gauge
+        whose value is unknown (None) or not finite (NaN, +-inf: only in a
+        record built by the host) is left out, as the other formats write it
+        as null or empty, so every value is a finite number (``json.dumps``
+        with ``allow_nan=False`` accepts the result).
 
         Args:
             telemetry: The record.

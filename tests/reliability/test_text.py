@@ -431,6 +431,36 @@ def test_an_infinite_rate_is_null_in_every_format_and_reads_back():
     )
 
 
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+def test_to_metrics_leaves_out_a_non_finite_gauge_as_other_formats_write_null(bad):
+    """r13c #4: every value to_metrics returns is a finite number."""
+    built = Monitor()
+    for e in make_stream_events("s1", tokens=["a", "b"]):
+        built.handle_event(e)
+    ok = built.get_telemetry("s1")
+    record = ok.model_copy(
+        update={
+            "metrics": ok.metrics.model_copy(
+                update={"tokens_per_second": bad, "time_to_first_token": bad}
+            ),
+            "timing": ok.timing.model_copy(update={"duration": bad}),
+        }
+    )
+    for labels, sid in (({}, False), ({"region": "eu"}, True)):
+        metrics = TelemetryExporter.to_metrics(record, labels=labels, include_stream_id=sid)
+        json.dumps(metrics, allow_nan=False)
+        assert all(math.isfinite(m["value"]) for m in metrics.values())
+        assert "l0_tokens_per_second" not in metrics and "l0_duration_seconds" not in metrics
+        assert "l0_time_to_first_token_seconds" not in metrics
+        kept = TelemetryExporter.to_metrics(ok, labels=labels, include_stream_id=sid)
+        assert kept["l0_tokens_per_second"]["value"] == ok.metrics.tokens_per_second
+        assert set(kept) - set(metrics) == {
+            "l0_tokens_per_second",
+            "l0_duration_seconds",
+            "l0_time_to_first_token_seconds",
+        }
+
+
 class _StrEnum(str, enum.Enum):
     BAD = "\ud800"
 
