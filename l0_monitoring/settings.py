@@ -277,6 +277,8 @@ def _dsn_kind_problem(dsn: str) -> str | None:
         return "not a URL"
     if parsed.scheme not in ("http", "https"):
         return "unsupported scheme"
+    if "@" not in parsed.netloc:
+        return "missing public key (no '@' before the host)"
     try:
         _ = parsed.port
     except ValueError:
