@@ -353,6 +353,7 @@ class DebouncedHandler:
         self._closed = False
         self._stats = HandlerStats()
         self.superseded = 0
+        self._handed = 0  # events handed to the delivery worker (each: delivered, error or dropped)
         self._delivery = _Delivery(self._deliver, _one, self._clock, 100, "l0-monitoring-debounce")
         register_fork_aware(self)
         _register_exit(self)
@@ -385,6 +386,7 @@ class DebouncedHandler:
             self._delivery.put(self._take())
 
     def _take(self) -> Any:
+        self._handed += 1
         event = self._latest
         self._latest = None
         self._has_latest = False
@@ -424,15 +426,26 @@ class DebouncedHandler:
         self._delivery.stop(0.0)
 
     def stats(self) -> dict[str, int]:
-        """Counters: received, delivered, dropped (after close), errors, superseded."""
-        dropped = self._delivery.dropped
+        """Counters: received, delivered, dropped (after close), errors, superseded, pending.
+
+        ``pending`` is the event waiting for the pause, queued for delivery, or
+        in the handler call now (a stuck handler holds one), so
+        ``received == delivered + errors + dropped + superseded + pending``.
+        """
         with self._lock:
+            dropped = self._delivery.dropped
             out = {**self._stats.as_dict(), "superseded": self.superseded}
+            in_delivery = self._handed - out["delivered"] - out["errors"] - dropped
+            out["pending"] = in_delivery + (1 if self._has_latest else 0)
         out["dropped"] += dropped
         return out
 
     def _after_fork_in_child(self) -> None:
-        # The parent still holds (and will deliver) what was pending at the fork.
+        # The parent still holds (and will deliver) what was pending at the fork:
+        # in the child it is counted as dropped, so the counters still add up.
+        stats = self._stats
+        stats.dropped += self._handed - stats.delivered - stats.errors + self._has_latest
+        self._handed = stats.delivered + stats.errors
         self._lock = threading.Lock()
         self._timer = None
         self._latest = None

@@ -853,8 +853,18 @@ def _read_lines(f: IO[Any]) -> Iterator[str]:
     limit = MAX_LINE_BYTES
     readline = f.readline
     first = True
+    decode_errors = 0
     while True:
-        chunk = readline(limit + 1)
+        try:
+            chunk = readline(limit + 1)
+        except UnicodeDecodeError as exc:  # a text file that is not valid in its encoding
+            decode_errors += 1
+            if decode_errors > 100:  # the file's decoder cannot recover: stop, never raise
+                yield _BadLine("text not valid in the file's encoding; rest of the file skipped")
+                return
+            yield _BadLine(f"not valid {exc.encoding} (byte {exc.start}); skipped")
+            continue
+        decode_errors = 0
         if not chunk:
             return
         if first:
@@ -893,6 +903,34 @@ def _read_lines(f: IO[Any]) -> Iterator[str]:
             yield _BadLine(f"not valid UTF-8 (byte {exc.start}: {chunk[exc.start]:#04x}); skipped")
 
 
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "utf_8", "u8", "utf-8-sig", "utf_8_sig"})
+
+
+def _binary_buffer(f: IO[Any]) -> IO[bytes] | None:
+    """The binary file under a UTF-8 text file whose position it shares, else ``None``.
+
+    Reading the bytes (the binary-file rules: a line that is not valid UTF-8
+    is one bad line) instead of the text keeps one bad byte from raising
+    ``UnicodeDecodeError`` out of the text file. Used only when nothing is
+    held decoded in the text file: a seekable file whose text and byte
+    positions agree, or a stream that cannot seek (a pipe, stdin).
+    """
+    if not isinstance(f, io.TextIOWrapper):
+        return None
+    if str(f.encoding).lower().replace("-", "_") not in {n.replace("-", "_") for n in _UTF8_NAMES}:
+        return None
+    buffer = getattr(f, "buffer", None)
+    if buffer is None or not callable(getattr(buffer, "readline", None)):
+        return None
+    try:
+        seekable = f.seekable()
+        if seekable and f.tell() != buffer.tell():
+            return None
+    except (OSError, ValueError):
+        return None
+    return buffer  # type: ignore[no-any-return]
+
+
 def numbered_lines(
     source: str | os.PathLike[str] | IO[Any] | Iterable[str | bytes],
 ) -> Iterator[tuple[int, str]]:
@@ -917,7 +955,8 @@ def numbered_lines(
             yield from enumerate(_read_lines(f), start=1)
         return
     if callable(getattr(source, "readline", None)):
-        yield from enumerate(_read_lines(source), start=1)  # type: ignore[arg-type]
+        raw_file = _binary_buffer(source)  # type: ignore[arg-type]
+        yield from enumerate(_read_lines(raw_file or source), start=1)  # type: ignore[arg-type]
         return
     for number, raw in enumerate(source, start=1):
         line: str

@@ -269,40 +269,51 @@ def _path(var: str, raw: str) -> str:
     return raw.strip()
 
 
+def _dsn_kind_problem(dsn: str) -> str | None:
+    """A fixed reason naming what is wrong with ``dsn`` by kind (None if none is found)."""
+    try:
+        parsed = urlsplit(dsn)
+    except ValueError:
+        return "not a URL"
+    if parsed.scheme not in ("http", "https"):
+        return "unsupported scheme"
+    if "@" not in parsed.netloc:
+        return "missing public key (no '@' before the host)"
+    try:
+        _ = parsed.port
+    except ValueError:
+        return "invalid port (it must be a number from 1 to 65535)"
+    if not parsed.hostname:
+        return "missing host"
+    if not parsed.username:
+        return "missing public key (the part before '@')"
+    if not parsed.path.rsplit("/", 1)[-1].isdigit():
+        return "invalid project id (the last path segment must be a number)"
+    return None
+
+
 def _dsn_problem(dsn: str) -> str | None:
     """Why the Sentry client would reject ``dsn`` (None if it accepts it); never echoes it.
 
     What the config accepts, ``sentry_sdk.init()`` accepts: the DSN is parsed
     by the SDK's own parser (``sentry_sdk.utils.Dsn``) when it is installed,
     else by the same rules (http/https, a public key, a host, a port in range,
-    a numeric project id last in the path).
+    a numeric project id last in the path). The reason is one of a fixed set
+    of texts (or the SDK's exception type name): the SDK's own message is
+    never passed on, as it can quote a part of the DSN such as its secret key.
     """
-    parsed = urlsplit(dsn)
-    secrets = [x for x in (dsn, parsed.username, parsed.password) if x]
     try:
         sdk_utils: Any = importlib.import_module("sentry_sdk.utils")
     except ImportError:
         sdk_utils = None
+    if sdk_utils is None:
+        return _dsn_kind_problem(dsn)
     try:
-        if sdk_utils is not None:
-            sdk_utils.Dsn(dsn)
-            return None
-        project = parsed.path.rsplit("/", 1)[-1]
-        if parsed.scheme not in ("http", "https"):
-            return "unsupported scheme"
-        _ = parsed.port  # raises ValueError when out of range
-        if not parsed.hostname:
-            return "missing host"
-        if not parsed.username:
-            return "missing public key"
-        if not project.isdigit():
-            return "invalid project id (the last path segment must be a number)"
-        return None
+        sdk_utils.Dsn(dsn)
     except Exception as exc:  # the SDK's BadDsn, or ValueError from urllib
-        reason = str(exc)
-        if any(secret in reason for secret in secrets):
-            reason = type(exc).__name__  # never echo the DSN or its key
+        reason = _dsn_kind_problem(dsn) or f"rejected ({type(exc).__name__})"
         return f"the Sentry client rejects this DSN: {reason}"
+    return None
 
 
 def _check_dsn_text(value: str) -> str:

@@ -118,7 +118,52 @@ def test_debounce_delivers_the_latest_event_once_the_burst_pauses():
     d(ev(T.TOKEN, 10))
     clock.advance(0.1)
     assert len(sink) == 2
-    assert d.stats() == {"received": 6, "delivered": 2, "dropped": 0, "errors": 0, "superseded": 4}
+    assert d.stats() == {
+        "received": 6,
+        "delivered": 2,
+        "dropped": 0,
+        "errors": 0,
+        "superseded": 4,
+        "pending": 0,
+    }
+
+
+def _adds_up(stats: dict[str, int]) -> bool:
+    parts = ("delivered", "errors", "dropped", "superseded", "pending")
+    return stats["received"] == sum(stats[k] for k in parts)
+
+
+def test_debounce_counters_add_up_while_the_handler_is_stuck():
+    """r13c #5: the event a stuck handler holds is counted in ``pending``."""
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck(event):
+        entered.set()
+        release.wait(10)
+
+    d = Monitoring.debounce(0.01, stuck)
+    d(ev(T.TOKEN, 0))
+    assert d.stats()["pending"] == 1 and _adds_up(d.stats())  # waiting for the pause
+    assert entered.wait(10)  # the handler now holds it
+    assert d.stats() == {
+        "received": 1,
+        "delivered": 0,
+        "dropped": 0,
+        "errors": 0,
+        "superseded": 0,
+        "pending": 1,
+    }
+    for i in range(1, 5000):
+        d(ev(T.TOKEN, i))
+    assert d.flush(timeout=0.05) is False  # the latest is queued behind the stuck call
+    stats = d.stats()  # (a pause inside the burst on a loaded machine queues more)
+    assert stats["received"] == 5000 and stats["delivered"] == 0
+    assert stats["pending"] >= 2 and _adds_up(stats)
+    release.set()
+    d.close(timeout=10)
+    after = d.stats()
+    assert after["pending"] == 0 and _adds_up(after)
+    assert after["delivered"] + after["dropped"] - stats["dropped"] == stats["pending"]
 
 
 def test_debounce_flush_close_and_after_close():

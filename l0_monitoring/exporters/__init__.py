@@ -27,6 +27,9 @@ from ..prometheus.series import SeriesSet
 from ..telemetry import Telemetry
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
+# Line breaks for str.splitlines() that JSON may leave raw in strings (as in safe.json_line).
+_TEXT_LINE_BREAKS = tuple((chr(c), f"\\u{c:04x}") for c in (0x85, 0x2028, 0x2029))
+
 if TYPE_CHECKING:
     from ..monitor import Monitor
 
@@ -270,7 +273,7 @@ _LOG_FORMAT.__doc__ = """Return one logfmt line: ``stream_id=abc model=gpt-4o du
     """
 
 # What to_metrics reports, in order: (name suffix, value expression over the
-# record's sections, type, left out when None). Both formatters below are
+# record's sections, type, left out when None or not finite). Both formatters below are
 # generated from this one table.
 _METRIC_SPECS: tuple[tuple[str, str, str, bool], ...] = (
     ("tokens_total", "m.token_count", "counter", False),
@@ -312,7 +315,7 @@ def _compile_metrics(labels: str, error_labels: str) -> Callable[..., dict[str, 
         item = f"{{'value': v, 'type': {kind!r}, 'labels': {lab}}}"
         lines.append(f"    v = {expr}")
         if optional:
-            lines.append("    if v is not None:")
+            lines.append("    if v is not None and v - v == 0:  # NaN and +-inf left out")
             lines.append(f"        out[names[{i}]] = {item}")
         else:
             lines.append(f"    out[names[{i}]] = {item}")
@@ -358,7 +361,12 @@ class TelemetryExporter:
 
     @staticmethod
     def to_json(telemetry: Telemetry, indent: int | None = 2) -> str:
-        """Return the record as JSON (``indent=None`` for compact output).
+        r"""Return the record as JSON (``indent=None`` for compact output).
+
+        U+0085, U+2028 and U+2029 in strings are written as ``\u0085``,
+        ``\u2028``, ``\u2029`` (as ``safe.json_line`` writes them), so
+        ``indent=None`` output is one line even for ``str.splitlines()``; the
+        data read back is unchanged.
 
         Args:
             telemetry: The record.
@@ -367,6 +375,14 @@ class TelemetryExporter:
         Returns:
             The JSON text; ``Telemetry.model_validate_json`` parses it back.
         """
+        text = TelemetryExporter._json_text(telemetry, indent)
+        if not text.isascii():
+            for raw, escaped in _TEXT_LINE_BREAKS:
+                text = text.replace(raw, escaped)
+        return text
+
+    @staticmethod
+    def _json_text(telemetry: Telemetry, indent: int | None) -> str:
         # The model's serializer directly: model_dump_json adds a Python layer of
         # keyword handling per call (about 10% of a record's cost).
         if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
@@ -631,7 +647,11 @@ class TelemetryExporter:
         Names follow Prometheus conventions (base units, counters end in
         ``_total``). Labels are ``model`` plus ``labels``; the stream id is a
         label only with ``include_stream_id=True`` (one series per stream does
-        not scale). Each metric gets its own labels dict, keys sorted.
+        not scale). Each metric gets its own labels dict, keys sorted. A gauge
+        whose value is unknown (None) or not finite (NaN, +-inf: only in a
+        record built by the host) is left out, as the other formats write it
+        as null or empty, so every value is a finite number (``json.dumps``
+        with ``allow_nan=False`` accepts the result).
 
         Args:
             telemetry: The record.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -78,6 +80,9 @@ SENTRY_CLIENT_REJECTS = [
     "https://public:SECRET@host/42/",  # trailing slash: not a project id
     "https://pub@host/my-project",  # a project name, not its numeric id
     "https://pub@host:70000/42",  # port out of range
+    "https://pub:SECRET/42",  # no '@': the SDK's message would quote SECRET as the port
+    "https://pub:SECRET@host:abc/42",  # a port that is not a number
+    "ftp://pub:SECRET@host/42",  # an unsupported scheme
 ]
 
 
@@ -100,6 +105,7 @@ def test_a_dsn_the_sentry_client_rejects_fails_at_construction_never_echoing_it(
     assert "SENTRY_DSN: " in env_text and "dsn" in direct_text
     for text in (env_text, direct_text):
         assert "SECRET" not in text and dsn not in text, text
+        assert re.search(r"\bpub\b", text) is None, text  # nor the public key
 
 
 def test_what_the_config_accepts_init_accepts_and_init_never_raises(monkeypatch):
@@ -137,4 +143,5 @@ def test_without_sentry_sdk_the_same_dsns_are_rejected_by_the_same_rules(monkeyp
     with pytest.raises(ValidationError) as info:
         SentryExporterConfig(dsn=dsn)
     assert "dsn" in str(info.value) and "SECRET" not in str(info.value)
+    assert re.search(r"\bpub\b", str(info.value)) is None, str(info.value)
     SentryExporterConfig.from_env({"SENTRY_DSN": "https://pub@o1.ingest.sentry.io/42"})

@@ -139,3 +139,57 @@ def test_a_byte_order_mark_costs_no_record_in_from_jsonl_or_validate(tmp_path, c
     single = tmp_path / "one.json"
     single.write_text("\ufeff" + TelemetryExporter.to_json(records[0]), encoding="utf-8")
     assert main(["validate", str(single)]) == 0
+
+
+# -- an invalid UTF-8 byte in a file opened in text mode (r13c #1) ----------------------
+
+
+def _log_with_a_bad_byte(tmp_path: Path) -> tuple[Path, int]:
+    events = make_stream_events("s1")
+    lines = [json.dumps(e.to_dict()).encode() for e in events]
+    lines.insert(1, b'{"type": "TOKEN", "ts": 1, "stream_id": "s1", "meta": {"token": "\xff"}}')
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path, len(events)
+
+
+def test_replay_of_a_text_mode_file_skips_only_the_undecodable_line(tmp_path):
+    path, count = _log_with_a_bad_byte(tmp_path)
+    monitor = Monitor()
+    with open(path, encoding="utf-8") as f:  # text mode: the reader takes the bytes
+        result = replay(f, monitor)
+    assert result.events == count and result.skipped == 1
+    assert result.errors[0][0] == 2 and "not valid UTF-8" in result.errors[0][1]
+    assert monitor.get_telemetry("s1").completed
+
+
+def test_iter_events_of_a_text_mode_file_skips_only_the_undecodable_line(tmp_path):
+    path, count = _log_with_a_bad_byte(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        assert len(list(iter_events(f))) == count
+    with open(path, encoding="utf-8") as f, pytest.raises(ValueError, match="line 2") as info:
+        list(iter_events(f, strict=True))
+    assert not isinstance(info.value, UnicodeDecodeError)
+
+
+def test_from_jsonl_of_a_text_mode_file_names_the_undecodable_line(tmp_path):
+    path = tmp_path / "telemetry.jsonl"
+    good = TelemetryExporter.to_jsonl([Telemetry(stream_id="s1")]).encode()
+    path.write_bytes(good + b'{"stream_id": "s\xff"}\n')
+    with open(path, encoding="utf-8") as f, pytest.raises(ValueError, match="line 2") as info:
+        TelemetryExporter.from_jsonl(f)
+    assert not isinstance(info.value, UnicodeDecodeError)
+
+
+def test_a_text_file_without_a_usable_buffer_counts_a_decode_error_and_never_raises(tmp_path):
+    """A file already read from (text held decoded) or not UTF-8 keeps its readline."""
+    path, count = _log_with_a_bad_byte(tmp_path)
+    with open(path, encoding="ascii") as f:  # not UTF-8: read as text, errors caught
+        result = replay(f, Monitor())
+    assert result.skipped >= 1 and "not valid ascii" in result.errors[0][1]
+    head = b"".join(json.dumps(e.to_dict()).encode() + b"\n" for e in make_stream_events("s0"))
+    path.write_bytes(head * 100 + path.read_bytes())  # the bad byte beyond the first read
+    with open(path, encoding="utf-8") as f:
+        f.readline()  # the wrapper now holds decoded text ahead of its buffer
+        result = replay(f, Monitor())
+    assert result.skipped >= 1 and "not valid utf-8" in result.errors[0][1]

@@ -371,6 +371,26 @@ def test_every_json_lines_writer_keeps_a_record_on_one_line_for_splitlines(tmp_p
     assert replay(text.splitlines(), Monitor()).skipped == 0
 
 
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85"])
+def test_to_json_is_one_line_for_splitlines_compact_or_indented(sep):
+    """r13c #3: to_json escapes the separators JSON may leave raw, as json_line does."""
+    monitor = Monitor()
+    for e in make_stream_events("s1", outcome="halt"):
+        e.context["model"] = f"m{sep}x"
+        if e.type == "ERROR":
+            e.meta["error"] = e.meta["message"] = f"boom{sep}again"
+        monitor.handle_event(e)
+    (record,) = monitor.get_all_telemetry()
+    assert sep in record.error.message
+    compact = TelemetryExporter.to_json(record, indent=None)
+    assert len(compact.splitlines()) == 1 and sep not in compact
+    indented = TelemetryExporter.to_json(record)
+    assert sep not in indented and indented.splitlines() == indented.split("\n")
+    for text in (compact, indented):
+        assert Telemetry.model_validate_json(text) == record
+        assert json.loads(text)["error"]["message"] == record.error.message
+
+
 def test_an_infinite_rate_is_null_in_every_format_and_reads_back():
     """r13 #5: an infinite tokens_per_second (a host-built record) is null in every format.
 
@@ -409,6 +429,36 @@ def test_an_infinite_rate_is_null_in_every_format_and_reads_back():
         ].metrics.tokens_per_second
         is None
     )
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+def test_to_metrics_leaves_out_a_non_finite_gauge_as_other_formats_write_null(bad):
+    """r13c #4: every value to_metrics returns is a finite number."""
+    built = Monitor()
+    for e in make_stream_events("s1", tokens=["a", "b"]):
+        built.handle_event(e)
+    ok = built.get_telemetry("s1")
+    record = ok.model_copy(
+        update={
+            "metrics": ok.metrics.model_copy(
+                update={"tokens_per_second": bad, "time_to_first_token": bad}
+            ),
+            "timing": ok.timing.model_copy(update={"duration": bad}),
+        }
+    )
+    for labels, sid in (({}, False), ({"region": "eu"}, True)):
+        metrics = TelemetryExporter.to_metrics(record, labels=labels, include_stream_id=sid)
+        json.dumps(metrics, allow_nan=False)
+        assert all(math.isfinite(m["value"]) for m in metrics.values())
+        assert "l0_tokens_per_second" not in metrics and "l0_duration_seconds" not in metrics
+        assert "l0_time_to_first_token_seconds" not in metrics
+        kept = TelemetryExporter.to_metrics(ok, labels=labels, include_stream_id=sid)
+        assert kept["l0_tokens_per_second"]["value"] == ok.metrics.tokens_per_second
+        assert set(kept) - set(metrics) == {
+            "l0_tokens_per_second",
+            "l0_duration_seconds",
+            "l0_time_to_first_token_seconds",
+        }
 
 
 class _StrEnum(str, enum.Enum):
