@@ -514,15 +514,30 @@ def _closed(old: Any, new: Any, root_old: dict[str, Any], root_new: dict[str, An
         or new.get("unevaluatedProperties", True) is False
     ):
         out.append(f"{path}: additional properties no longer allowed (output records stay open)")
-    for name, sub in new.get("properties", {}).items():
-        if name in old.get("properties", {}):
-            _closed(old["properties"][name], sub, root_old, root_new, f"{path}.{name}", out,
-                    depth + 1)  # fmt: skip
-    for key in ("anyOf", "oneOf"):
+    # Every subschema a record can sit in: properties, pattern properties, the
+    # additionalProperties schema, array items / prefixItems, alternatives
+    # ($refs are resolved above), paired old-to-new by position or name.
+    pairs: list[tuple[Any, Any, str]] = []
+    for key in ("properties", "patternProperties"):
+        olds = old.get(key, {})
+        if isinstance(olds, dict):
+            for name, sub in (new.get(key) or {}).items():
+                if name in olds:
+                    label = f".{name}" if key == "properties" else f"[/{name}/]"
+                    pairs.append((olds[name], sub, path + label))
+    for key, label in (("additionalProperties", "[additional]"), ("items", "[]")):
+        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+            pairs.append((old[key], new[key], path + label))
+    for key in ("prefixItems", "anyOf", "oneOf", "allOf"):
+        olds = old.get(key, ())
         for i, alt in enumerate(new.get(key, ())):
-            olds = old.get(key, ())
             if i < len(olds):
-                _closed(olds[i], alt, root_old, root_new, path, out, depth + 1)
+                label = f"[{i}]" if key == "prefixItems" else ""
+                pairs.append((olds[i], alt, path + label))
+            elif key != "prefixItems" and not olds:  # X became anyOf[X, null]
+                pairs.append((old, alt, path))
+    for sub_old, sub_new, where in pairs:
+        _closed(sub_old, sub_new, root_old, root_new, where, out, depth + 1)
 
 
 Direction = Literal["output", "input", "both"]

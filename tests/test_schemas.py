@@ -409,6 +409,48 @@ def test_tightening_a_configuration_or_the_event_log_is_breaking(case):
         assert breaking_changes(old, new, direction="output") == [], case
 
 
+def test_closing_an_open_record_inside_an_array_is_breaking():
+    # Review of #15: GuardrailViolation sits under guardrails.violations.items.
+    old = load("Telemetry")
+    new = copy.deepcopy(old)
+    new["$defs"]["GuardrailViolation"]["additionalProperties"] = False
+    problems = breaking_changes(old, new)
+    assert problems == [
+        "$.guardrails.violations[]: additional properties no longer allowed "
+        "(output records stay open)"
+    ]
+
+
+_OPEN = {"type": "object", "properties": {"a": {"type": "string"}}}
+_SHUT = {**_OPEN, "additionalProperties": False}
+# An open record closed wherever a record can sit: (old, new, the path reported).
+NESTED_CLOSINGS = {
+    "patternProperties": ({"type": "object", "patternProperties": {"^x": _OPEN}},
+                          {"type": "object", "patternProperties": {"^x": _SHUT}}, "$[/^x/]"),
+    "additionalProperties schema": ({"type": "object", "additionalProperties": _OPEN},
+                                    {"type": "object", "additionalProperties": _SHUT},
+                                    "$[additional]"),
+    "prefixItems": ({"type": "array", "prefixItems": [_OPEN]},
+                    {"type": "array", "prefixItems": [_SHUT]}, "$[0]"),
+    "$ref in $defs": ({"$defs": {"R": _OPEN}, "items": {"$ref": "#/$defs/R"}},
+                      {"$defs": {"R": _SHUT}, "items": {"$ref": "#/$defs/R"}}, "$[]"),
+    "made nullable and closed": ({"properties": {"r": _OPEN}},
+                                 {"properties": {"r": {"anyOf": [_SHUT, {"type": "null"}]}}},
+                                 "$.r"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(NESTED_CLOSINGS))
+def test_closing_an_open_record_anywhere_is_breaking(case):
+    old, new, where = NESTED_CLOSINGS[case]
+    problems = breaking_changes(old, new, direction="output")
+    assert f"{where}: additional properties no longer allowed (output records stay open)" in (
+        problems
+    ), problems
+    if case != "prefixItems":  # a keyword the comparison reports as not understood
+        assert breaking_changes(old, copy.deepcopy(old), direction="output") == []
+
+
 def test_compatible_changes_are_not_breaking():
     old = load("Telemetry")
     new = copy.deepcopy(old)
