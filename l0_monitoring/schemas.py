@@ -326,6 +326,7 @@ class _Compare:
         self.a, self.b = a, b  # "old"/"new": which side each schema is, for messages
         self.problems: list[str] = []
         self.seen: set[tuple[int, int, str]] = set()
+        self.keep: list[Any] = []  # the nodes behind the ids in seen stay alive (no id reuse)
 
     def report(self, path: str, what: str) -> None:
         self.problems.append(f"{path}: the {self.b} schema rejects {what} the {self.a} accepts")
@@ -336,6 +337,7 @@ class _Compare:
         if visit in self.seen:  # recursive $refs
             return
         self.seen.add(visit)
+        self.keep.append((sa, sb))
         if _trivial(sb) or sa is False:
             return
         if sb is False:
@@ -370,6 +372,19 @@ class _Compare:
             self.report(path, "values (oneOf added or changed: exclusivity is not checked)")
             return
         if "anyOf" in sb:
+            # A union written as a type list or an enum ({"type": ["string", "null"]})
+            # against alternatives (anyOf [string, null]): each part on its own must
+            # fit some alternative, as one anyOf branch each would.
+            kinds, values = sa.get("type"), sa.get("enum")
+            if isinstance(kinds, list) and len(kinds) > 1:
+                for kind in kinds:
+                    self.lost({**sa, "type": kind}, sb, path)
+                return
+            if isinstance(values, list) and len(values) > 1 and "const" not in sa:
+                rest = {k: v for k, v in sa.items() if k != "enum"}
+                for value in values:
+                    self.lost({**rest, "const": value}, sb, path)
+                return
             self._into_alternatives(sa, sb, path)
             return
         for conjunct in sb.get("allOf", ()):
@@ -402,6 +417,8 @@ class _Compare:
             self.report(path, f"type(s) {missing}")
         finite = "enum" in sa or "const" in sa
         values = [sa["const"]] if "const" in sa else list(sa.get("enum", ()))
+        if not finite and kinds == {"null"}:  # {"type": "null"} is the enum [None]
+            finite, values = True, [None]
         if "enum" in sb or "const" in sb:
             allowed = [sb["const"]] if "const" in sb else list(sb["enum"])
             if not finite:

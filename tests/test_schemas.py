@@ -451,6 +451,35 @@ def test_closing_an_open_record_anywhere_is_breaking(case):
         assert breaking_changes(old, copy.deepcopy(old), direction="output") == []
 
 
+_STR, _NULL = {"type": "string"}, {"type": "null"}
+# The same union spelt two ways (review of #15: a false positive): (old, new).
+SAME_UNIONS = {
+    "anyOf to type list": ({"anyOf": [_STR, _NULL]}, {"type": ["string", "null"]}),
+    "type list to anyOf": ({"type": ["string", "null"]}, {"anyOf": [_STR, _NULL]}),
+    "enum to anyOf": ({"enum": ["a", None]}, {"anyOf": [{"enum": ["a"]}, _NULL]}),
+    "anyOf to enum": ({"anyOf": [{"const": "a"}, _NULL]}, {"enum": ["a", None]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SAME_UNIONS))
+def test_a_union_spelt_as_anyof_or_as_a_type_list_is_the_same_schema(case):
+    old, new = SAME_UNIONS[case]
+    for direction in ("output", "input", "both"):
+        assert (
+            breaking_changes(
+                {"properties": {"model": old}}, {"properties": {"model": new}}, direction=direction
+            )
+            == []
+        )
+    # A real widening in the same spelling is still found.
+    wider = {"type": ["string", "null", "integer"]}
+    problems = breaking_changes({"properties": {"model": old}}, {"properties": {"model": wider}},
+                                direction="output")  # fmt: skip
+    assert any("$.model: the old schema rejects" in p and "integer" in p for p in problems), (
+        problems
+    )
+
+
 def test_compatible_changes_are_not_breaking():
     old = load("Telemetry")
     new = copy.deepcopy(old)
