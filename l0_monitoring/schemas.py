@@ -326,6 +326,7 @@ class _Compare:
         self.a, self.b = a, b  # "old"/"new": which side each schema is, for messages
         self.problems: list[str] = []
         self.seen: set[tuple[int, int, str]] = set()
+        self.keep: list[Any] = []  # the nodes behind the ids in seen stay alive (no id reuse)
 
     def report(self, path: str, what: str) -> None:
         self.problems.append(f"{path}: the {self.b} schema rejects {what} the {self.a} accepts")
@@ -336,6 +337,7 @@ class _Compare:
         if visit in self.seen:  # recursive $refs
             return
         self.seen.add(visit)
+        self.keep.append((sa, sb))
         if _trivial(sb) or sa is False:
             return
         if sb is False:
@@ -370,6 +372,19 @@ class _Compare:
             self.report(path, "values (oneOf added or changed: exclusivity is not checked)")
             return
         if "anyOf" in sb:
+            # A union written as a type list or an enum ({"type": ["string", "null"]})
+            # against alternatives (anyOf [string, null]): each part on its own must
+            # fit some alternative, as one anyOf branch each would.
+            kinds, values = sa.get("type"), sa.get("enum")
+            if isinstance(kinds, list) and len(kinds) > 1:
+                for kind in kinds:
+                    self.lost({**sa, "type": kind}, sb, path)
+                return
+            if isinstance(values, list) and len(values) > 1 and "const" not in sa:
+                rest = {k: v for k, v in sa.items() if k != "enum"}
+                for value in values:
+                    self.lost({**rest, "const": value}, sb, path)
+                return
             self._into_alternatives(sa, sb, path)
             return
         for conjunct in sb.get("allOf", ()):
@@ -402,6 +417,8 @@ class _Compare:
             self.report(path, f"type(s) {missing}")
         finite = "enum" in sa or "const" in sa
         values = [sa["const"]] if "const" in sa else list(sa.get("enum", ()))
+        if not finite and kinds == {"null"}:  # {"type": "null"} is the enum [None]
+            finite, values = True, [None]
         if "enum" in sb or "const" in sb:
             allowed = [sb["const"]] if "const" in sb else list(sb["enum"])
             if not finite:
@@ -514,15 +531,30 @@ def _closed(old: Any, new: Any, root_old: dict[str, Any], root_new: dict[str, An
         or new.get("unevaluatedProperties", True) is False
     ):
         out.append(f"{path}: additional properties no longer allowed (output records stay open)")
-    for name, sub in new.get("properties", {}).items():
-        if name in old.get("properties", {}):
-            _closed(old["properties"][name], sub, root_old, root_new, f"{path}.{name}", out,
-                    depth + 1)  # fmt: skip
-    for key in ("anyOf", "oneOf"):
+    # Every subschema a record can sit in: properties, pattern properties, the
+    # additionalProperties schema, array items / prefixItems, alternatives
+    # ($refs are resolved above), paired old-to-new by position or name.
+    pairs: list[tuple[Any, Any, str]] = []
+    for key in ("properties", "patternProperties"):
+        olds = old.get(key, {})
+        if isinstance(olds, dict):
+            for name, sub in (new.get(key) or {}).items():
+                if name in olds:
+                    label = f".{name}" if key == "properties" else f"[/{name}/]"
+                    pairs.append((olds[name], sub, path + label))
+    for key, label in (("additionalProperties", "[additional]"), ("items", "[]")):
+        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+            pairs.append((old[key], new[key], path + label))
+    for key in ("prefixItems", "anyOf", "oneOf", "allOf"):
+        olds = old.get(key, ())
         for i, alt in enumerate(new.get(key, ())):
-            olds = old.get(key, ())
             if i < len(olds):
-                _closed(olds[i], alt, root_old, root_new, path, out, depth + 1)
+                label = f"[{i}]" if key == "prefixItems" else ""
+                pairs.append((olds[i], alt, path + label))
+            elif key != "prefixItems" and not olds:  # X became anyOf[X, null]
+                pairs.append((old, alt, path))
+    for sub_old, sub_new, where in pairs:
+        _closed(sub_old, sub_new, root_old, root_new, where, out, depth + 1)
 
 
 Direction = Literal["output", "input", "both"]

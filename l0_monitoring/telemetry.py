@@ -75,6 +75,15 @@ def _open_and_complete(schema: dict[str, Any], cls: type[Any]) -> None:
     schema["additionalProperties"] = True
 
 
+def _no_strict(cls: type[Any], kwargs: dict[str, Any]) -> None:
+    # Documents have one contract: pydantic's strict and lax modes both differ from it.
+    if kwargs.pop("strict", None) is not None:
+        raise TypeError(
+            f"{cls.__name__} documents are validated with the published schema's contract: "
+            "the 'strict' argument is not supported (leave it unset)"
+        )
+
+
 class _Record(BaseModel):
     # Output records are open (compatibility policy): keys from a newer release
     # are accepted and ignored, so old readers keep working when fields are
@@ -133,11 +142,18 @@ class _Record(BaseModel):
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
         """Validate a document: every key of the published schema must be present.
 
-        Takes the keyword arguments of ``pydantic.BaseModel.model_validate``.
+        Takes the keyword arguments of ``pydantic.BaseModel.model_validate``
+        except ``strict``: a document is read with the one contract of every
+        reader (the published schema), never pydantic's strict mode (which
+        rejects the ISO 8601 timestamps of every record) nor its lax mode
+        (which accepts ``"completed": 1``). ``strict=None`` (pydantic's
+        default) is accepted; ``True`` or ``False`` raises.
 
         Raises:
+            TypeError: ``strict`` was given as ``True`` or ``False``.
             pydantic.ValidationError: Naming each missing or invalid field.
         """
+        _no_strict(cls, kwargs)
         kwargs["context"] = {**(kwargs.get("context") or {}), **_DOCUMENT}
         return super().model_validate(obj, **kwargs)
 
@@ -151,12 +167,15 @@ class _Record(BaseModel):
         same nesting limit), then validated by :meth:`model_validate`. pydantic's
         own JSON parser differs on each of these, so it is not used.
 
-        Takes the keyword arguments of ``pydantic.BaseModel.model_validate``.
+        Takes the keyword arguments of ``pydantic.BaseModel.model_validate``
+        except ``strict`` (see :meth:`model_validate`).
 
         Raises:
+            TypeError: ``strict`` was given as ``True`` or ``False``.
             pydantic.ValidationError: ``json_invalid`` for text that is not JSON;
                 otherwise naming each missing or invalid field.
         """
+        _no_strict(cls, kwargs)
         try:
             data = loads(bytes(json_data) if isinstance(json_data, bytearray) else json_data)
         except (ValueError, RecursionError) as exc:

@@ -611,3 +611,22 @@ def test_counts_from_event_meta_beyond_the_schema_maximum_are_malformed_and_neve
     assert aggregates["total_tokens"] == 0
     validator("AggregateMetrics").validate(aggregates)
     validate_aggregate_metrics(aggregates)
+
+
+@pytest.mark.parametrize("method", ["model_validate", "model_validate_json"])
+@pytest.mark.parametrize("strict", [True, False])
+def test_strict_is_refused_documents_have_one_contract(method, strict):
+    """Review of #15: strict=True rejected every record, strict=False accepted "completed": 1."""
+    doc = RECORDS[0]
+    lax = {**copy.deepcopy(doc), "completed": 1}
+    for model, value in ((Telemetry, doc), (Telemetry, lax), (Metrics, doc["metrics"])):
+        arg = json.dumps(value) if method == "model_validate_json" else value
+        with pytest.raises(TypeError, match="'strict' argument is not supported"):
+            getattr(model, method)(arg, strict=strict)
+    # Unset (or pydantic's default None): the one contract, real records read, lax ones refused.
+    for kwargs in ({}, {"strict": None}):
+        read = getattr(Telemetry, method)
+        wrap = json.dumps if method == "model_validate_json" else copy.deepcopy
+        assert read(wrap(doc), **kwargs).model_dump(mode="json") == doc
+        with pytest.raises(ValidationError, match="completed"):
+            read(wrap(lax), **kwargs)

@@ -409,6 +409,77 @@ def test_tightening_a_configuration_or_the_event_log_is_breaking(case):
         assert breaking_changes(old, new, direction="output") == [], case
 
 
+def test_closing_an_open_record_inside_an_array_is_breaking():
+    # Review of #15: GuardrailViolation sits under guardrails.violations.items.
+    old = load("Telemetry")
+    new = copy.deepcopy(old)
+    new["$defs"]["GuardrailViolation"]["additionalProperties"] = False
+    problems = breaking_changes(old, new)
+    assert problems == [
+        "$.guardrails.violations[]: additional properties no longer allowed "
+        "(output records stay open)"
+    ]
+
+
+_OPEN = {"type": "object", "properties": {"a": {"type": "string"}}}
+_SHUT = {**_OPEN, "additionalProperties": False}
+# An open record closed wherever a record can sit: (old, new, the path reported).
+NESTED_CLOSINGS = {
+    "patternProperties": ({"type": "object", "patternProperties": {"^x": _OPEN}},
+                          {"type": "object", "patternProperties": {"^x": _SHUT}}, "$[/^x/]"),
+    "additionalProperties schema": ({"type": "object", "additionalProperties": _OPEN},
+                                    {"type": "object", "additionalProperties": _SHUT},
+                                    "$[additional]"),
+    "prefixItems": ({"type": "array", "prefixItems": [_OPEN]},
+                    {"type": "array", "prefixItems": [_SHUT]}, "$[0]"),
+    "$ref in $defs": ({"$defs": {"R": _OPEN}, "items": {"$ref": "#/$defs/R"}},
+                      {"$defs": {"R": _SHUT}, "items": {"$ref": "#/$defs/R"}}, "$[]"),
+    "made nullable and closed": ({"properties": {"r": _OPEN}},
+                                 {"properties": {"r": {"anyOf": [_SHUT, {"type": "null"}]}}},
+                                 "$.r"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(NESTED_CLOSINGS))
+def test_closing_an_open_record_anywhere_is_breaking(case):
+    old, new, where = NESTED_CLOSINGS[case]
+    problems = breaking_changes(old, new, direction="output")
+    assert f"{where}: additional properties no longer allowed (output records stay open)" in (
+        problems
+    ), problems
+    if case != "prefixItems":  # a keyword the comparison reports as not understood
+        assert breaking_changes(old, copy.deepcopy(old), direction="output") == []
+
+
+_STR, _NULL = {"type": "string"}, {"type": "null"}
+# The same union spelt two ways (review of #15: a false positive): (old, new).
+SAME_UNIONS = {
+    "anyOf to type list": ({"anyOf": [_STR, _NULL]}, {"type": ["string", "null"]}),
+    "type list to anyOf": ({"type": ["string", "null"]}, {"anyOf": [_STR, _NULL]}),
+    "enum to anyOf": ({"enum": ["a", None]}, {"anyOf": [{"enum": ["a"]}, _NULL]}),
+    "anyOf to enum": ({"anyOf": [{"const": "a"}, _NULL]}, {"enum": ["a", None]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SAME_UNIONS))
+def test_a_union_spelt_as_anyof_or_as_a_type_list_is_the_same_schema(case):
+    old, new = SAME_UNIONS[case]
+    for direction in ("output", "input", "both"):
+        assert (
+            breaking_changes(
+                {"properties": {"model": old}}, {"properties": {"model": new}}, direction=direction
+            )
+            == []
+        )
+    # A real widening in the same spelling is still found.
+    wider = {"type": ["string", "null", "integer"]}
+    problems = breaking_changes({"properties": {"model": old}}, {"properties": {"model": wider}},
+                                direction="output")  # fmt: skip
+    assert any("$.model: the old schema rejects" in p and "integer" in p for p in problems), (
+        problems
+    )
+
+
 def test_compatible_changes_are_not_breaking():
     old = load("Telemetry")
     new = copy.deepcopy(old)
