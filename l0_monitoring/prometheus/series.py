@@ -31,11 +31,12 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from typing import TYPE_CHECKING, Any
 
 from .._internal.safe import clean_text
+
+if TYPE_CHECKING:  # the file models import pydantic: loaded only to read series files
+    from ._files import _HistogramData, _ModelData, _SetData
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -278,6 +279,8 @@ class Histogram:
                 increasing, counts negative or not one more than the bounds,
                 ``count`` not their sum, a negative or non-finite sum.
         """
+        from ._files import _HistogramData
+
         return cls._from(_HistogramData.model_validate(data))
 
     @classmethod
@@ -371,6 +374,8 @@ class ModelSeries:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSeries:
         """Inverse of :meth:`to_dict`; raises ValueError (pydantic) on invalid data."""
+        from ._files import _ModelData
+
         return cls._from(_ModelData.model_validate(data))
 
     @classmethod
@@ -543,6 +548,8 @@ class SeriesSet:
             ValueError: The data does not have the shape :meth:`to_dict` writes
                 (a pydantic ``ValidationError`` naming the bad field).
         """
+        from ._files import _SetData
+
         return cls._from(_SetData.model_validate(data))
 
     @classmethod
@@ -553,6 +560,8 @@ class SeriesSet:
             ValueError: Invalid JSON, or data of another shape (pydantic
                 ``ValidationError``).
         """
+        from ._files import _SetData
+
         return cls._from(_SetData.model_validate_json(text))
 
     @classmethod
@@ -561,77 +570,6 @@ class SeriesSet:
         out.uid = None
         out.by_model = {m: ModelSeries._from(s) for m, s in d.models.items()}
         return out
-
-
-# The shape of a series file (one worker's snapshot), validated before anything is
-# merged: a malformed file from one worker must never break the fleet's scrape.
-_Count = NonNegativeInt
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _HistogramData(_Data):
-    bounds: list[_Finite] = Field(min_length=1, max_length=200)
-    counts: list[_Count]
-    sum: _Finite = Field(ge=0.0)
-    count: _Count
-    exemplars: (
-        list[tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")], _Finite, _Finite] | None]
-        | None
-    ) = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> _HistogramData:
-        if any(not b > a for a, b in itertools.pairwise(self.bounds)):
-            raise ValueError("bounds must be strictly increasing")
-        if len(self.counts) != len(self.bounds) + 1:
-            raise ValueError("counts must have one more entry than bounds (the +Inf bucket)")
-        if sum(self.counts) != self.count:
-            raise ValueError("count must be the sum of the bucket counts")
-        if self.exemplars is not None and len(self.exemplars) != len(self.counts):
-            raise ValueError("exemplars must have one entry per bucket")
-        return self
-
-
-def _keys(allowed: Iterable[str]) -> Any:
-    known = frozenset(allowed)
-
-    def check(d: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown label values {unknown[:3]}")
-        return d
-
-    return check
-
-
-class _ModelData(_Data):
-    streams: dict[str, _Count]
-    tokens: _Count
-    network_retries: _Count
-    model_retries: _Count
-    violations: dict[str, _Count]
-    errors: dict[str, _Count]
-    ttft: _HistogramData
-    duration: _HistogramData
-    tps: _HistogramData
-    itl: _HistogramData
-
-    @model_validator(mode="after")
-    def _labels(self) -> _ModelData:
-        _keys(OUTCOMES)(self.streams)
-        _keys((*_SEVERITIES, OTHER))(self.violations)
-        _keys((*_CATEGORIES, OTHER))(self.errors)
-        return self
-
-
-class _SetData(_Data):
-    models: dict[Annotated[str, Field(min_length=1, max_length=1024)], _ModelData] = Field(
-        max_length=MAX_MODELS + 1
-    )
 
 
 def _ones(severities: Iterable[object]) -> Iterable[tuple[object, int]]:
