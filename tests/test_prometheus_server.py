@@ -42,6 +42,12 @@ STREAMS = 600
 SEED = 7
 DEADLINE = 60.0  # seconds for any wait; the whole test takes about 30 s
 
+# A ratio of two rate()s: each series is extrapolated on its own at the window's
+# edges, so the ratio moves by a few percent with the scrape timing (one CI run
+# read 2.05% off); the issue's bound for extrapolation is 5%. A missing series
+# (no zero initialisation) is off by far more: increase() read 25 of 600 then.
+RATIO_TOLERANCE = 0.05
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -216,7 +222,7 @@ def test_three_workers_behind_a_real_prometheus_give_honest_rates_quantiles_and_
             f'sum(rate({prefix}_streams_total{{outcome=~"failed|abandoned"}}[1m]))'
             f" / sum(rate({prefix}_streams_total[1m]))"
         )
-        assert ratio == pytest.approx(failed / STREAMS, rel=0.02), prefix
+        assert ratio == pytest.approx(failed / STREAMS, rel=RATIO_TOLERANCE), prefix
         aborted = prom.scalar(f'sum(increase({prefix}_streams_total{{outcome="aborted"}}[1m]))')
         truth = sum(r.outcome == "aborted" for r in records)
         assert abs(aborted - truth) <= 0.05 * truth + 1e-9, (prefix, aborted, truth)
@@ -273,7 +279,7 @@ def test_three_workers_behind_a_real_prometheus_give_honest_rates_quantiles_and_
             if expr.startswith(f"sum by (model) (rate(l0_{family}"):
                 got = prom.by_model(dashboard_query(expr))
                 want = {m: counts[m] / per_model[m] for m in models}
-                assert got == pytest.approx(want, rel=0.02), panel["title"]
+                assert got == pytest.approx(want, rel=RATIO_TOLERANCE), panel["title"]
 
     # -- every recording rule, both prefixes: its expression runs, its series is recorded
     for prefix in ("l0", "fleet"):
@@ -284,10 +290,10 @@ def test_three_workers_behind_a_real_prometheus_give_honest_rates_quantiles_and_
             assert {r["metric"]["model"] for r in recorded} == set(models)
         errors = prom.by_model(f"{prefix}:stream_errors:ratio_rate5m")
         want = {m: truth["streams_total"][m] / per_model[m] for m in models}
-        assert errors == pytest.approx(want, rel=0.02)
+        assert errors == pytest.approx(want, rel=RATIO_TOLERANCE)
         retries = prom.by_model(f"{prefix}:retries:per_stream_rate5m")
         assert retries == pytest.approx(
-            {m: truth["retries_total"][m] / per_model[m] for m in models}, rel=0.02
+            {m: truth["retries_total"][m] / per_model[m] for m in models}, rel=RATIO_TOLERANCE
         )
     # The demo misses the error target: its alert is pending (for: 5m), not silent.
     alerts = prom.get("/api/v1/alerts")["alerts"]
