@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from l0_monitoring import ObservabilityEvent, ObservabilityEventType
 from l0_monitoring._internal import guard
@@ -14,6 +15,13 @@ from l0_monitoring._internal import guard
 # Strict mode: an internal error the package would swallow (and log) in
 # production is re-raised here, so a hidden bug fails the test that hit it.
 guard.set_strict(True)
+
+# CI runs the same examples every time (Hypothesis' advice for CI): a red build is
+# reproducible and never depends on the draw. Locally the draws are random, and a
+# failing example is printed with its reproduce blob.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 T = ObservabilityEventType
 T0 = 1_700_000_000_000.0
