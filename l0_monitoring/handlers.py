@@ -172,15 +172,23 @@ class _Combined:
         self._each("close", timeout)
 
     def _each(self, method: str, timeout: float) -> None:
-        calls = []
-        for handler in (*self.handlers, *self.attached):
-            target = getattr(handler, "__self__", handler)  # a bound handle_event: its Monitor
-            if isinstance(target, StreamTable) and target.owner is not None:
-                target = target.owner
-            action = getattr(target, method, None)
-            if callable(action):
-                calls.append(_with_timeout(action, method))
-        close_together(calls, timeout)
+        # Two rounds within one deadline: first the handlers that fold events
+        # (the Monitor ends its in-flight streams and tells every view attached
+        # to its table), then the attached views (the OpenTelemetry and Sentry
+        # handlers flush). Run together, a view could detach before the Monitor
+        # ends a stream, and that stream's span would never end.
+        deadline = time.monotonic() + max(0.0, timeout)
+        for group in (self.handlers, self.attached):
+            calls = []
+            for handler in group:
+                target = getattr(handler, "__self__", handler)  # bound handle_event: its Monitor
+                if isinstance(target, StreamTable) and target.owner is not None:
+                    target = target.owner
+                action = getattr(target, method, None)
+                if callable(action):
+                    calls.append(_with_timeout(action, method))
+            if calls:
+                close_together(calls, max(0.0, deadline - time.monotonic()))
 
 
 def _with_timeout(action: Callable[..., object], method: str) -> Callable[[float], object]:
