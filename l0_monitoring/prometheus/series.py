@@ -475,28 +475,13 @@ class SeriesSet:
         if error_category is not None:
             label = error_category if error_category in KNOWN_CATEGORIES else OTHER
             s.errors[label] = s.errors.get(label, 0) + 1
-        # Inlined Histogram.observe: this runs once per finished stream.
-        if ttft is not None and 0.0 <= ttft < math.inf:
-            h = s.ttft
-            i = bisect_left(h.bounds, ttft)
-            h.counts[i] += 1
-            h.total += ttft
-            h.count += 1
-            if trace_id is not None:
-                h._exemplar(i, trace_id, ttft)
-        if duration is not None and 0.0 <= duration < math.inf:
-            h = s.duration
-            i = bisect_left(h.bounds, duration)
-            h.counts[i] += 1
-            h.total += duration
-            h.count += 1
-            if trace_id is not None:
-                h._exemplar(i, trace_id, duration)
-        if tps is not None and 0.0 <= tps < math.inf:
-            h = s.tps
-            h.counts[bisect_left(h.bounds, tps)] += 1
-            h.total += tps
-            h.count += 1
+        # Once per finished stream: Histogram.observe ignores NaN, negatives and inf.
+        if ttft is not None:
+            s.ttft.observe(ttft, trace_id)
+        if duration is not None:
+            s.duration.observe(duration, trace_id)
+        if tps is not None:
+            s.tps.observe(tps)
         itl = s.itl
         if gaps_s:
             itl.observe_many(gaps_s, gaps_scale, trace_id)
