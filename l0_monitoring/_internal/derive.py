@@ -190,15 +190,20 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
         The facts.
     """
     f = Facts()
-    f.stream_id = clean_text(st.stream_id)  # host text: valid UTF-8 from here on
+    sid = st.stream_id
+    f.stream_id = sid if sid.isascii() else clean_text(sid)  # valid UTF-8 from here on
     f.session_id = st.session_id
     model = st.model
-    if model is None and st.context:
-        model = st.resolved_model()
+    provider = st.provider
+    if st.context:  # a model or provider named only by the context
+        if model is None:
+            model = st.resolved_model()
+        if provider is None:
+            provider = st.resolved_provider()
     f.model = model
     request_model = st.request_model
     f.request_model = request_model if request_model is not None else model
-    f.provider = st.resolved_provider()
+    f.provider = provider
     err = st.err_occurred
     outcome = f.outcome = outcome_of(st.completed, st.aborted, st.abandoned, err)
     start = st.start_ms

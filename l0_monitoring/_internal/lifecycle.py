@@ -134,6 +134,10 @@ class StreamTable:
         self.max_in_flight = max_in_flight
         self.idle_timeout = idle_timeout or 0.0
         self.enabled = enabled
+        if not enabled:
+            # The per-event path keeps no enabled check: a disabled table's
+            # handle_event is a no-op bound on the instance.
+            self.handle_event = self._ignore  # type: ignore[method-assign]
         self.raise_errors = raise_errors
         self.clock: Clock = clock if clock is not None else REAL_CLOCK
         self._itl = self.metrics.inter_token_latency and self.metrics.collect_timing
@@ -234,8 +238,6 @@ class StreamTable:
             event: An event object with ``type``, ``ts`` (epoch ms), ``stream_id``,
                 ``context`` and ``meta`` attributes, or a mapping with those keys.
         """
-        if not self.enabled:
-            return
         try:
             try:
                 st = self._inflight.get(event.stream_id)
@@ -324,7 +326,12 @@ class StreamTable:
                 raise
             internal_error(self.errors, "handle_event", exc)
 
-    __call__ = handle_event
+    def __call__(self, event: Any) -> None:
+        """Same as :meth:`handle_event`."""
+        self.handle_event(event)
+
+    def _ignore(self, event: Any) -> None:
+        """``handle_event`` of a disabled table: every event is ignored."""
 
     def _fold_foreign(self, st: StreamState, t: Any, ts: float, event: Any) -> None:
         """Rule 10: an event typed by another enum class is folded by its value."""
@@ -389,7 +396,8 @@ class StreamTable:
             st = self._inflight.get(sid)
             if st is None:
                 opened = True
-                if sid in self._recent.ids:
+                recent = self._recent
+                if sid in recent.current or sid in recent.previous:
                     if type_value(event.type) != "SESSION_START":
                         self.counts["late_events"] += 1
                         return
@@ -406,10 +414,16 @@ class StreamTable:
             self._schedule_sweep()
         if evicted is not None:
             self._finalize(evicted, evicted.last_activity(), abandoned=True)
-        if opened and self._start_listeners:
-            self._notify(START, st, ts, {})
+        if opened:
+            for listener in self._start_listeners:  # _notify(START), inlined: once per stream
+                try:
+                    listener.on_start(st, ts)
+                except Exception as exc:
+                    self._listener_error(exc)
         t = event.type
-        meta = _meta_of(event)
+        meta = event.meta
+        if meta.__class__ is not dict:
+            meta = as_meta(meta)
         if t == _TOKEN:
             moment = fold_token(st, ts, meta, self._chars)
             if moment and self._moment_listeners:

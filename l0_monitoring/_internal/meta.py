@@ -21,6 +21,7 @@ MAX_COUNT = MAX_SAFE_INT  # the published schemas' bound for every count (contra
 JSON number (an IEEE 754 double) holds exactly, so every export carries it as read."""
 
 _EMPTY: Mapping[str, Any] = {}
+_NONE3: tuple[None, None, None] = (None, None, None)
 
 TOKEN_TEXT_KEYS = ("token", "text", "content")
 """Meta keys that carry a TOKEN event's text, in order of preference."""
@@ -129,6 +130,8 @@ def model_session_provider(
     if session is None:
         session = meta.get("session_id")
     provider = meta.get("provider")
+    if model is None and session is None and provider is None:
+        return _NONE3  # most lifecycle events name none of them
     return (
         None if model is None or model == "" else safe_str(model, 200),
         None if session is None else safe_str(session, 200),

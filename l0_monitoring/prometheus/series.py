@@ -157,6 +157,7 @@ class Buckets:
         return counters + hists
 
 
+_INF = math.inf
 DEFAULT_BUCKETS = Buckets()
 _UIDS = itertools.count(1)
 
@@ -176,7 +177,7 @@ class Histogram:
 
     def observe(self, value: float, trace_id: str | None = None) -> None:
         """Count one observation (NaN and negative values are ignored)."""
-        if not 0.0 <= value < math.inf:
+        if not 0.0 <= value < _INF:
             return
         i = bisect_left(self.bounds, value)
         self.counts[i] += 1
@@ -459,19 +460,25 @@ class SeriesSet:
         ``trace_id`` (from :func:`current_trace_id` at the stream's start)
         becomes the exemplar of the TTFT, duration and largest-gap buckets.
         """
-        s = self._series(model)
+        # A key is clean text, so a raw model found as a key needs no cleaning.
+        s = self.by_model.get(model) if model else None
+        if s is None:
+            s = self._series(model)
         s.version += 1
         streams = s.streams
         streams[outcome] = streams.get(outcome, 0) + 1
         s.tokens += tokens
         s.network_retries += network_retries
         s.model_retries += model_retries
-        counted = severities.items() if isinstance(severities, Mapping) else _ones(severities)
-        for severity, n in counted:
-            label = (
-                severity if isinstance(severity, str) and severity in KNOWN_SEVERITIES else OTHER
-            )
-            s.violations[label] = s.violations.get(label, 0) + n
+        if severities:
+            counted = severities.items() if isinstance(severities, Mapping) else _ones(severities)
+            for severity, n in counted:
+                label = (
+                    severity
+                    if isinstance(severity, str) and severity in KNOWN_SEVERITIES
+                    else OTHER
+                )
+                s.violations[label] = s.violations.get(label, 0) + n
         if error_category is not None:
             label = error_category if error_category in KNOWN_CATEGORIES else OTHER
             s.errors[label] = s.errors.get(label, 0) + 1
