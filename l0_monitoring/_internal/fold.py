@@ -287,7 +287,7 @@ def _model_and_session(st: StreamState, meta: Mapping[str, Any]) -> None:
 def _session_start(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
     st.start_ms = ts  # rule 1
     attempt = _count_field(st, meta.get("attempt"))
-    if attempt:
+    if attempt and attempt != st.attempt:  # most streams start at the default, 1
         st.attempt = attempt
     if meta:
         _model_and_session(st, meta)

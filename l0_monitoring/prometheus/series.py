@@ -120,9 +120,12 @@ def current_trace_id() -> str | None:
     exemplar should lead to a trace that exists).
     """
     trace = sys.modules.get("opentelemetry.trace")
-    if trace is None:
+    context = sys.modules.get("opentelemetry.context")
+    if trace is None or context is None:
         return None
     try:
+        if not context.get_current():
+            return None  # an empty context holds no span: the common case, one call
         ctx = trace.get_current_span().get_span_context()
         if not ctx.is_valid or not ctx.trace_flags.sampled:
             return None
