@@ -66,6 +66,52 @@ def _column_indexes(kind: str) -> tuple[int, ...]:
 
 # One C call per record reads every column (dotted paths reach into sections).
 _CSV_ROW = attrgetter(*(".".join(c.path) for c in CSV_COLUMNS))
+
+
+def _compile_csv_row() -> Callable[[Telemetry], list[Any]]:
+    """Generate the CSV row reader: every column's value, in column order, as a list.
+
+    Reads each section's ``__dict__`` with one ``itemgetter`` per run of columns
+    (C-level dict lookups), about twice as fast as the dotted ``attrgetter``,
+    which walks from the record for every column. A record or section of
+    another class (a subclass may compute a field) is read by ``_CSV_ROW``;
+    a missing field raises AttributeError there, as before.
+    """
+    runs = [
+        (section, [c.path[-1] for c in group])
+        for section, group in itertools.groupby(
+            CSV_COLUMNS, key=lambda c: c.path[0] if len(c.path) > 1 else ""
+        )
+    ]
+    sections = sorted({section for section, _ in runs if section})
+    namespace: dict[str, Any] = {"_record": Telemetry, "_slow": _CSV_ROW}
+    lines = ["def row(t):", "    d = t.__dict__", "    try:"]
+    lines += [f"        s_{name} = d[{name!r}]" for name in sections]
+    checks = ["t.__class__ is _record"]
+    for name in sections:
+        namespace[f"_class_{name}"] = Telemetry.model_fields[name].annotation
+        checks.append(f"s_{name}.__class__ is _class_{name}")
+    parts = []
+    for i, (section, names) in enumerate(runs):
+        source = f"s_{section}.__dict__" if section else "d"
+        if len(names) == 1:
+            parts.append(f"{source}[{names[0]!r}]")
+            continue
+        namespace[f"_get_{i}"] = itemgetter(*names)
+        parts.append(f"*_get_{i}({source})")
+    lines += [
+        f"        if {' and '.join(checks)}:",
+        f"            return [{', '.join(parts)}]",
+        "    except KeyError:  # a field missing from a record built without it",
+        "        pass",
+        "    return list(_slow(t))",
+    ]
+    exec(compile("\n".join(lines), "<l0_monitoring csv row>", "exec"), namespace)  # noqa: S102
+    function: Callable[[Telemetry], list[Any]] = namespace["row"]
+    return function
+
+
+_CSV_ROW_LIST = _compile_csv_row()
 _CSV_STR = _column_indexes("str")
 _CSV_DT = _column_indexes("datetime")
 _CSV_JSON = _column_indexes("json")
@@ -536,7 +582,7 @@ class TelemetryExporter:
         writer.writerow([c.name for c in CSV_COLUMNS])
         dt_idx, json_idx = _CSV_DT, _CSV_JSON
         to_json = pydantic_core.to_json
-        rows = list(map(list, map(_CSV_ROW, records)))
+        rows = list(map(_CSV_ROW_LIST, records))
         chain = itertools.chain.from_iterable
         # Two checks over the whole batch, each one C-level pass, leave the
         # per-cell loops to the rare batch that needs them: a NaN or +-inf
