@@ -666,3 +666,25 @@ def test_to_dict_equals_the_serializer_with_non_finite_floats_as_null(
     t.metrics.token_count = tokens  # assignment: not saturated, as model_construct would
     t.drift = t.drift.model_copy(update={"score": score})
     assert E.to_dict(t) == _dict_oracle(t)
+
+
+class _Timing(TimingInfo):
+    pass
+
+
+class _Record(Telemetry):
+    pass
+
+
+def test_csv_rows_of_subclassed_records_and_sections_are_read_by_attribute():
+    # The row reader reads sections' __dict__ only for the package's own classes;
+    # any other class is read attribute by attribute, with the same row.
+    plain = record()
+    sub_section = plain.model_copy(update={"timing": _Timing(**plain.timing.__dict__)})
+    sub_record = _Record(**plain.__dict__)
+    expected = E.to_csv([plain])
+    assert E.to_csv([sub_section]) == expected
+    assert E.to_csv([sub_record]) == expected
+    assert E.to_csv([sub_record, plain, sub_section]).count(expected.split("\r\n")[1]) == 3
+    with pytest.raises(AttributeError):  # a record without its required field, as before
+        E.to_csv([Telemetry.model_construct()])

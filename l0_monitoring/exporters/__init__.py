@@ -424,25 +424,22 @@ class TelemetryExporter:
         Returns:
             The JSON text; ``Telemetry.model_validate_json`` parses it back.
         """
-        text = TelemetryExporter._json_text(telemetry, indent)
+        # The model's serializer directly: model_dump_json adds a Python layer of
+        # keyword handling per call (about 10% of a record's cost).
+        if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
+            text = telemetry.model_dump_json(indent=indent)
+        else:
+            # warnings=False: a value of an unexpected type is still serialized (by
+            # inference) and the exporter stays silent, as everything the host calls.
+            try:
+                text = _SERIALIZER.to_json(telemetry, indent=indent, warnings=False).decode()
+            except pydantic_core.PydanticSerializationError:
+                # A record built by the host with text that is not valid Unicode.
+                text = _clean_record(telemetry).model_dump_json(indent=indent)
         if not text.isascii():
             for raw, escaped in _TEXT_LINE_BREAKS:
                 text = text.replace(raw, escaped)
         return text
-
-    @staticmethod
-    def _json_text(telemetry: Telemetry, indent: int | None) -> str:
-        # The model's serializer directly: model_dump_json adds a Python layer of
-        # keyword handling per call (about 10% of a record's cost).
-        if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
-            return telemetry.model_dump_json(indent=indent)
-        # warnings=False: a value of an unexpected type is still serialized (by
-        # inference) and the exporter stays silent, as everything the host calls.
-        try:
-            return _SERIALIZER.to_json(telemetry, indent=indent, warnings=False).decode("utf-8")
-        except pydantic_core.PydanticSerializationError:
-            # A record built by the host with text that is not valid Unicode.
-            return _clean_record(telemetry).model_dump_json(indent=indent)
 
     @staticmethod
     def to_dict(telemetry: Telemetry) -> dict[str, Any]:
