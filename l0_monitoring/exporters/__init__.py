@@ -263,14 +263,15 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
         if len(group) == 1:
             lines += _log_field_code(group[0], names[0], caches)
             continue
-        checks, pieces = [], []
+        checks, pieces, floats = [], [], []
         for f, v in zip(group, names, strict=True):
             kind = _log_kind(f)
             if kind == "text":
                 checks.append(f"{v}.__class__ is str and {v}")
                 pieces.append(f"{f.key}={{{v}}}")
             elif kind == "float":
-                checks.append(f"{v} is not None and {v} - {v} == 0")
+                checks.append(f"{v} is not None")
+                floats.append(v)
                 pieces.append(f"{f.key}={{{v}:.{f.precision}f}}{f.unit}")
             elif kind == "int":
                 checks.append(f"{v} is not None")
@@ -278,6 +279,8 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
             else:  # bool
                 checks.append(f"{v} is not None")
                 pieces.append(f"{f.key}={{'true' if {v} else 'false'}}{f.unit}")
+        if floats:  # all finite: one check of their sum (NaN or +-inf in it is not finite)
+            checks.append(f"(x := {' + '.join(floats)}) - x == 0")
         texts = [v for f, v in zip(group, names, strict=True) if _log_kind(f) == "text"]
         if texts:
             checks.append(f"len(j := {' + '.join(texts)}) <= _LIMIT and not _nq(j)")
@@ -288,7 +291,8 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
             lines += ["    " + line for line in _log_field_code(f, v, caches)]
     # A host-built record may hold lone surrogates: the line is made valid UTF-8
     # (one isascii check for the usual line), as every other exporter does.
-    lines.append("    return _clean(' '.join(parts))")
+    lines.append("    line = ' '.join(parts)")
+    lines.append("    return line if line.isascii() else _clean(line)")
     namespace: dict[str, Any] = {
         "_clean": clean_text,
         "_text": _logfmt_text,
