@@ -6,15 +6,15 @@ taken from the events' own ``ts``, so a replayed log yields the same records.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
     model_validator,
@@ -503,8 +503,18 @@ PERCENTILE_KEY_PATTERN = r"^p[0-9]+(\.[0-9]+)?_(ttft|duration|tokens_per_sec)" +
 """Keys of the per-percentile aggregates: ``p50_ttft``, ``p99.9_duration``..."""
 
 _PERCENTILE_KEY = re.compile(PERCENTILE_KEY_PATTERN)
-_AGGREGATES = TypeAdapter(AggregateMetrics)
-_QUANTILE = TypeAdapter(JsonFloat | None)
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+
+@functools.cache
+def _adapters() -> tuple[TypeAdapter[AggregateMetrics], TypeAdapter[float | None]]:
+    # Built on first use: building a validator at import costs pydantic's plugin
+    # scan (importlib.metadata) and a schema build in every importing process.
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(AggregateMetrics), TypeAdapter(JsonFloat | None)
 
 
 def validate_aggregate_metrics(data: Any) -> AggregateMetrics:
@@ -523,12 +533,13 @@ def validate_aggregate_metrics(data: Any) -> AggregateMetrics:
     Raises:
         pydantic.ValidationError: Naming the offending key.
     """
-    result = _AGGREGATES.validate_python(data)
+    aggregates, quantile = _adapters()
+    result = aggregates.validate_python(data)
     errors: list[InitErrorDetails] = []
     for key, value in data.items():
         if isinstance(key, str) and _PERCENTILE_KEY.search(key):
             try:
-                q = _QUANTILE.validate_python(value)
+                q = quantile.validate_python(value)
             except ValidationError as exc:
                 errors += [
                     InitErrorDetails(

@@ -591,3 +591,100 @@ def test_to_metrics_equals_the_plain_reading_for_any_labels(
     assert got == _metrics_oracle(t, labels=labels, include_stream_id=include_stream_id)
     assert all(list(m["labels"]) == sorted(m["labels"]) for m in got.values())
     assert len({id(m["labels"]) for m in got.values()}) == len(got)
+
+
+# -- batch fast paths: one record's oddity never changes another row ------------------
+
+_cell_text = st.none() | st.text(max_size=8) | st.sampled_from(["=1+1", "@x", "-2", "'q", "\x00=a"])
+_float_leaf = st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.just(1e308)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(_cell_text, _cell_text, _float_leaf, _float_leaf, _float_leaf), max_size=6),
+    st.integers(0, 5),
+)
+def test_csv_rows_are_the_same_alone_or_in_any_batch(cells, clean_count):
+    # to_csv checks the whole batch at once for formula-like text and NaN/inf
+    # and fixes rows only when the batch needs it: each row must still be what
+    # the record gives alone, every risky text cell escaped, NaN/inf empty.
+    records = [record(stream_id=f"clean{i}") for i in range(clean_count)]
+    for model, message, duration, tps, score in cells:
+        t = Telemetry.model_construct(**record().__dict__)
+        t.model = model
+        t.error = ErrorInfo(occurred=True, message=message)
+        t.timing = TimingInfo.model_construct(**{**t.timing.__dict__, "duration": duration})
+        t.metrics = Metrics.model_construct(**{**t.metrics.__dict__, "tokens_per_second": tps})
+        t.drift = t.drift.model_copy(update={"score": score})
+        records.append(t)
+    text = E.to_csv(records)
+    if not records:
+        assert text == ""
+        return
+    header, *rows = list(csv.reader(io.StringIO(text, newline="")))
+    for t, row in zip(records, rows, strict=True):
+        assert E.to_csv([t]).split("\r\n", 1)[1] in text
+        for col in ("stream_id", "model", "error_message"):
+            cell = row[header.index(col)]
+            assert not cell or cell[0] not in "=+-@\t\r", (col, cell)
+        for col in ("duration", "tokens_per_second", "drift_score"):
+            cell = row[header.index(col)]
+            assert cell == "" or float(cell) - float(cell) == 0, (col, cell)
+    back = E.from_csv(text)
+    assert [b.model for b in back] == [t.model or None for t in records]
+    assert [b.error.message for b in back] == [t.error.message or None for t in records]
+
+
+def _dict_oracle(t: Telemetry) -> dict:
+    # pydantic's JSON-mode data with NaN and +-inf float leaves as None.
+    data = t.model_dump(mode="json", warnings=False)
+    for section, fields in data.items():
+        if isinstance(fields, dict) and section != "metadata":
+            for name, v in fields.items():
+                if isinstance(v, float) and v - v != 0:
+                    fields[name] = None
+    return data
+
+
+@settings(max_examples=80)
+@given(
+    duration=_float_leaf | st.integers(-3, 3) | st.just("x"),
+    ttft=_float_leaf,
+    tps=_float_leaf,
+    p99=_float_leaf,
+    score=_float_leaf,
+    tokens=st.integers(0, 10**20),
+)
+def test_to_dict_equals_the_serializer_with_non_finite_floats_as_null(
+    duration, ttft, tps, p99, score, tokens
+):
+    t = record()
+    t.timing = TimingInfo.model_construct(**{**t.timing.__dict__, "duration": duration,
+                                             "time_to_first_token": ttft})  # fmt: skip
+    t.metrics = Metrics.model_construct(**{**t.metrics.__dict__, "tokens_per_second": tps,
+                                           "p99_inter_token_latency": p99})  # fmt: skip
+    t.metrics.token_count = tokens  # assignment: not saturated, as model_construct would
+    t.drift = t.drift.model_copy(update={"score": score})
+    assert E.to_dict(t) == _dict_oracle(t)
+
+
+class _Timing(TimingInfo):
+    pass
+
+
+class _Record(Telemetry):
+    pass
+
+
+def test_csv_rows_of_subclassed_records_and_sections_are_read_by_attribute():
+    # The row reader reads sections' __dict__ only for the package's own classes;
+    # any other class is read attribute by attribute, with the same row.
+    plain = record()
+    sub_section = plain.model_copy(update={"timing": _Timing(**plain.timing.__dict__)})
+    sub_record = _Record(**plain.__dict__)
+    expected = E.to_csv([plain])
+    assert E.to_csv([sub_section]) == expected
+    assert E.to_csv([sub_record]) == expected
+    assert E.to_csv([sub_record, plain, sub_section]).count(expected.split("\r\n")[1]) == 3
+    with pytest.raises(AttributeError):  # a record without its required field, as before
+        E.to_csv([Telemetry.model_construct()])

@@ -64,3 +64,46 @@ def test_importing_the_package_alone_loads_no_models():
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     assert "pydantic" not in r.stdout and "l0_monitoring.telemetry" not in r.stdout
+
+
+def test_the_typical_import_builds_no_validator_and_loads_no_integration():
+    # Building any pydantic validator at import costs its plugin scan
+    # (importlib.metadata, ~20 ms) and a schema build in every process that
+    # imports us; the models and adapters build on first use instead.
+    code = (
+        "import sys\n"
+        "from l0_monitoring import Monitor, MonitoringConfig, Telemetry\n"
+        "from l0_monitoring.telemetry import TimingInfo\n"
+        "built = [c.__name__ for c in (Telemetry, TimingInfo, MonitoringConfig)\n"
+        "         if c.__pydantic_complete__]\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+        "print('built:', built)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    modules, built = r.stdout.splitlines()
+    loaded = set(modules.split())
+    not_wanted = (
+        "importlib.metadata",
+        "pydantic.plugin._loader",
+        "pydantic.type_adapter",
+        "pydantic_settings",
+        "opentelemetry",
+        "sentry_sdk",
+        "l0_monitoring.exporters",
+    )
+    for name in not_wanted:
+        assert name not in loaded, name
+    assert built == "built: []"
+    # First use still works: the deferred models and adapters build then.
+    from l0_monitoring import Telemetry
+    from l0_monitoring.telemetry import validate_aggregate_metrics
+
+    assert Telemetry(stream_id="s").outcome == "failed"
+    try:
+        validate_aggregate_metrics({"count": 1})
+    except ValueError as exc:  # pydantic.ValidationError: the missing keys are named
+        assert "total_tokens" in str(exc)
+    else:
+        raise AssertionError("expected a ValidationError")
