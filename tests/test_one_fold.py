@@ -199,9 +199,12 @@ def every_view(events, sdk, sentry) -> dict[str, list[dict[str, Any]]]:
     sentry.envelopes = []
 
     # record -> replay, when the log is representable in JSON (NaN and infinities in
-    # meta are not: a recorded log cannot carry them, so its input differs).
+    # meta or context are not: a recorded log cannot carry them, so its input differs).
     lines = [event_to_json(e) for e in events]
-    if all(json.loads(line)["meta"] == dict(e.meta) for line, e in zip(lines, events, strict=True)):
+    if all(
+        (json.loads(line)["meta"], json.loads(line)["context"]) == (dict(e.meta), dict(e.context))
+        for line, e in zip(lines, events, strict=True)
+    ):
         replayed = Monitor()
         replay(lines, replayed)
         replayed.close()
@@ -215,7 +218,10 @@ def agree(views: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     for name, facts in views.items():
         assert len(facts) == len(reference), (name, facts, reference)
         for a, b in zip(reference, facts, strict=True):
-            same(a, b)
+            try:
+                same(a, b)
+            except AssertionError as exc:
+                raise AssertionError(f"view {name!r} disagrees with the Monitor: {exc}") from None
     return reference[0] if reference else {}
 
 
@@ -604,16 +610,16 @@ def _lifetimes(events) -> list[list[Any]]:
 def _first_model(events) -> str | None:
     """The first model an event names in its context or meta (rule 5)."""
     from l0_monitoring._internal.fold import RULES
-    from l0_monitoring._internal.safe import safe_str
+    from l0_monitoring._internal.meta import text  # names: as the recorder writes them
 
     for e in events:
         if e.type.value == "TOKEN" or e.type.value not in RULES:
             continue  # context and meta models are read from lifecycle events
         reads_meta = e.type.value in _MODEL_TYPES  # the rules that read meta's model
         for source in (e.context, e.meta) if reads_meta else (e.context,):
-            model = source.get("model")
-            if model is not None and model != "":
-                return safe_str(model, 200)
+            model = text(source.get("model"), 200)
+            if model is not None:
+                return model
     return None
 
 
@@ -1173,3 +1179,45 @@ def test_closing_one_attached_handler_ends_only_its_own_view(sdk, sentry, which)
     assert other.stats()["open_streams"] == 0 and closed.stats()["open_streams"] == 0
     closed(ev(T.SESSION_START, 30, sid="s2"))  # a closed handler ignores events
     assert monitor.stats()["streams_started"] == 1
+
+
+@pytest.mark.parametrize(
+    "model", [_np.float64("inf"), float("inf"), Decimal("Infinity"), float("nan")]
+)
+@pytest.mark.parametrize("where", ["meta", "context"])
+def test_a_non_finite_number_as_model_reads_alike_in_every_sink(sdk, sentry, model, where):
+    """Found by the hostile-log property: ``context={"model": float64(inf)}`` was replayed
+    from a log that cannot carry it (the recorder writes null), and compared anyway."""
+    _clear_scopes()
+    e = (
+        ev(T.SESSION_START, 0, model=model)
+        if where == "meta"
+        else ev(T.SESSION_START, 0, ctx={"model": model})
+    )
+    views = every_view([e], sdk, sentry)
+    assert "replay" not in views  # the log cannot carry the number: nothing to compare
+    agree(views)
+    assert views["monitor"][0]["model"] is None  # a number with no JSON value names nothing
+
+
+@pytest.mark.parametrize(
+    ("model", "read"),
+    [(Fraction(0), "0.0"), (Decimal("1.5"), "1.5"), (_np.float64(2), "2.0"), (7, "7"),
+     (_np.int64(7), "7"), (True, "True"), ("", None)],
+)  # fmt: skip
+@pytest.mark.parametrize("where", ["meta", "context"])
+def test_a_model_given_as_a_number_reads_the_same_live_and_replayed(
+    sdk, sentry, model, read, where
+):
+    """Found by the hostile-log property: ``Fraction(0)`` read "0" live and "0.0" replayed
+    (the recorder writes it as 0.0); a name is read as the JSON value recorded for it."""
+    _clear_scopes()
+    e = (
+        ev(T.SESSION_START, 0, model=model)
+        if where == "meta"
+        else ev(T.SESSION_START, 0, ctx={"model": model})
+    )
+    views = every_view([e], sdk, sentry)
+    assert "replay" in views
+    agree(views)
+    assert views["monitor"][0]["model"] == read

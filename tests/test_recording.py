@@ -25,6 +25,7 @@ from l0_monitoring import (
     replay,
 )
 from l0_monitoring.events import ObservabilityEventType as T
+from l0_monitoring.recording import CONTENT_KEYS
 from l0_monitoring.testing import make_runtime_events, make_stream_events
 
 from .conftest import ev
@@ -244,7 +245,27 @@ def test_record_then_replay_round_trips_any_event_sequence(tmp_path_factory, seq
     with Monitoring.record(path, record_token_content=True) as rec:
         for e in seq:
             rec(e)
-    assert list(iter_events(path, strict=True)) == seq
+    assert list(iter_events(path, strict=True)) == [as_recorded(e) for e in seq]
+
+
+def as_recorded(e: ObservabilityEvent) -> ObservabilityEvent:
+    """The documented content rule: a content key's non-str value is recorded as its
+    truthiness (None as None), never its content, even with record_token_content."""
+    meta = dict(e.meta)
+    for key in CONTENT_KEYS & meta.keys():
+        value = meta[key]
+        if value.__class__ is not str:
+            meta[key] = None if value is None else bool(value)
+    return ObservabilityEvent(e.type, e.ts, e.stream_id, e.context, meta)
+
+
+def test_a_non_text_content_value_is_recorded_as_its_truthiness() -> None:
+    """Found by the round-trip property: ``{"delta": []}`` replays as ``{"delta": False}``."""
+    buf = io.StringIO()
+    with Monitoring.record(buf, record_token_content=True) as rec:
+        rec(ev(T.SESSION_START, 0, delta=[], token=5, text=None, x=[]))
+    (line,) = buf.getvalue().splitlines()
+    assert json.loads(line)["meta"] == {"delta": False, "token": True, "text": None, "x": []}
 
 
 async def test_a_real_l0_run_recorded_and_replayed_gives_the_same_telemetry(tmp_path):

@@ -200,9 +200,9 @@ class StreamState:
             # Rule 5: the model first requested is the first known, from meta or
             # from the context (as README and l0.run pass it); within one event the
             # context counts first (it is merged before the event's rule runs).
-            ctx_model = ctx.get("model")
-            if ctx_model is not None and ctx_model != "":
-                self.request_model = safe_str(ctx_model, 200)
+            ctx_model = meta_.text(ctx.get("model"), 200)
+            if ctx_model is not None:
+                self.request_model = ctx_model
         context = self.context
         if context is None:
             if len(ctx) <= MAX_CONTEXT_KEYS:
@@ -217,15 +217,13 @@ class StreamState:
         """The provider from meta, else from the merged context (as the model)."""
         if self.provider is not None or not self.context:
             return self.provider
-        ctx_provider = self.context.get("provider")
-        return None if ctx_provider is None or ctx_provider == "" else safe_str(ctx_provider, 100)
+        return meta_.text(self.context.get("provider"), 100)
 
     def resolved_model(self) -> str | None:
         """The model from meta, else from the merged context."""
         if self.model is not None or not self.context:
             return self.model
-        ctx_model = self.context.get("model")
-        return None if ctx_model is None or ctx_model == "" else safe_str(ctx_model, 200)
+        return meta_.text(self.context.get("model"), 200)
 
 
 # -- the rules ----------------------------------------------------------------------

@@ -118,6 +118,24 @@ def is_network(meta: Mapping[str, Any]) -> bool:
     return category is not None and safe_str(category, 32).strip().lower() == "network"
 
 
+def text(value: object, limit: int) -> str | None:
+    """A name read from meta or context (model, session id, provider), as live and replay read it.
+
+    A ``str`` as is (cleaned, cut at ``limit``). Any other value reads as the
+    JSON value the event recorder writes for it (:func:`.safe.json_safe`:
+    ``Decimal("1.5")`` and ``Fraction(3, 2)`` read ``"1.5"``, numpy numbers as
+    Python's), so a replayed log names what the live run named. None, an empty
+    string and numbers with no JSON value (NaN, +-inf) are absent (None).
+    """
+    if value.__class__ is not str:
+        if value is None:
+            return None
+        value = json_safe(value)
+        if value is None:
+            return None
+    return safe_str(value, limit) if value != "" else None
+
+
 def model_session_provider(
     meta: Mapping[str, Any],
 ) -> tuple[str | None, str | None, str | None]:
@@ -132,11 +150,7 @@ def model_session_provider(
     provider = meta.get("provider")
     if model is None and session is None and provider is None:
         return _NONE3  # most lifecycle events name none of them
-    return (
-        None if model is None or model == "" else safe_str(model, 200),
-        None if session is None else safe_str(session, 200),
-        None if provider is None else safe_str(provider, 100),
-    )
+    return text(model, 200), text(session, 200), text(provider, 100)
 
 
 def violations(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
