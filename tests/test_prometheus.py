@@ -437,3 +437,81 @@ def test_the_trace_hook_never_imports_opentelemetry():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={"PYTHONPATH": str(root)}, timeout=60, check=False)  # fmt: skip
     assert r.returncode == 0, r.stderr
+
+
+# -- the cached renderer writes what a plain one would ---------------------------------------
+
+
+def plain_render(series: S.SeriesSet, prefix: str, openmetrics: bool) -> str:
+    """Every line formatted one by one from the public family tables (no caching)."""
+    from l0_monitoring.prometheus.text import COUNTERS, HISTOGRAMS, escape_label_value
+
+    def labels(**pairs: str) -> str:
+        inner = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in sorted(pairs.items()))
+        return "{" + inner + "}"
+
+    models = sorted(series.by_model.items())
+    lines = []
+    for fam in COUNTERS:
+        name = f"{prefix}_{fam.suffix}"
+        family = name.removesuffix("_total") if openmetrics else name
+        lines += [f"# HELP {family} {fam.help}", f"# TYPE {family} counter"]
+        for model, s in models:
+            for label, n in fam.samples(s):
+                extra = {fam.label: label} if fam.label and label is not None else {}
+                lines.append(f"{name}{labels(model=model, **extra)} {n}")
+    for hfam in HISTOGRAMS:
+        name = f"{prefix}_{hfam.suffix}"
+        lines += [f"# HELP {name} {hfam.help}", f"# TYPE {name} histogram"]
+        for model, s in models:
+            h = hfam.histogram(s)
+            exemplars = h.exemplars if openmetrics and h.exemplars else [None] * len(h.counts)
+            for (le, cum), ex in zip(h.cumulative(), exemplars, strict=True):
+                text = "+Inf" if math.isinf(le) else repr(float(le))
+                line = f"{name}_bucket{labels(model=model, le=text)} {cum}"
+                if ex is not None:
+                    line += f' # {{trace_id="{ex.trace_id}"}} {ex.value!r} {ex.timestamp:.3f}'
+                lines.append(line)
+            lines.append(f"{name}_sum{labels(model=model)} {h.total!r}")
+            lines.append(f"{name}_count{labels(model=model)} {h.count}")
+    if openmetrics:
+        lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+_LATENCY = st.one_of(
+    st.floats(0.0, 400.0),  # anywhere, with the +Inf bucket
+    st.sampled_from([0.0, 0.01, 1.0, 63.1, 1e9]),  # on a bound, below and above every bound
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["m", 'q"uote', "100%", "%d%s", "back\\slash", "new\nline", "é"]),
+            st.lists(_LATENCY, max_size=40),
+            st.booleans(),
+        ),
+        max_size=6,
+    ),
+    st.integers(0, 3),
+)
+def test_the_cached_rendering_equals_a_plain_line_by_line_rendering(streams, rerenders):
+    series = S.SeriesSet(["declared"])
+    for model, values, traced in streams:
+        for v in values:
+            series.observe(model, "completed", 3, 1, 0, ["warning", "odd"], "network", v, v * 2,
+                           v * 10, [v / 10], trace_id="ab" * 16 if traced else None)  # fmt: skip
+        for prefix, om in (("l0", False), ("l0", True), ("app_l0", False)):
+            for _ in range(1 + rerenders):  # fresh, then from the caches
+                got = (render_openmetrics if om else render)(series.snapshot(), prefix)
+                want = plain_render(series, prefix, om)
+                assert got == want
+    # Big counts (a long-running service), where the cumulative runs are long.
+    for h in (series.by_model["declared"].ttft, series.by_model["declared"].itl):
+        h.counts[3] += 10**12
+        h.counts[-1] += 7
+        h.count += 10**12 + 7
+    series.by_model["declared"].version += 1
+    assert render(series) == plain_render(series, "l0", False)
