@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
@@ -178,17 +177,19 @@ class _Templates:
     A block is every sample line of one family for one model (newline-ended).
     """
 
-    __slots__ = ("blocks", "counters", "hists")
+    __slots__ = ("blocks", "counters", "hists", "last")
 
     def __init__(self) -> None:
-        # family index (counters, then histograms) -> (set uid, model version, text)
-        self.blocks: dict[int, tuple[int, int, str]] = {}
+        # (set uid, model version, the block of every family: counters, then histograms)
+        self.blocks: tuple[int, int, tuple[str, ...]] | None = None
         # counter family index -> {label values in the series' order: (template, order)}
         self.counters: list[dict[tuple[str | None, ...], tuple[str, Callable[..., Any]]]] = [
             {} for _ in COUNTERS
         ]
         # histogram family index -> the block's fixed text
         self.hists: list[_HistLines | None] = [None for _ in HISTOGRAMS]
+        # family index -> (label values or bounds and counts, numbers or exemplars, text)
+        self.last: list[tuple[Any, Any, str] | None] = [None] * (len(COUNTERS) + len(HISTOGRAMS))
 
 
 def _pct(text: str) -> str:
@@ -276,78 +277,105 @@ class _Renderer:
         ``str.join`` each (the number is the separator); only the lines in
         between are %-formatted, from a slice of the block's template.
         """
-        cum = list(accumulate(h.counts))
-        total = cum[-1]
+        counts = h.counts
         buckets = lines.buckets
-        first = bisect_right(cum, 0)  # lines [0, first) read 0
-        last = bisect_left(cum, total, first)  # lines [last, end) read the count
         parts = []
-        if first:
-            parts.append("0\n".join(buckets[:first]))
-            parts.append("0\n")
-        if first < last:
-            offsets = lines.offsets
-            parts.append(lines.template[offsets[first] : offsets[last]] % tuple(cum[first:last]))
-        if last < len(buckets):
-            sep = f"{total}\n"
-            parts.append(sep.join(buckets[last:]))
-            parts.append(sep)
         if self.openmetrics and h.exemplars is not None:
             parts = [
                 f"{prefix}{n}\n" if ex is None else f"{prefix}{n}{_exemplar(ex)}\n"
-                for prefix, n, ex in zip(buckets, cum, h.exemplars, strict=True)
+                for prefix, n, ex in zip(buckets, accumulate(counts), h.exemplars, strict=True)
             ]
-        parts.append(lines.tail % (format_value(h.total), h.count))
+        elif not any(counts):
+            parts += ("0\n".join(buckets), "0\n")
+        else:
+            # First and last non-zero counts, found in C (filter, list.index).
+            first = counts.index(next(filter(None, counts)))
+            backwards = counts[::-1]
+            last = len(counts) - 1 - backwards.index(next(filter(None, backwards)))
+            if first:  # lines [0, first) read 0
+                parts += ("0\n".join(buckets[:first]), "0\n")
+            total = counts[last]
+            if first < last:
+                cum = tuple(accumulate(counts[first:last]))
+                offsets = lines.offsets
+                parts.append(lines.template[offsets[first] : offsets[last]] % cum)
+                total += cum[-1]
+            sep = f"{total}\n"  # lines [last, end) read the count
+            parts += (sep.join(buckets[last:]), sep)
+        total_sum = h.total
+        if type(total_sum) is float and total_sum - total_sum == 0:  # finite: the usual case
+            parts.append(lines.tail % (repr(total_sum), h.count))
+        else:
+            parts.append(lines.tail % (format_value(total_sum), h.count))
         return "".join(parts)
 
+    def _blocks(self, p: _Templates, model: str, s: ModelSeries) -> tuple[str, ...]:
+        """The model's block of every family (counters, then histograms).
+
+        A block whose numbers did not change (a model that finished a stream
+        without an error keeps its error counts) is reused: each family's text
+        is kept with the numbers it was written from, and those numbers alone
+        determine it (whatever set they come from).
+        """
+        last = p.last
+        blocks = []
+        for i, read in enumerate(_COUNTER_READS):
+            labels, values = read(s)
+            made = p.counters[i].get(labels) or self._counter_template(p, i, model, labels, values)
+            numbers = made[1](values)
+            kept = last[i]
+            if kept is not None and kept[0] == labels and kept[1] == numbers:
+                blocks.append(kept[2])
+                continue
+            text = made[0] % numbers
+            last[i] = (labels, numbers, text)
+            blocks.append(text)
+        om = self.openmetrics
+        for i, hfam in enumerate(HISTOGRAMS, start=len(COUNTERS)):
+            h = hfam.histogram(s)
+            key = (h.bounds, tuple(h.counts), h.total, h.count)
+            exemplars = tuple(h.exemplars) if om and h.exemplars is not None else None
+            kept = last[i]
+            if kept is not None and kept[0] == key and kept[1] == exemplars:
+                blocks.append(kept[2])
+                continue
+            text = self._hist_text(self._hist_lines(p, i - len(COUNTERS), model, h.bounds), h)
+            last[i] = (key, exemplars, text)
+            blocks.append(text)
+        return tuple(blocks)
+
     def render(self, series: SeriesSet) -> str:
-        models = sorted(series.by_model.items())
-        per_model = [(self._model(model), model, s) for model, s in models]
         uid = series.uid
+        rendered = []
+        for model, s in sorted(series.by_model.items()):
+            p = self._model(model)
+            hit = p.blocks
+            if uid is not None and hit is not None and hit[0] == uid and hit[1] == s.version:
+                rendered.append(hit[2])  # the model did not change since the last scrape
+                continue
+            blocks = self._blocks(p, model, s)
+            # Cached under the set's uid: a snapshot of another Monitor with the
+            # same model and version is never served this text (None: never).
+            p.blocks = None if uid is None else (uid, s.version, blocks)
+            rendered.append(blocks)
         out: list[str] = []
-        add = out.append
         om = self.openmetrics
         for i, fam in enumerate(COUNTERS):
             name = f"{self.prefix}_{fam.suffix}"
             family = name.removesuffix("_total") if om else name
-            add(f"# HELP {family} {fam.help}\n# TYPE {family} counter\n")
-            read = _COUNTER_READS[i]
-            for p, model, s in per_model:
-                if uid is not None:
-                    hit = p.blocks.get(i)
-                    if hit is not None and hit[0] == uid and hit[1] == s.version:
-                        add(hit[2])  # the model did not change since the last scrape
-                        continue
-                labels, values = read(s)
-                made = p.counters[i].get(labels) or self._counter_template(
-                    p, i, model, labels, values
-                )
-                text = made[0] % made[1](values)
-                if uid is not None:
-                    p.blocks[i] = (uid, s.version, text)
-                add(text)
-        base = len(COUNTERS)
-        for i, hfam in enumerate(HISTOGRAMS):
+            out.append(f"# HELP {family} {fam.help}\n# TYPE {family} counter\n")
+            out.extend(map(itemgetter(i), rendered))
+        for i, hfam in enumerate(HISTOGRAMS, start=len(COUNTERS)):
             name = f"{self.prefix}_{hfam.suffix}"
-            add(f"# HELP {name} {hfam.help}\n# TYPE {name} histogram\n")
-            for p, model, s in per_model:
-                if uid is not None:
-                    hit = p.blocks.get(base + i)
-                    if hit is not None and hit[0] == uid and hit[1] == s.version:
-                        add(hit[2])
-                        continue
-                h = hfam.histogram(s)
-                text = self._hist_text(self._hist_lines(p, i, model, h.bounds), h)
-                if uid is not None:
-                    p.blocks[base + i] = (uid, s.version, text)
-                add(text)
+            out.append(f"# HELP {name} {hfam.help}\n# TYPE {name} histogram\n")
+            out.extend(map(itemgetter(i), rendered))
         if series.files is not None:
             name = f"{self.prefix}_series_files"
-            add(f"# HELP {name} {FILES_HELP}\n# TYPE {name} gauge\n")
+            out.append(f"# HELP {name} {FILES_HELP}\n# TYPE {name} gauge\n")
             for state, n in zip(("read", "skipped"), series.files, strict=True):
-                add(f"{name}{_labels({**self.const, 'state': state})} {n}\n")
+                out.append(f"{name}{_labels({**self.const, 'state': state})} {n}\n")
         if om:
-            add("# EOF\n")
+            out.append("# EOF\n")
         # One allocation of the whole text (a second copy of ~2 MB at 100
         # models, freed at once, made glibc return and re-fault it every scrape).
         return "".join(out)
