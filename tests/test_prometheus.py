@@ -544,6 +544,11 @@ def test_the_cached_rendering_equals_a_plain_line_by_line_rendering(streams, rer
                 got = (render_openmetrics if om else render)(series.snapshot(), prefix)
                 want = plain_render(series, prefix, om)
                 assert got == want
+        # Merged sets (no uid: blocks reused by their numbers) too.
+        for _ in range(2):
+            merged = S.SeriesSet()
+            merged.merge(series)
+            assert render_openmetrics(merged) == plain_render(merged, "l0", True)
         # The collector's cached samples say the same (prometheus_client's formatting).
         for _ in range(1 + rerenders):
             assert parsed(generate_latest(registry).decode()) == parsed(render(series))

@@ -309,13 +309,18 @@ class _Renderer:
             parts.append(lines.tail % (format_value(total_sum), h.count))
         return "".join(parts)
 
-    def _blocks(self, p: _Templates, model: str, s: ModelSeries) -> tuple[str, ...]:
+    def _blocks(
+        self, p: _Templates, model: str, s: ModelSeries, by_numbers: bool
+    ) -> tuple[str, ...]:
         """The model's block of every family (counters, then histograms).
 
-        A block whose numbers did not change (a model that finished a stream
-        without an error keeps its error counts) is reused: each family's text
-        is kept with the numbers it was written from, and those numbers alone
-        determine it (whatever set they come from).
+        A counter block whose numbers did not change (a model that finished a
+        stream without an error keeps its error counts) is reused: its text is
+        kept with the numbers it was written from, which alone determine it.
+        Histogram blocks are reused that way only with ``by_numbers`` (sets
+        without a uid, merged from files at every scrape): a Monitor's changed
+        model nearly always has new observations, and comparing ~100 counts
+        per histogram would only add to the scrape.
         """
         last = p.last
         blocks = []
@@ -333,14 +338,17 @@ class _Renderer:
         om = self.openmetrics
         for i, hfam in enumerate(HISTOGRAMS, start=len(COUNTERS)):
             h = hfam.histogram(s)
-            key = (h.bounds, tuple(h.counts), h.total, h.count)
-            exemplars = tuple(h.exemplars) if om and h.exemplars is not None else None
-            kept = last[i]
-            if kept is not None and kept[0] == key and kept[1] == exemplars:
-                blocks.append(kept[2])
-                continue
-            text = self._hist_text(self._hist_lines(p, i - len(COUNTERS), model, h.bounds), h)
-            last[i] = (key, exemplars, text)
+            if by_numbers:
+                key = (h.bounds, tuple(h.counts), h.total, h.count)
+                exemplars = tuple(h.exemplars) if om and h.exemplars is not None else None
+                kept = last[i]
+                if kept is not None and kept[0] == key and kept[1] == exemplars:
+                    blocks.append(kept[2])
+                    continue
+                text = self._hist_text(self._hist_lines(p, i - len(COUNTERS), model, h.bounds), h)
+                last[i] = (key, exemplars, text)
+            else:
+                text = self._hist_text(self._hist_lines(p, i - len(COUNTERS), model, h.bounds), h)
             blocks.append(text)
         return tuple(blocks)
 
@@ -353,7 +361,7 @@ class _Renderer:
             if uid is not None and hit is not None and hit[0] == uid and hit[1] == s.version:
                 rendered.append(hit[2])  # the model did not change since the last scrape
                 continue
-            blocks = self._blocks(p, model, s)
+            blocks = self._blocks(p, model, s, uid is None)
             # Cached under the set's uid: a snapshot of another Monitor with the
             # same model and version is never served this text (None: never).
             p.blocks = None if uid is None else (uid, s.version, blocks)
