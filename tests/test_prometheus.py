@@ -530,6 +530,14 @@ def test_the_cached_rendering_equals_a_plain_line_by_line_rendering(streams, rer
     registry = CollectorRegistry()
     registry.register(SeriesCollector(series.snapshot))
 
+    def merged_copy() -> S.SeriesSet:
+        merged = S.SeriesSet()
+        merged.merge(series)
+        return merged
+
+    merged_registry = CollectorRegistry()
+    merged_registry.register(SeriesCollector(merged_copy))
+
     def parsed(text: str) -> list:
         samples = [(s.name, sorted(s.labels.items()), s.value) for f in families(text).values()
                    for s in f]  # fmt: skip
@@ -546,12 +554,12 @@ def test_the_cached_rendering_equals_a_plain_line_by_line_rendering(streams, rer
                 assert got == want
         # Merged sets (no uid: blocks reused by their numbers) too.
         for _ in range(2):
-            merged = S.SeriesSet()
-            merged.merge(series)
+            merged = merged_copy()
             assert render_openmetrics(merged) == plain_render(merged, "l0", True)
         # The collector's cached samples say the same (prometheus_client's formatting).
         for _ in range(1 + rerenders):
             assert parsed(generate_latest(registry).decode()) == parsed(render(series))
+            assert parsed(generate_latest(merged_registry).decode()) == parsed(render(series))
     # Big counts (a long-running service), where the cumulative runs are long.
     for h in (series.by_model["declared"].ttft, series.by_model["declared"].itl):
         h.counts[3] += 10**12

@@ -186,21 +186,21 @@ class SeriesCollector(Collector):
                         samples.extend(hit[2])
                         continue
                 h = hfam.histogram(s)
-                key = (
-                    h.bounds,
-                    tuple(h.counts),
-                    h.total,
-                    h.count,
-                    h.exemplars and tuple(h.exemplars),
-                )
-                kept = last.get((model, i))
+                # By their numbers only without a uid (merged files): a Monitor's
+                # changed model nearly always has new observations.
+                key = None
+                if uid is None:
+                    key = (h.bounds, tuple(h.counts), h.total, h.count,
+                           h.exemplars and tuple(h.exemplars))  # fmt: skip
+                kept = last.get((model, i)) if key is not None else None
                 if kept is not None and kept[0] == key:
                     block = kept[1]
                 else:
                     block = self._histogram(model, base, bucket_name, h)
                     block.append(Sample(hist.name + "_count", base, h.count))
                     block.append(Sample(hist.name + "_sum", base, h.total))
-                    last[model, i] = (key, block)
+                    if key is not None:
+                        last[model, i] = (key, block)
                 if uid is not None:
                     blocks[model, i] = (uid, s.version, block)
                 samples.extend(block)
