@@ -25,7 +25,9 @@ model is present (at 0) from the model's first stream.
 
 Rendering is cached: the label part of every line (``name{labels} ``) is
 escaped and joined once per model and family and reused at every scrape, so a
-scrape formats only the numbers.
+scrape formats only the numbers, and of a histogram only those between its
+first and last observed buckets (the runs of 0 below and of the count above are
+one ``str.join`` each). A model's blocks are reused while its version holds.
 """
 
 from __future__ import annotations
