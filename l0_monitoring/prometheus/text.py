@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, compress
 from operator import itemgetter
 from typing import Any
 
@@ -281,13 +281,8 @@ class _Renderer:
         """
         counts = h.counts
         buckets = lines.buckets
-        parts = []
-        if self.openmetrics and h.exemplars is not None:
-            parts = [
-                f"{prefix}{n}\n" if ex is None else f"{prefix}{n}{_exemplar(ex)}\n"
-                for prefix, n, ex in zip(buckets, accumulate(counts), h.exemplars, strict=True)
-            ]
-        elif not any(counts):
+        parts: list[str] = []
+        if not any(counts):
             parts += ("0\n".join(buckets), "0\n")
         else:
             # First and last non-zero counts, found in C (filter, list.index).
@@ -304,6 +299,15 @@ class _Renderer:
                 total += cum[-1]
             sep = f"{total}\n"  # lines [last, end) read the count
             parts += (sep.join(buckets[last:]), sep)
+        exemplars = h.exemplars
+        if self.openmetrics and exemplars is not None:
+            # The few buckets with an exemplar get it before their newline (a
+            # label value never holds a raw newline: split("\n") cuts at line ends).
+            split = "".join(parts).split("\n")
+            for k, ex in zip(compress(range(len(exemplars)), exemplars),
+                             filter(None, exemplars), strict=True):  # fmt: skip
+                split[k] += _exemplar(ex)
+            parts = ["\n".join(split)]
         total_sum = h.total
         if type(total_sum) is float and total_sum - total_sum == 0:  # finite: the usual case
             parts.append(lines.tail % (repr(total_sum), h.count))
