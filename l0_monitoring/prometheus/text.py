@@ -157,7 +157,7 @@ class _HistLines:
     A scrape then writes the numbers only (see :meth:`_Renderer._hist_text`).
     """
 
-    __slots__ = ("bounds", "buckets", "offsets", "tail", "template")
+    __slots__ = ("bounds", "buckets", "exemplars", "offsets", "tail", "template")
 
     def __init__(self, bounds: tuple[float, ...], buckets: list[str], tail: str) -> None:
         self.bounds = bounds
@@ -171,6 +171,8 @@ class _HistLines:
         self.offsets = [0, *accumulate(map(len, lines))]
         # ``name_sum{labels} %s\nname_count{labels} %d\n``
         self.tail = tail
+        # Per bucket: (the exemplar, its OpenMetrics text) last written.
+        self.exemplars: list[tuple[Exemplar, str] | None] | None = None
 
 
 class _Templates:
@@ -304,9 +306,17 @@ class _Renderer:
             # The few buckets with an exemplar get it before their newline (a
             # label value never holds a raw newline: split("\n") cuts at line ends).
             split = "".join(parts).split("\n")
+            # An exemplar stays until its bucket sees a newer traced stream: its
+            # text is kept with it (the same frozen object, held here, so `is`).
+            kept = lines.exemplars
+            if kept is None or len(kept) != len(exemplars):
+                kept = lines.exemplars = [None] * len(exemplars)
             for k, ex in zip(compress(range(len(exemplars)), exemplars),
                              filter(None, exemplars), strict=True):  # fmt: skip
-                split[k] += _exemplar(ex)
+                hit = kept[k]
+                if hit is None or hit[0] is not ex:
+                    hit = kept[k] = (ex, _exemplar(ex))
+                split[k] += hit[1]
             parts = ["\n".join(split)]
         total_sum = h.total
         if type(total_sum) is float and total_sum - total_sum == 0:  # finite: the usual case
