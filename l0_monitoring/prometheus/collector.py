@@ -19,7 +19,7 @@ from itertools import accumulate, repeat
 from typing import TYPE_CHECKING, Any
 
 from . import text as prometheus_text
-from .series import MAX_MODELS, Exemplar, SeriesSet
+from .series import MAX_MODELS, Exemplar, Histogram, SeriesSet
 
 try:
     from prometheus_client.core import (
@@ -73,7 +73,11 @@ class SeriesCollector(Collector):
         # model -> per counter family {label value: labels dict}, per histogram
         # family (bounds, bucket label dicts, base labels dict)
         self._cache: dict[str, tuple[list[dict[str | None, dict[str, str]]], dict[str, str]]] = {}
-        self._buckets: dict[tuple[str, tuple[float, ...]], list[dict[str, str]]] = {}
+        # (model, bucket sample name, bounds) -> (bucket label dicts, bucket samples at 0)
+        self._buckets: dict[tuple[str, str, tuple[float, ...]], tuple[list[Any], list[Any]]] = {}
+        # (model, family index) -> (the numbers, samples): a block whose numbers did
+        # not change is reused even when its model changed (or the set is merged).
+        self._last: dict[tuple[str, int], tuple[Any, list[Any]]] = {}
         # (model, family index) -> (set uid, model version, samples): a model
         # unchanged since the last scrape reuses its samples (they are immutable).
         self._blocks: dict[tuple[str, int], tuple[int, int, list[Any]]] = {}
@@ -89,27 +93,53 @@ class SeriesCollector(Collector):
                 self._cache.clear()
                 self._buckets.clear()
                 self._blocks.clear()
+                self._last.clear()
             cached = self._cache[model] = (
                 [{} for _ in prometheus_text.COUNTERS],
                 {**self._labels, "model": model},
             )
         return cached
 
-    def _bucket_labels(self, model: str, base: dict[str, str], bounds: tuple[float, ...]) -> Any:
-        key = (model, bounds)
+    def _histogram(self, model: str, base: dict[str, str], name: str, h: Histogram) -> list[Any]:
+        """The bucket samples of one histogram.
+
+        The buckets below the first observation read 0: their samples are
+        made once per model and bounds and reused (a slice). The others are
+        built in C: ``tuple.__new__`` over zipped fields, no Python-level
+        NamedTuple constructor per bucket.
+        """
+        key = (model, name, h.bounds)
         made = self._buckets.get(key)
         if made is None:
-            made = self._buckets[key] = [
-                {**base, "le": "+Inf" if math.isinf(b) else repr(float(b))}
-                for b in (*bounds, math.inf)
-            ]
-        return made
+            made = self._buckets[key] = self._bucket_samples(base, name, h.bounds)
+        label_dicts, zeros = made
+        counts = h.counts
+        if h.exemplars is None:
+            nonzero = next(filter(None, counts), 0)
+            first = counts.index(nonzero) if nonzero else len(counts)
+            block = zeros[:first]
+            block += map(tuple.__new__, repeat(Sample), zip(
+                repeat(name), label_dicts[first:], accumulate(counts[first:]), repeat(None),
+                repeat(None), repeat(None)))  # fmt: skip
+            return block
+        return list(map(tuple.__new__, repeat(Sample), zip(
+            repeat(name), label_dicts, accumulate(counts), repeat(None),
+            map(_exemplar, h.exemplars), repeat(None))))  # fmt: skip
+
+    def _bucket_samples(
+        self, base: dict[str, str], name: str, bounds: tuple[float, ...]
+    ) -> tuple[list[dict[str, str]], list[Any]]:
+        label_dicts = [
+            {**base, "le": "+Inf" if math.isinf(b) else repr(float(b))} for b in (*bounds, math.inf)
+        ]
+        return label_dicts, [Sample(name, labels, 0) for labels in label_dicts]
 
     def collect(self) -> Iterator[Any]:
         """Yield one metric family per counter and histogram, labelled by model."""
         series = self._source()
         uid = series.uid
         blocks = self._blocks
+        last = self._last
         models = [(m, s, self._model(m)) for m, s in sorted(series.by_model.items())]
         const_names = sorted(self._labels)
         for i, fam in enumerate(prometheus_text.COUNTERS):
@@ -123,15 +153,21 @@ class SeriesCollector(Collector):
                     if hit is not None and hit[0] == uid and hit[1] == s.version:
                         samples.extend(hit[2])
                         continue
-                cache = per_family[i]
-                block = []
-                for label, value in fam.samples(s):
-                    labels = cache.get(label)
-                    if labels is None:
-                        labels = cache[label] = (
-                            {**base, fam.label: label or ""} if fam.label else base
-                        )
-                    block.append(Sample(sample_name, labels, value))
+                pairs = tuple(fam.samples(s))
+                kept = last.get((model, i))
+                if kept is not None and kept[0] == pairs:
+                    block = kept[1]  # same numbers: the same (immutable) samples
+                else:
+                    cache = per_family[i]
+                    block = []
+                    for label, value in pairs:
+                        labels = cache.get(label)
+                        if labels is None:
+                            labels = cache[label] = (
+                                {**base, fam.label: label or ""} if fam.label else base
+                            )
+                        block.append(Sample(sample_name, labels, value))
+                    last[model, i] = (pairs, block)
                 if uid is not None:
                     blocks[model, i] = (uid, s.version, block)
                 samples.extend(block)
@@ -150,15 +186,21 @@ class SeriesCollector(Collector):
                         samples.extend(hit[2])
                         continue
                 h = hfam.histogram(s)
-                label_dicts = self._bucket_labels(model, base, h.bounds)
-                # Samples built in C: tuple.__new__ over zipped fields, no
-                # Python-level NamedTuple constructor per bucket.
-                exemplars = repeat(None) if h.exemplars is None else map(_exemplar, h.exemplars)
-                block = list(map(tuple.__new__, repeat(Sample), zip(
-                    repeat(bucket_name), label_dicts, accumulate(h.counts), repeat(None),
-                    exemplars, repeat(None))))  # fmt: skip
-                block.append(Sample(hist.name + "_count", base, h.count))
-                block.append(Sample(hist.name + "_sum", base, h.total))
+                # By their numbers only without a uid (merged files): a Monitor's
+                # changed model nearly always has new observations.
+                key = None
+                if uid is None:
+                    key = (h.bounds, tuple(h.counts), h.total, h.count,
+                           h.exemplars and tuple(h.exemplars))  # fmt: skip
+                kept = last.get((model, i)) if key is not None else None
+                if kept is not None and kept[0] == key:
+                    block = kept[1]
+                else:
+                    block = self._histogram(model, base, bucket_name, h)
+                    block.append(Sample(hist.name + "_count", base, h.count))
+                    block.append(Sample(hist.name + "_sum", base, h.total))
+                    if key is not None:
+                        last[model, i] = (key, block)
                 if uid is not None:
                     blocks[model, i] = (uid, s.version, block)
                 samples.extend(block)

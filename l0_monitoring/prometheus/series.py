@@ -252,11 +252,13 @@ class Histogram:
 
     def copy(self) -> Histogram:
         """Return an independent copy (lists copied, exemplars shared: they are frozen)."""
-        h = Histogram(self.bounds, self.counts.copy())
+        h = Histogram.__new__(Histogram)  # no __init__: every slot is set here
+        h.bounds = self.bounds
+        h.counts = self.counts.copy()
         h.total = self.total
         h.count = self.count
-        if self.exemplars is not None:
-            h.exemplars = self.exemplars.copy()
+        exemplars = self.exemplars
+        h.exemplars = None if exemplars is None else exemplars.copy()
         return h
 
     def to_dict(self) -> dict[str, Any]:

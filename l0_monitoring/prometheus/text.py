@@ -25,7 +25,9 @@ model is present (at 0) from the model's first stream.
 
 Rendering is cached: the label part of every line (``name{labels} ``) is
 escaped and joined once per model and family and reused at every scrape, so a
-scrape formats only the numbers.
+scrape formats only the numbers, and of a histogram only those between its
+first and last observed buckets (the runs of 0 below and of the count above are
+one ``str.join`` each). A model's blocks are reused while its version holds.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, compress
+from operator import itemgetter
+from typing import Any
 
 from .._internal.safe import clean_text, safe_repr
 from .series import MAX_MODELS, Exemplar, Histogram, ModelSeries, SeriesSet
@@ -147,29 +151,70 @@ FILES_HELP = "Worker series files merged at this scrape: read, or skipped as unr
 _CACHE_LIMIT = 16  # distinct (prefix, constant labels, format) combinations kept
 
 
-class _Templates:
-    """%-format templates of one model's sample blocks, built once, reused every scrape.
+class _HistLines:
+    """The fixed text of one model's histogram block, built once per bounds.
 
-    A block is every sample line of one family for one model, with ``%d`` /
-    ``%s`` where the numbers go: a scrape formats a model's 40 buckets with one
-    C-level ``template % values`` instead of 40 string operations.
+    A scrape then writes the numbers only (see :meth:`_Renderer._hist_text`).
     """
 
-    __slots__ = ("blocks", "counters", "hists")
+    __slots__ = ("bounds", "buckets", "exemplars", "offsets", "tail", "template")
+
+    def __init__(self, bounds: tuple[float, ...], buckets: list[str], tail: str) -> None:
+        self.bounds = bounds
+        # ``name_bucket{labels,le="x"} `` per bucket, +Inf last.
+        self.buckets = buckets
+        # The bucket lines as one %-template (``%d`` per count, each line ending
+        # in a newline) and where each line starts in it, so any run of lines
+        # is one slice of it.
+        lines = [_pct(b) + "%d\n" for b in buckets]
+        self.template = "".join(lines)
+        self.offsets = [0, *accumulate(map(len, lines))]
+        # ``name_sum{labels} %s\nname_count{labels} %d\n``
+        self.tail = tail
+        # Per bucket: (the exemplar, its OpenMetrics text) last written.
+        self.exemplars: list[tuple[Exemplar, str] | None] | None = None
+
+
+class _Templates:
+    """Everything rendered for one model: label parts built once, blocks reused.
+
+    A block is every sample line of one family for one model (newline-ended).
+    """
+
+    __slots__ = ("blocks", "counters", "hists", "last")
 
     def __init__(self) -> None:
-        # family index (counters, then histograms) -> (set uid, model version, text)
-        self.blocks: dict[int, tuple[int, int, str]] = {}
-        # counter family index -> {label values in order: template}
-        self.counters: list[dict[tuple[str | None, ...], str]] = [{} for _ in COUNTERS]
-        # histogram family index -> (bounds, template, bucket line prefixes)
-        self.hists: list[tuple[tuple[float, ...], str, list[str]] | None] = [
-            None for _ in HISTOGRAMS
+        # (set uid, model version, the block of every family: counters, then histograms)
+        self.blocks: tuple[int, int, tuple[str, ...]] | None = None
+        # counter family index -> {label values in the series' order: (template, order)}
+        self.counters: list[dict[tuple[str | None, ...], tuple[str, Callable[..., Any]]]] = [
+            {} for _ in COUNTERS
         ]
+        # histogram family index -> the block's fixed text
+        self.hists: list[_HistLines | None] = [None for _ in HISTOGRAMS]
+        # family index -> (label values or bounds and counts, numbers or exemplars, text)
+        self.last: list[tuple[Any, Any, str] | None] = [None] * (len(COUNTERS) + len(HISTOGRAMS))
 
 
 def _pct(text: str) -> str:
     return text.replace("%", "%%")
+
+
+def _values(d: dict[str, int]) -> tuple[tuple[str | None, ...], Any]:
+    return tuple(d), d
+
+
+# How each counter family's (labels, values) are read, without a generator per
+# model: a dict (labelled by its keys, in the series' own order; rendered in
+# sorted order, as ``COUNTERS[i].samples`` yields them) or a tuple of values
+# already in label order.
+_COUNTER_READS: tuple[Callable[[ModelSeries], tuple[tuple[str | None, ...], Any]], ...] = (
+    lambda s: _values(s.streams),
+    lambda s: ((None,), (s.tokens,)),
+    lambda s: (("model", "network"), (s.model_retries, s.network_retries)),
+    lambda s: _values(s.violations),
+    lambda s: _values(s.errors),
+)
 
 
 class _Renderer:
@@ -192,99 +237,172 @@ class _Renderer:
         return p
 
     def _counter_template(
-        self, p: _Templates, i: int, model: str, labels: tuple[str | None, ...]
-    ) -> str:
+        self, p: _Templates, i: int, model: str, labels: tuple[str | None, ...], values: Any
+    ) -> tuple[str, Callable[..., Any]]:
         fam = COUNTERS[i]
+        if isinstance(values, dict):  # labelled by the keys: sorted, as fam.samples yields
+            ordered: list[str | None] = sorted(values)
+            order: Callable[..., Any] = (
+                itemgetter(*ordered) if len(ordered) > 1 else lambda d: (d[ordered[0]],)
+            )
+        else:  # already a tuple in label order
+            ordered, order = list(labels), tuple
         lines = []
-        for label in labels:
+        for label in ordered:
             pairs = {**self.const, "model": model}
             if fam.label is not None and label is not None:
                 pairs[fam.label] = label
-            lines.append(_pct(f"{self.prefix}_{fam.suffix}{_labels(pairs)} ") + "%d")
-        text = "\n".join(lines)
-        p.counters[i][labels] = text
-        return text
+            lines.append(_pct(f"{self.prefix}_{fam.suffix}{_labels(pairs)} ") + "%d\n")
+        made = p.counters[i][labels] = ("".join(lines), order)
+        return made
 
-    def _hist_template(
+    def _hist_lines(
         self, p: _Templates, i: int, model: str, bounds: tuple[float, ...]
-    ) -> tuple[tuple[float, ...], str, list[str]]:
+    ) -> _HistLines:
         cached = p.hists[i]
-        if cached is not None and cached[0] == bounds:
+        if cached is not None and cached.bounds == bounds:
             return cached
         name = f"{self.prefix}_{HISTOGRAMS[i].suffix}"
         base = {**self.const, "model": model}
         buckets = [
             f"{name}_bucket{_labels({**base, 'le': _le(bound)})} " for bound in (*bounds, math.inf)
         ]
-        lines = [_pct(b) + "%d" for b in buckets]
-        lines.append(_pct(f"{name}_sum{_labels(base)} ") + "%s")
-        lines.append(_pct(f"{name}_count{_labels(base)} ") + "%d")
-        made = (bounds, "\n".join(lines), buckets)
-        p.hists[i] = made
+        tail = _pct(f"{name}_sum{_labels(base)} ") + "%s\n"
+        tail += _pct(f"{name}_count{_labels(base)} ") + "%d\n"
+        made = p.hists[i] = _HistLines(bounds, buckets, tail)
         return made
 
+    def _hist_text(self, lines: _HistLines, h: Histogram) -> str:
+        """One histogram block: bucket lines, ``_sum``, ``_count``.
+
+        Cumulative counts are flat where no observation falls: the lines
+        before the first observed bucket all read 0 and those from the last
+        one on all read the count. Those runs are written with one C-level
+        ``str.join`` each (the number is the separator); only the lines in
+        between are %-formatted, from a slice of the block's template.
+        """
+        counts = h.counts
+        buckets = lines.buckets
+        parts: list[str] = []
+        if not any(counts):
+            parts += ("0\n".join(buckets), "0\n")
+        else:
+            # First and last non-zero counts, found in C (filter, list.index).
+            first = counts.index(next(filter(None, counts)))
+            backwards = counts[::-1]
+            last = len(counts) - 1 - backwards.index(next(filter(None, backwards)))
+            if first:  # lines [0, first) read 0
+                parts += ("0\n".join(buckets[:first]), "0\n")
+            total = counts[last]
+            if first < last:
+                cum = tuple(accumulate(counts[first:last]))
+                offsets = lines.offsets
+                parts.append(lines.template[offsets[first] : offsets[last]] % cum)
+                total += cum[-1]
+            sep = f"{total}\n"  # lines [last, end) read the count
+            parts += (sep.join(buckets[last:]), sep)
+        exemplars = h.exemplars
+        if self.openmetrics and exemplars is not None:
+            # The few buckets with an exemplar get it before their newline (a
+            # label value never holds a raw newline: split("\n") cuts at line ends).
+            split = "".join(parts).split("\n")
+            # An exemplar stays until its bucket sees a newer traced stream: its
+            # text is kept with it (the same frozen object, held here, so `is`).
+            kept = lines.exemplars
+            if kept is None or len(kept) != len(exemplars):
+                kept = lines.exemplars = [None] * len(exemplars)
+            for k, ex in zip(compress(range(len(exemplars)), exemplars),
+                             filter(None, exemplars), strict=True):  # fmt: skip
+                hit = kept[k]
+                if hit is None or hit[0] is not ex:
+                    hit = kept[k] = (ex, _exemplar(ex))
+                split[k] += hit[1]
+            parts = ["\n".join(split)]
+        total_sum = h.total
+        if type(total_sum) is float and total_sum - total_sum == 0:  # finite: the usual case
+            parts.append(lines.tail % (repr(total_sum), h.count))
+        else:
+            parts.append(lines.tail % (format_value(total_sum), h.count))
+        return "".join(parts)
+
+    def _blocks(
+        self, p: _Templates, model: str, s: ModelSeries, by_numbers: bool
+    ) -> tuple[str, ...]:
+        """The model's block of every family (counters, then histograms).
+
+        A counter block whose numbers did not change (a model that finished a
+        stream without an error keeps its error counts) is reused: its text is
+        kept with the numbers it was written from, which alone determine it.
+        Histogram blocks are reused that way only with ``by_numbers`` (sets
+        without a uid, merged from files at every scrape): a Monitor's changed
+        model nearly always has new observations, and comparing ~100 counts
+        per histogram would only add to the scrape.
+        """
+        last = p.last
+        blocks = []
+        for i, read in enumerate(_COUNTER_READS):
+            labels, values = read(s)
+            made = p.counters[i].get(labels) or self._counter_template(p, i, model, labels, values)
+            numbers = made[1](values)
+            kept = last[i]
+            if kept is not None and kept[0] == labels and kept[1] == numbers:
+                blocks.append(kept[2])
+                continue
+            text = made[0] % numbers
+            last[i] = (labels, numbers, text)
+            blocks.append(text)
+        om = self.openmetrics
+        for i, hfam in enumerate(HISTOGRAMS, start=len(COUNTERS)):
+            h = hfam.histogram(s)
+            if by_numbers:
+                key = (h.bounds, tuple(h.counts), h.total, h.count)
+                exemplars = tuple(h.exemplars) if om and h.exemplars is not None else None
+                kept = last[i]
+                if kept is not None and kept[0] == key and kept[1] == exemplars:
+                    blocks.append(kept[2])
+                    continue
+                text = self._hist_text(self._hist_lines(p, i - len(COUNTERS), model, h.bounds), h)
+                last[i] = (key, exemplars, text)
+            else:
+                text = self._hist_text(self._hist_lines(p, i - len(COUNTERS), model, h.bounds), h)
+            blocks.append(text)
+        return tuple(blocks)
+
     def render(self, series: SeriesSet) -> str:
-        models = sorted(series.by_model.items())
-        per_model = [(self._model(model), model, s) for model, s in models]
         uid = series.uid
+        rendered = []
+        for model, s in sorted(series.by_model.items()):
+            p = self._model(model)
+            hit = p.blocks
+            if uid is not None and hit is not None and hit[0] == uid and hit[1] == s.version:
+                rendered.append(hit[2])  # the model did not change since the last scrape
+                continue
+            blocks = self._blocks(p, model, s, uid is None)
+            # Cached under the set's uid: a snapshot of another Monitor with the
+            # same model and version is never served this text (None: never).
+            p.blocks = None if uid is None else (uid, s.version, blocks)
+            rendered.append(blocks)
         out: list[str] = []
-        add = out.append
         om = self.openmetrics
         for i, fam in enumerate(COUNTERS):
             name = f"{self.prefix}_{fam.suffix}"
             family = name.removesuffix("_total") if om else name
-            add(f"# HELP {family} {fam.help}")
-            add(f"# TYPE {family} counter")
-            for p, model, s in per_model:
-                if uid is not None:
-                    hit = p.blocks.get(i)
-                    if hit is not None and hit[0] == uid and hit[1] == s.version:
-                        add(hit[2])  # the model did not change since the last scrape
-                        continue
-                labels, values = zip(*fam.samples(s), strict=True)
-                template = p.counters[i].get(labels) or self._counter_template(p, i, model, labels)
-                text = template % values
-                if uid is not None:
-                    p.blocks[i] = (uid, s.version, text)
-                add(text)
-        base = len(COUNTERS)
-        for i, hfam in enumerate(HISTOGRAMS):
+            out.append(f"# HELP {family} {fam.help}\n# TYPE {family} counter\n")
+            out.extend(map(itemgetter(i), rendered))
+        for i, hfam in enumerate(HISTOGRAMS, start=len(COUNTERS)):
             name = f"{self.prefix}_{hfam.suffix}"
-            add(f"# HELP {name} {hfam.help}")
-            add(f"# TYPE {name} histogram")
-            for p, model, s in per_model:
-                if uid is not None:
-                    hit = p.blocks.get(base + i)
-                    if hit is not None and hit[0] == uid and hit[1] == s.version:
-                        add(hit[2])
-                        continue
-                h = hfam.histogram(s)
-                _, template, buckets = self._hist_template(p, i, model, h.bounds)
-                if om and h.exemplars is not None:
-                    lines = [
-                        prefix + cum if ex is None else prefix + cum + _exemplar(ex)
-                        for prefix, cum, ex in zip(
-                            buckets, map(str, accumulate(h.counts)), h.exemplars, strict=True
-                        )
-                    ]
-                    tail = template.rsplit("\n", 2)
-                    lines.append(tail[1] % format_value(h.total))
-                    lines.append(tail[2] % h.count)
-                    text = "\n".join(lines)
-                else:
-                    text = template % (*accumulate(h.counts), format_value(h.total), h.count)
-                if uid is not None:
-                    p.blocks[base + i] = (uid, s.version, text)
-                add(text)
+            out.append(f"# HELP {name} {hfam.help}\n# TYPE {name} histogram\n")
+            out.extend(map(itemgetter(i), rendered))
         if series.files is not None:
             name = f"{self.prefix}_series_files"
-            add(f"# HELP {name} {FILES_HELP}")
-            add(f"# TYPE {name} gauge")
+            out.append(f"# HELP {name} {FILES_HELP}\n# TYPE {name} gauge\n")
             for state, n in zip(("read", "skipped"), series.files, strict=True):
-                add(f"{name}{_labels({**self.const, 'state': state})} {n}")
+                out.append(f"{name}{_labels({**self.const, 'state': state})} {n}\n")
         if om:
-            add("# EOF")
-        return "\n".join(out) + "\n"
+            out.append("# EOF\n")
+        # One allocation of the whole text (a second copy of ~2 MB at 100
+        # models, freed at once, made glibc return and re-fault it every scrape).
+        return "".join(out)
 
 
 def _le(bound: float) -> str:
