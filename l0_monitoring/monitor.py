@@ -33,7 +33,7 @@ from ._internal.guard import internal_error
 from ._internal.lifecycle import StreamListener, StreamTable
 from ._internal.workers import Clock, register_fork_aware
 from .config import MonitoringConfig
-from .prometheus.series import SeriesSet, current_trace_id
+from .prometheus.series import SeriesSet, current_trace_id, new_uid
 from .telemetry import AggregateMetrics, Telemetry
 
 __all__ = ["Monitor"]
@@ -388,6 +388,9 @@ class Monitor(StreamListener):
     def _after_fork_in_child(self) -> None:
         # Locks held by another thread at fork time would never be released here.
         self._lock = threading.Lock()
+        # The child's series now have their own history: a snapshot sent back to
+        # the parent must not be served the parent's cached text (same uid, version).
+        self._agg.series.uid = new_uid()
         self._pid = os.getpid()
         self._flusher = None
         self._stop = threading.Event()

@@ -434,6 +434,76 @@ def test_cached_text_follows_every_change_and_never_mixes_two_monitors():
         assert value(families(text), "l0_streams", "l0_streams_total", outcome="completed") == 3
 
 
+def test_two_snapshots_of_one_set_changed_apart_are_never_rendered_as_one():
+    """r16: snapshots share their owner's uid; changing one must not serve it (or the
+    other) cached text of the same (uid, model, version)."""
+    base = S.SeriesSet(models=["m"])
+    a, b = base.snapshot(), base.snapshot()
+    observe(a, "m", outcome="completed", ttft=0.2, duration=1.0)
+    observe(b, "m", outcome="failed", error_category="network", ttft=9.0, duration=30.0)
+    assert a.uid is None and b.uid is None
+    for series in (a, b, a):
+        assert render(series) == plain_render(series, "l0", openmetrics=False)
+    fams = families(render(b))
+    assert value(fams, "l0_streams", "l0_streams_total", model="m", outcome="failed") == 1
+    assert value(fams, "l0_streams", "l0_streams_total", model="m", outcome="completed") == 0
+
+
+def _worker_snapshot(outcome: str) -> bytes:
+    """A fresh process's Monitor snapshot, pickled (as a worker would send it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import pickle, sys\n"
+        "from l0_monitoring import Monitor\n"
+        "from l0_monitoring.testing import make_stream_events\n"
+        "m = Monitor()\n"
+        "for i in range(3):\n"
+        f"    evs = make_stream_events(f's{{i}}', tokens=['a'], model='m', outcome={outcome!r})\n"
+        "    for e in evs:\n"
+        "        m.handle_event(e)\n"
+        "sys.stdout.buffer.write(pickle.dumps(m._series_snapshot()))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       env={"PYTHONPATH": str(root)}, timeout=60, check=True)  # fmt: skip
+    return r.stdout
+
+
+def test_snapshots_from_two_processes_are_rendered_with_their_own_numbers():
+    """r16: uids came from a per-process counter, so two workers' first sets had the same
+    uid and version, and the parent rendered the second with the first's cached text."""
+    import pickle
+
+    a = pickle.loads(_worker_snapshot("complete"))
+    b = pickle.loads(_worker_snapshot("give_up"))
+    assert a.uid != b.uid
+    for series, completed, failed in ((a, 3, 0), (b, 0, 3), (a, 3, 0)):
+        fams = families(render(series))
+        assert value(fams, "l0_streams", "l0_streams_total", model="m", outcome="completed") == (
+            completed
+        )
+        assert value(fams, "l0_streams", "l0_streams_total", model="m", outcome="failed") == failed
+
+
+def test_a_forked_childs_monitor_gets_a_new_series_identity():
+    import os
+
+    monitor = Monitor()
+    parent_uid = monitor._series_snapshot().uid
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its uid and leave at once
+        os.write(write, str(monitor._series_snapshot().uid).encode())
+        os._exit(0)
+    os.close(write)
+    child_uid = int(os.read(read, 100))
+    os.waitpid(pid, 0)
+    assert child_uid != parent_uid
+
+
 def test_merged_sets_are_rendered_fresh_every_time():
     one = S.SeriesSet(["m"])
     one.observe("m", "completed", 1, 0, 0, (), None, 0.1, 0.2, 10.0)

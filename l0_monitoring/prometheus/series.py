@@ -24,10 +24,10 @@ rendered by :mod:`l0_monitoring.prometheus.text` and
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 import time
+import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,7 +56,9 @@ __all__ = [
     "Histogram",
     "ModelSeries",
     "SeriesSet",
+    "SeriesSnapshot",
     "current_trace_id",
+    "new_uid",
 ]
 
 
@@ -162,7 +164,16 @@ class Buckets:
 
 _INF = math.inf
 DEFAULT_BUCKETS = Buckets()
-_UIDS = itertools.count(1)
+
+
+def new_uid() -> int:
+    """A fresh identity for a set's history: 128 random bits, unique across processes.
+
+    Renderers cache a model's text under ``(uid, model, version)``; a per-process
+    counter gave two workers' sets (or a parent's and a forked child's) the same
+    uid, and one set was then rendered with the other's numbers.
+    """
+    return uuid.uuid4().int
 
 
 class Histogram:
@@ -415,7 +426,7 @@ class SeriesSet:
         self.buckets = buckets if buckets is not None else DEFAULT_BUCKETS
         # Identifies this set's history (kept by snapshots): renderers cache a
         # model's text under (uid, model, version). None: never cached.
-        self.uid: int | None = next(_UIDS)
+        self.uid: int | None = new_uid()
         self.by_model: dict[str, ModelSeries] = {}
         # (files read, files skipped) when merged from a fleet's directory.
         self.files: tuple[int, int] | None = None
@@ -526,7 +537,7 @@ class SeriesSet:
         Structural copy of counts only (no ``copy.deepcopy``): about 0.3 ms at
         100 models.
         """
-        out = SeriesSet.__new__(SeriesSet)
+        out = SeriesSnapshot.__new__(SeriesSnapshot)
         out.buckets = self.buckets
         out.uid = self.uid
         out.files = self.files
@@ -567,6 +578,23 @@ class SeriesSet:
         out.uid = None
         out.by_model = {m: ModelSeries._from(s) for m, s in d.models.items()}
         return out
+
+
+class SeriesSnapshot(SeriesSet):
+    """A copy of a set at one moment (:meth:`SeriesSet.snapshot`), sharing its uid.
+
+    The shared uid lets a renderer reuse the text of a model whose version did
+    not change since the last scrape. A snapshot that is changed (``observe``,
+    ``merge``) no longer shows its owner's history at that version, so it drops
+    the uid first: it is then never served, nor served from, cached text.
+    """
+
+    __slots__ = ()
+
+    def observe(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`SeriesSet.observe`, after dropping the shared uid."""
+        self.uid = None
+        super().observe(*args, **kwargs)
 
 
 def _ones(severities: Iterable[object]) -> Iterable[tuple[object, int]]:
