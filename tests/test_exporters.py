@@ -643,8 +643,10 @@ def _dict_oracle(t: Telemetry) -> dict:
     for section, fields in data.items():
         if isinstance(fields, dict) and section != "metadata":
             for name, v in fields.items():
-                if (isinstance(v, float) and v - v != 0) or isinstance(v, str) and name in (
-                    "duration", "time_to_first_token"
+                if (
+                    (isinstance(v, float) and v - v != 0)
+                    or isinstance(v, str)
+                    and name in ("duration", "time_to_first_token")
                 ):  # not a finite number: null (a str in a number field too)
                     fields[name] = None
     return data

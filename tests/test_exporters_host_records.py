@@ -44,7 +44,9 @@ def _good(sid: str = "ok") -> Telemetry:
 
 
 def test_csv_a_huge_integer_duration_costs_no_other_row():
-    big = Telemetry.model_construct(stream_id="big", timing=TimingInfo.model_construct(duration=10**400))
+    big = Telemetry.model_construct(
+        stream_id="big", timing=TimingInfo.model_construct(duration=10**400)
+    )
     ok = _good()
     both = E.to_csv([ok, big])
     assert both == E.to_csv([ok]) + E.to_csv([big]).split("\r\n", 1)[1]
@@ -61,7 +63,9 @@ def test_logfmt_decimal_duration_with_the_group_present():
     t = Telemetry.model_construct(
         stream_id="x",
         timing=TimingInfo.model_construct(duration=Decimal("1.5")),
-        metrics=Metrics.model_construct(time_to_first_token=0.5, tokens_per_second=1.0, token_count=1),
+        metrics=Metrics.model_construct(
+            time_to_first_token=0.5, tokens_per_second=1.0, token_count=1
+        ),
     )
     assert "duration=1.500s" in E.to_log_format(t)
 
@@ -73,7 +77,9 @@ def test_jsonl_of_a_generator_with_a_lone_surrogate_keeps_every_record():
 
 
 def test_surrogate_and_nan_together_export_cleaned_and_null():
-    t = Telemetry.model_construct(stream_id="x\ud800", timing=TimingInfo.model_construct(duration=float("nan")))
+    t = Telemetry.model_construct(
+        stream_id="x\ud800", timing=TimingInfo.model_construct(duration=float("nan"))
+    )
     for text in (E.to_json(t), E.to_jsonl([_good(), t]).splitlines()[1]):
         data = _strict(text)
         assert data["stream_id"] == "x\ufffd" and data["timing"]["duration"] is None
@@ -98,7 +104,9 @@ def test_a_subclass_exports_its_telemetry_fields_alike_in_every_format():
     assert E.to_json(t) == E.to_json(plain)
     assert E.to_dict(t) == E.to_dict(plain)
     assert E.to_jsonl([t]) == E.to_jsonl([plain])
-    n = _Sub.model_construct(stream_id="y", timing=TimingInfo.model_construct(duration=float("nan")))
+    n = _Sub.model_construct(
+        stream_id="y", timing=TimingInfo.model_construct(duration=float("nan"))
+    )
     assert E.to_dict(n)["timing"]["duration"] is None and "team" not in E.to_dict(n)
 
 
@@ -143,7 +151,9 @@ def test_a_naive_datetime_is_read_as_utc():
     assert E.from_csv(E.to_csv([t]))[0].timing.started_at == datetime(2024, 1, 1, 12, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("section", ["timing", "retries", "guardrails", "error", "metrics", "drift"])
+@pytest.mark.parametrize(
+    "section", ["timing", "retries", "guardrails", "error", "metrics", "drift"]
+)
 def test_a_section_set_to_none_is_one_value_error_naming_it(section):
     t = Telemetry(stream_id="s")
     setattr(t, section, None)
@@ -155,11 +165,15 @@ def test_a_section_set_to_none_is_one_value_error_naming_it(section):
 # -- the property: any host-built record, every format -----------------------------
 
 _text = st.one_of(
-    st.none(), st.text(max_size=6), st.sampled_from(["\ud800", "=x", "a b", "x\u2028y", "é"]),
+    st.none(),
+    st.text(max_size=6),
+    st.sampled_from(["\ud800", "=x", "a b", "x\u2028y", "é"]),
     st.integers(-5, 5),
 )
 _number = st.one_of(
-    st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**400), 10**400),
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**400), 10**400),
     st.sampled_from([True, Decimal("1.5"), Fraction(1, 3), np.float32("inf"), np.float64(2.5)]),
     st.just("1.5"),
 )
@@ -171,7 +185,9 @@ def _hostile(draw):
     how = draw(st.sampled_from(["assign", "copy", "construct"]))
     duration, tps, score = draw(_number), draw(_number), draw(_number)
     model, message = draw(_text), draw(_text)
-    gaps = draw(st.lists(_number.filter(lambda v: v is not None and not isinstance(v, str)), max_size=3))
+    gaps = draw(
+        st.lists(_number.filter(lambda v: v is not None and not isinstance(v, str)), max_size=3)
+    )
     if how == "construct":
         return Telemetry.model_construct(
             stream_id=t.stream_id, model=model,
@@ -183,7 +199,9 @@ def _hostile(draw):
     if how == "copy":
         return t.model_copy(update={
             "model": model,
-            "timing": t.timing.model_copy(update={"duration": duration, "inter_token_latencies": gaps}),
+            "timing": t.timing.model_copy(
+                update={"duration": duration, "inter_token_latencies": gaps}
+            ),
             "metrics": t.metrics.model_copy(update={"tokens_per_second": tps}),
         })  # fmt: skip
     t.model = model
@@ -212,7 +230,10 @@ def test_every_format_is_total_on_host_built_records(records, rnd):
         assert len(line.splitlines()) == 1 and line.encode()
         metrics = E.to_metrics(t)
         json.dumps(metrics, allow_nan=False)
-        assert all(isinstance(m["value"], int | float) and math.isfinite(m["value"]) for m in metrics.values())
+        assert all(
+            isinstance(m["value"], int | float) and math.isfinite(m["value"])
+            for m in metrics.values()
+        )
     batch = list(records)
     rnd.shuffle(batch)
     table = E.to_csv(batch)

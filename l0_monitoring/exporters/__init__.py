@@ -14,20 +14,19 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from operator import attrgetter, itemgetter
 from datetime import datetime
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 from pydantic import ValidationError
 
-from .._internal.contract import category_of, is_blank, loads
-from .._internal.contract import MAX_SAFE_INT
+from .._internal.contract import MAX_SAFE_INT, category_of, is_blank, loads
 from .._internal.safe import MAX_STR, clean_data, clean_text, json_line, safe_repr, safe_str
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
 from ..telemetry import Telemetry
-from ._coerce import UnexportableRecord, coerce
+from ._coerce import coerce
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
 # Line breaks for str.splitlines() that JSON may leave raw in strings (as in safe.json_line).
@@ -238,7 +237,7 @@ def _log_groups(fields: tuple[LogField, ...]) -> list[list[LogField]]:
     return groups
 
 
-class _NotPlain(Exception):
+class _NotPlain(Exception):  # noqa: N818 - internal signal, never raised to the host
     """Raised by a generated fast path: the record takes the slow path (coerce)."""
 
 
@@ -392,7 +391,9 @@ def _compile_metrics(labels: str, error_labels: str) -> Callable[..., dict[str, 
         item = f"{{'value': v, 'type': {kind!r}, 'labels': {lab}}}"
         lines.append(f"    v = {expr}")
         if optional:  # NaN and +-inf left out; not a float: the slow path (coerce)
-            lines.append("    if v is not None and (v.__class__ is float or _slow()) and v - v == 0:")
+            lines.append(
+                "    if v is not None and (v.__class__ is float or _slow()) and v - v == 0:"
+            )
             lines.append(f"        out[names[{i}]] = {item}")
         else:
             if not expr.startswith("1 if"):  # a count: an int as coerce leaves it
@@ -421,9 +422,12 @@ def _metrics(
 ) -> dict[str, dict[str, Any]]:
     """to_metrics on checked arguments; raises on a record that is not plain."""
     model = telemetry.model
-    if model is not None and (model.__class__ is not str or not model.isascii()):
-        if clean_text(model) is not model:  # a lone surrogate, or not a str
-            _slow()
+    if (  # a lone surrogate, or not a str: the slow path
+        model is not None
+        and (model.__class__ is not str or not model.isascii())
+        and clean_text(model) is not model
+    ):
+        _slow()
     if not labels and not include_stream_id and model:
         return _METRICS_MODEL_ONLY(telemetry, names, None, model)
     base = labels.copy()
@@ -486,7 +490,7 @@ class TelemetryExporter:
         if _shape_ok(telemetry):
             try:
                 text = _SERIALIZER.to_json(telemetry, indent=indent, warnings="error").decode()
-            except Exception:  # noqa: BLE001 - any failure: the slow path decides
+            except Exception:
                 text = None
         if text is None:
             text = _SERIALIZER.to_json(coerce(telemetry), indent=indent).decode()
@@ -512,7 +516,7 @@ class TelemetryExporter:
                 )
                 if _dict_ok(data):
                     return data
-            except Exception:  # noqa: BLE001 - any failure: the slow path decides
+            except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
                 pass
         return _SERIALIZER.to_python(coerce(telemetry), mode="json")  # type: ignore[no-any-return]
 
@@ -540,7 +544,7 @@ class TelemetryExporter:
             if not all(map(_shape_ok, records)):
                 raise ValueError
             parts = [to_json(t, warnings="error") for t in records]
-        except Exception:  # noqa: BLE001 - rare: each record on its own
+        except Exception:
             parts = list(map(_record_json, records))
         if not parts:
             return ""
@@ -639,7 +643,7 @@ class TelemetryExporter:
         try:
             rows = list(map(_CSV_ROW_LIST, records))
             ok = _rows_ok(rows)
-        except Exception:  # noqa: BLE001 - a record without a section: each on its own
+        except Exception:
             ok = False
         if not ok:
             # Rare (a host-built record): each record decided alone, so its row
@@ -794,7 +798,7 @@ class TelemetryExporter:
         checked = prometheus_text.check_labels(labels) if labels else {}
         try:
             return _metrics(telemetry, names, checked, include_stream_id)
-        except Exception:  # noqa: BLE001 - a host-built record: the one slow path
+        except Exception:
             return _metrics(coerce(telemetry), names, checked, include_stream_id)
 
     @staticmethod
@@ -871,12 +875,14 @@ def _record_json(telemetry: Telemetry) -> bytes:
                 return out
             out.decode("utf-8")
             return out
-        except Exception:  # noqa: BLE001 - any failure: the slow path decides
+        except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
             pass
     return _SERIALIZER.to_json(coerce(telemetry))
 
 
-_SECTIONS = itemgetter(*(c for c in ("timing", "retries", "guardrails", "error", "metrics", "drift")))
+_SECTIONS = itemgetter(
+    *(c for c in ("timing", "retries", "guardrails", "error", "metrics", "drift"))
+)
 _TIMING_CHECKED = itemgetter("started_at", "completed_at", "inter_token_latencies")
 _RETRY_COUNTS = itemgetter(
     "attempt", "max_attempts", "model_retries", "network_retries", "total_retries"
@@ -914,7 +920,7 @@ def _shape_ok(t: Any) -> bool:
             and max(counts) <= MAX_SAFE_INT
             and min(counts) >= 0
         )
-    except Exception:  # noqa: BLE001 - an odd record: the slow path decides
+    except Exception:
         return False
 
 
@@ -932,7 +938,7 @@ def _dict_ok(data: dict[str, Any]) -> bool:
     timing = data["timing"]
     total = sum(filter(None, data["metrics"].values()), timing["duration"] or 0.0)
     total += (timing["time_to_first_token"] or 0.0) + (data["drift"]["score"] or 0.0)
-    if not total - total == 0:
+    if total - total != 0:
         return False
     text = "".join(filter(None, (*_DICT_TEXT(data), *_DICT_ERROR_TEXT(data["error"]))))
     if text.isascii():
@@ -1002,14 +1008,16 @@ def _csv_row(record: Telemetry) -> list[Any]:
         row = _CSV_ROW_LIST(record)
         if _rows_ok([row]):
             return row
-    except Exception:  # noqa: BLE001 - any failure: the slow path decides
+    except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
         pass
     return _CSV_ROW_LIST(coerce(record))
 
 
 def _columns_where(test: Callable[[Any, bool, Column], bool]) -> tuple[int, ...]:
     return tuple(
-        i for i, c in enumerate(CSV_COLUMNS) if test(_CSV_TYPES[c.path][0], _CSV_TYPES[c.path][1], c)
+        i
+        for i, c in enumerate(CSV_COLUMNS)
+        if test(_CSV_TYPES[c.path][0], _CSV_TYPES[c.path][1], c)
     )
 
 
@@ -1034,7 +1042,9 @@ _ROW_LITERALS = tuple(
     for i, c in enumerate(CSV_COLUMNS)
     if typing.get_origin(_CSV_TYPES[c.path][0]) is typing.Literal
 )
-_ROW_GAPS = _cells(_columns_where(lambda base, null, c: c.path == ("timing", "inter_token_latencies")))
+_ROW_GAPS = _cells(
+    _columns_where(lambda base, null, c: c.path == ("timing", "inter_token_latencies"))
+)
 _ROW_LISTS = _cells(_columns_where(lambda base, null, c: typing.get_origin(base) is list))
 _ROW_DICTS = _cells(_columns_where(lambda base, null, c: typing.get_origin(base) is dict))
 _TZINFO = attrgetter("tzinfo")
@@ -1050,10 +1060,11 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
     try:
         if not {*map(type, chain(map(_ROW_FLOAT, rows)))} <= {float, _NONE}:
             return False
-        if not _all_finite(chain(map(_ROW_FLOAT, rows))):
-            # NaN or +-inf, or two huge values: decide each value exactly
-            if not all(v is None or v - v == 0 for v in chain(map(_ROW_FLOAT, rows))):
-                return False
+        # NaN or +-inf, or two huge values (then each value decides exactly)
+        if not _all_finite(chain(map(_ROW_FLOAT, rows))) and not all(
+            v is None or v - v == 0 for v in chain(map(_ROW_FLOAT, rows))
+        ):
+            return False
         counts = [*chain(map(_ROW_COUNT, rows)), *filter(None, chain(map(_ROW_NCOUNT, rows)))]
         if not {*map(type, counts)} <= {int} or min(counts) < 0 or max(counts) > MAX_SAFE_INT:
             return False
@@ -1074,11 +1085,9 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
         if not {*map(type, chain(map(_ROW_DICTS, rows)))} <= {dict}:
             return False
         gaps = [*chain(chain(map(_ROW_GAPS, rows)))]
-        if gaps and not (
-            {*map(type, gaps)} <= {float} and all(v - v == 0 for v in gaps)
-        ):
+        if gaps and not ({*map(type, gaps)} <= {float} and all(v - v == 0 for v in gaps)):
             return False
-    except Exception:  # noqa: BLE001 - an odd cell: the slow path decides
+    except Exception:
         return False
     return True
 

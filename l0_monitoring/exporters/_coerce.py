@@ -54,7 +54,7 @@ class UnexportableRecord(ValueError):  # noqa: N818 - a ValueError, named for wh
     """A record that no rule can make valid for the published schema."""
 
 
-class _Bad(Exception):
+class _Bad(Exception):  # noqa: N818 - internal, turned into UnexportableRecord
     def __init__(self, why: str) -> None:
         self.why = why
 
@@ -307,4 +307,3 @@ def coerce(record: Any) -> Telemetry:
             f"Telemetry record stream_id={_stream_id(record)} cannot be exported: "
             "metadata nested too deep"
         ) from None
-
