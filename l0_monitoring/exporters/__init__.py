@@ -7,6 +7,7 @@ No I/O happens here. Column names, JSON keys and log keys come from the
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -539,24 +540,28 @@ class TelemetryExporter:
         # write as is (see to_json) takes the slow path alone: each line is
         # the record's own, whatever else is in the batch.
         records = telemetry_list if isinstance(telemetry_list, list) else list(telemetry_list)
-        to_json = _SERIALIZER.to_json
-        try:
-            if not all(map(_shape_ok, records)):
-                raise ValueError
-            parts = [to_json(t, warnings="error") for t in records]
-        except Exception:
-            parts = list(map(_record_json, records))
-        if not parts:
+        if not records:
             return ""
-        parts.append(b"")
-        text = b"\n".join(parts)
-        if not text.isascii():  # U+2028 and friends as escapes: one record, one line
+        text = None
+        # The common batch: one serializer call for the whole list (warnings as
+        # errors cost a fixed ~1 us per call), split into lines at the record
+        # boundaries. Every record's JSON starts with its stream_id key, so the
+        # boundary is "},{"stream_id":"; nested data that holds the same bytes
+        # makes the count differ, and then each record is written alone.
+        if all(map(_shape_ok, records)):
             try:
-                text.decode("utf-8")
-            except UnicodeDecodeError:  # pragma: no cover - the serializer wrote invalid text
-                parts = list(map(_record_json, records))
-                parts.append(b"")
-                text = b"\n".join(parts)
+                body = _list_serializer().to_json(records, warnings="error")[1:-1]
+                if body.count(_RECORD_SEP) == len(records) - 1:
+                    text = body.replace(_RECORD_SEP, _RECORD_NL) + b"\n"
+                    if not text.isascii():
+                        text.decode("utf-8")  # the serializer's text is valid UTF-8
+            except Exception:  # rare: each record on its own
+                text = None
+        if text is None:
+            parts = list(map(_record_json, records))
+            parts.append(b"")
+            text = b"\n".join(parts)
+        if not text.isascii():  # U+2028 and friends as escapes: one record, one line
             text = json_line(text[:-1])
         return text.decode("utf-8")
 
@@ -864,6 +869,18 @@ def _severities(t: Telemetry) -> dict[Any, int]:
     if unlisted > 0:
         counts[None] = counts.get(None, 0) + unlisted
     return counts
+
+
+_RECORD_SEP = b'},{"stream_id":'
+_RECORD_NL = b'}\n{"stream_id":'
+
+
+@functools.cache
+def _list_serializer() -> Any:
+    """The serializer of ``list[Telemetry]`` (built on first use: a fast import)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[Telemetry]).serializer
 
 
 def _record_json(telemetry: Telemetry) -> bytes:
