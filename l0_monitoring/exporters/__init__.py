@@ -22,11 +22,26 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from pydantic import ValidationError
 
-from .._internal.contract import MAX_SAFE_INT, category_of, is_blank, loads
-from .._internal.safe import MAX_STR, clean_data, clean_text, json_line, safe_repr, safe_str
+from .._internal.contract import (
+    ERROR_CATEGORIES,
+    MAX_SAFE_INT,
+    SEVERITIES,
+    category_of,
+    is_blank,
+    loads,
+)
+from .._internal.safe import (
+    MAX_JSON_INT,
+    MAX_STR,
+    clean_data,
+    clean_text,
+    json_line,
+    safe_repr,
+    safe_str,
+)
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
-from ..telemetry import Telemetry
+from ..telemetry import SCHEMA_VERSION, Outcome, Telemetry
 from ._coerce import coerce
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
@@ -901,6 +916,67 @@ _SECTIONS = itemgetter(
     *(c for c in ("timing", "retries", "guardrails", "error", "metrics", "drift"))
 )
 _TIMING_CHECKED = itemgetter("started_at", "completed_at", "inter_token_latencies")
+_TOP_CHECKED = itemgetter(
+    "stream_id", "outcome", "schema_version", "completed", "aborted", "abandoned", "metadata"
+)
+_OUTCOMES = frozenset(typing.get_args(Outcome))
+_CATEGORIES = ERROR_CATEGORIES
+_RETRY_CATEGORIES = frozenset({"network", "model", None})
+_SEVERITIES = SEVERITIES
+_ERROR_CHECKED = itemgetter("occurred", "category", "recoverable")
+_DRIFT_CHECKED = itemgetter("detected", "types")
+_GUARD_CHECKED = itemgetter("violations", "passed", "violation_count")
+_STR_ONLY = frozenset({str})
+
+
+def _json_ok(data: Any) -> bool:
+    """Whether open JSON data (metadata, a violation) is written as coerce leaves it.
+
+    The usual case (text values, ASCII) is three C-level passes; anything else
+    is checked value by value: text valid UTF-8, integers within the float
+    range, floats finite, containers dicts with text keys and lists.
+    """
+    if data.__class__ is dict:
+        try:
+            if (
+                {*map(type, data.values())} <= _STR_ONLY
+                and "".join(data).isascii()
+                and "".join(data.values()).isascii()
+            ):
+                return True
+        except TypeError:  # a key that is not text
+            return False
+    return _json_value_ok(data, 64)
+
+
+def _json_value_ok(v: Any, depth: int) -> bool:
+    kind = v.__class__
+    if v is None or kind is bool:
+        return True
+    if kind is str:
+        return clean_text(v) is v
+    if kind is int:
+        return -MAX_JSON_INT <= v <= MAX_JSON_INT
+    if kind is float:
+        return v - v == 0
+    if depth <= 0:
+        return False
+    if kind is dict:
+        return all(k.__class__ is str and clean_text(k) is k for k in v) and all(
+            _json_value_ok(x, depth - 1) for x in v.values()
+        )
+    if kind is list:
+        return all(_json_value_ok(x, depth - 1) for x in v)
+    return False
+
+
+def _violations_ok(violations: list[Any]) -> bool:
+    return all(
+        v.__class__ is dict and v.get("severity", "error") in _SEVERITIES and _json_ok(v)
+        for v in violations
+    )
+
+
 _RETRY_COUNTS = itemgetter(
     "attempt", "max_attempts", "model_retries", "network_retries", "total_retries"
 )
@@ -921,8 +997,9 @@ def _shape_ok(t: Any) -> bool:
         timing, retries, guardrails, error, metrics, drift = _SECTIONS(d)
         # A section set to None has no __dict__ (AttributeError: the slow path);
         # `None in sections` would call each model's Python __eq__.
-        error.__dict__  # noqa: B018
-        drift.__dict__  # noqa: B018
+        occurred, category, recoverable = _ERROR_CHECKED(error.__dict__)
+        detected, drift_types = _DRIFT_CHECKED(drift.__dict__)
+        violations, passed, violation_count = _GUARD_CHECKED(guardrails.__dict__)
         started, completed, gaps = _TIMING_CHECKED(timing.__dict__)
         counts = (
             *_RETRY_COUNTS(retries.__dict__),
@@ -930,12 +1007,31 @@ def _shape_ok(t: Any) -> bool:
             metrics.__dict__["token_count"],
             d["content_length"],
         )
+        stream_id, outcome, version, done, aborted, abandoned, metadata = _TOP_CHECKED(d)
         return (
             (started is None or started.tzinfo is not None)
             and (completed is None or completed.tzinfo is not None)
+            and gaps.__class__ is list
             and (not gaps or (x := sum(gaps, 0.0)) - x == 0)
             and max(counts) <= MAX_SAFE_INT
             and min(counts) >= 0
+            and stream_id.__class__ is str
+            and outcome in _OUTCOMES
+            and version == SCHEMA_VERSION
+            and (done is True or done is False)
+            and (aborted is True or aborted is False)
+            and (abandoned is True or abandoned is False)
+            and metadata.__class__ is dict
+            and (occurred is True or occurred is False)
+            and (recoverable is True or recoverable is False)
+            and (category is None or category in _CATEGORIES)
+            and retries.__dict__["last_error_category"] in _RETRY_CATEGORIES
+            and (detected is True or detected is False)
+            and drift_types.__class__ is list
+            and (passed is True or passed is False)
+            and (violation_count is None or 0 <= violation_count <= MAX_SAFE_INT)
+            and (not violations or _violations_ok(violations))
+            and (not metadata or _json_ok(metadata))
         )
     except Exception:
         return False
@@ -957,7 +1053,17 @@ def _dict_ok(data: dict[str, Any]) -> bool:
     total += (timing["time_to_first_token"] or 0.0) + (data["drift"]["score"] or 0.0)
     if total - total != 0:
         return False
-    text = "".join(filter(None, (*_DICT_TEXT(data), *_DICT_ERROR_TEXT(data["error"]))))
+    text = "".join(
+        filter(
+            None,
+            (
+                *_DICT_TEXT(data),
+                *_DICT_ERROR_TEXT(data["error"]),
+                data["retries"]["last_error"],
+                *data["drift"]["types"],
+            ),
+        )
+    )
     if text.isascii():
         return True
     return clean_text(text) is text
@@ -1060,6 +1166,11 @@ _ROW_GAPS = _cells(
     _columns_where(lambda base, null, c: c.path == ("timing", "inter_token_latencies"))
 )
 _TZINFO = attrgetter("tzinfo")
+_ROW_VERSION = _cells(_columns_where(lambda base, null, c: c.path == ("schema_version",)))
+_ROW_META = _cells(_columns_where(lambda base, null, c: c.path == ("metadata",)))
+_ROW_VIOLATIONS = _cells(
+    _columns_where(lambda base, null, c: c.path == ("guardrails", "violations"))
+)
 
 
 def _column_types(base: Any, nullable: bool, column: Column) -> frozenset[type]:
@@ -1121,6 +1232,14 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
             return False
         gaps = [*chain(chain(map(_ROW_GAPS, rows)))]
         if gaps and not ({*map(type, gaps)} <= {float} and all(v - v == 0 for v in gaps)):
+            return False
+        if {*chain(map(_ROW_VERSION, rows))} != {SCHEMA_VERSION}:  # another: coerce checks it
+            return False
+        meta = [*filter(None, chain(map(_ROW_META, rows)))]
+        if meta and not all(map(_json_ok, meta)):
+            return False
+        listed = [*filter(None, chain(map(_ROW_VIOLATIONS, rows)))]
+        if listed and not all(map(_violations_ok, listed)):
             return False
     except Exception:
         return False
