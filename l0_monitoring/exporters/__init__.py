@@ -956,9 +956,9 @@ def _json_value_ok(v: Any, depth: int) -> bool:
     if kind is str:
         return clean_text(v) is v
     if kind is int:
-        return -MAX_JSON_INT <= v <= MAX_JSON_INT
+        return bool(-MAX_JSON_INT <= v <= MAX_JSON_INT)
     if kind is float:
-        return v - v == 0
+        return bool(v - v == 0)
     if depth <= 0:
         return False
     if kind is dict:
