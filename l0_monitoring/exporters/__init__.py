@@ -917,15 +917,22 @@ _SECTIONS = itemgetter(
 )
 _TIMING_CHECKED = itemgetter("started_at", "completed_at", "inter_token_latencies")
 _TOP_CHECKED = itemgetter(
-    "stream_id", "outcome", "schema_version", "completed", "aborted", "abandoned", "metadata"
+    "stream_id",
+    "outcome",
+    "schema_version",
+    "completed",
+    "aborted",
+    "abandoned",
+    "metadata",
+    "content_length",
 )
 _OUTCOMES = frozenset(typing.get_args(Outcome))
-_CATEGORIES = ERROR_CATEGORIES
+_CATEGORIES = ERROR_CATEGORIES | {None}
 _RETRY_CATEGORIES = frozenset({"network", "model", None})
 _SEVERITIES = SEVERITIES
 _ERROR_CHECKED = itemgetter("occurred", "category", "recoverable")
 _DRIFT_CHECKED = itemgetter("detected", "types")
-_GUARD_CHECKED = itemgetter("violations", "passed", "violation_count")
+_GUARD_CHECKED = itemgetter("violations", "passed", "violation_count", "rules_checked")
 _STR_ONLY = frozenset({str})
 
 
@@ -985,54 +992,53 @@ _RETRY_COUNTS = itemgetter(
 def _shape_ok(t: Any) -> bool:
     """Whether the serializer (warnings as errors) writes ``t`` as :func:`coerce` leaves it.
 
-    What the serializer does not check itself: the record's class (a subclass
-    is exported as the Telemetry it is), a section set to None, a naive
-    date-time and a non-finite inter-token latency (written null inside the list).
-    A few reads; anything unexpected answers False (the slow path).
+    The serializer checks each value's type, except None (written null
+    anywhere) and everything about values: so this checks the record's class
+    (a subclass is exported as the Telemetry it is), no None where the schema
+    forbids it (a section set to None has no ``__dict__``), enumerations and
+    ``schema_version``, counts in range, aware date-times, finite inter-token
+    gaps, and metadata and violations as JSON data. Reads by C-level
+    itemgetters; anything unexpected answers False (the slow path).
     """
     if t.__class__ is not Telemetry:
         return False
     try:
         d = t.__dict__
         timing, retries, guardrails, error, metrics, drift = _SECTIONS(d)
-        # A section set to None has no __dict__ (AttributeError: the slow path);
-        # `None in sections` would call each model's Python __eq__.
         occurred, category, recoverable = _ERROR_CHECKED(error.__dict__)
         detected, drift_types = _DRIFT_CHECKED(drift.__dict__)
-        violations, passed, violation_count = _GUARD_CHECKED(guardrails.__dict__)
+        g = guardrails.__dict__
+        violations, passed, violation_count, rules_checked = _GUARD_CHECKED(g)
         started, completed, gaps = _TIMING_CHECKED(timing.__dict__)
-        counts = (
-            *_RETRY_COUNTS(retries.__dict__),
-            guardrails.__dict__["rules_checked"],
-            metrics.__dict__["token_count"],
-            d["content_length"],
-        )
-        stream_id, outcome, version, done, aborted, abandoned, metadata = _TOP_CHECKED(d)
-        return (
-            (started is None or started.tzinfo is not None)
-            and (completed is None or completed.tzinfo is not None)
-            and gaps.__class__ is list
-            and (not gaps or (x := sum(gaps, 0.0)) - x == 0)
-            and max(counts) <= MAX_SAFE_INT
-            and min(counts) >= 0
-            and stream_id.__class__ is str
-            and outcome in _OUTCOMES
-            and version == SCHEMA_VERSION
-            and (done is True or done is False)
-            and (aborted is True or aborted is False)
-            and (abandoned is True or abandoned is False)
-            and metadata.__class__ is dict
-            and (occurred is True or occurred is False)
-            and (recoverable is True or recoverable is False)
-            and (category is None or category in _CATEGORIES)
-            and retries.__dict__["last_error_category"] in _RETRY_CATEGORIES
-            and (detected is True or detected is False)
-            and drift_types.__class__ is list
-            and (passed is True or passed is False)
-            and (violation_count is None or 0 <= violation_count <= MAX_SAFE_INT)
-            and (not violations or _violations_ok(violations))
-            and (not metadata or _json_ok(metadata))
-        )
+        r = retries.__dict__
+        stream_id, outcome, version, done, aborted, abandoned, metadata, length = _TOP_CHECKED(d)
+        counts = (*_RETRY_COUNTS(r), rules_checked, metrics.__dict__["token_count"], length)
+        if (
+            # `in` on a tuple compares by identity first: None is found only as None.
+            None
+            in (stream_id, done, aborted, abandoned, metadata, occurred, recoverable, detected,
+                passed, drift_types, gaps)
+            or (started is not None and started.tzinfo is None)
+            or (completed is not None and completed.tzinfo is None)
+            or (gaps and (x := sum(gaps, 0.0)) - x != 0)
+            or max(counts) > MAX_SAFE_INT
+            or min(counts) < 0
+            or outcome not in _OUTCOMES
+            or version != SCHEMA_VERSION
+            or category not in _CATEGORIES
+            or r["last_error_category"] not in _RETRY_CATEGORIES
+            or (violation_count is not None and not 0 <= violation_count <= MAX_SAFE_INT)
+            or (violations and not _violations_ok(violations))
+        ):  # fmt: skip
+            return False
+        if not metadata:
+            return True
+        try:  # text keys and values, ASCII: two C-level joins (the usual metadata)
+            if "".join(metadata).isascii() and "".join(metadata.values()).isascii():
+                return True
+        except TypeError:  # a value that is not text: each value decides
+            pass
+        return _json_value_ok(metadata, 64)
     except Exception:
         return False
 
