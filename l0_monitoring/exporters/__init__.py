@@ -1242,8 +1242,16 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
         if {*chain(map(_ROW_VERSION, rows))} != {SCHEMA_VERSION}:  # another: coerce checks it
             return False
         meta = [*filter(None, chain(map(_ROW_META, rows)))]
-        if meta and not all(map(_json_ok, meta)):
-            return False
+        if meta:
+            # The usual metadata (text keys and values, ASCII): two C-level joins
+            # for the batch; else each dict decides exactly.
+            try:
+                texts = "".join(chain(meta)) + "".join(chain(map(dict.values, meta)))
+                plain = texts.isascii()
+            except TypeError:
+                plain = False
+            if not plain and not all(map(_json_ok, meta)):
+                return False
         listed = [*filter(None, chain(map(_ROW_VIOLATIONS, rows)))]
         if listed and not all(map(_violations_ok, listed)):
             return False
