@@ -362,6 +362,10 @@ _LOG_FORMAT.__doc__ = """Return one logfmt line: ``stream_id=abc model=gpt-4o du
 
     Returns:
         The log line (no trailing newline).
+
+    Raises:
+        ValueError: A field the line shows holds a value no rule can represent
+            (e.g. a count that is not a number), naming the stream_id and field.
     """
 
 # What to_metrics reports, in order: (name suffix, value expression over the
@@ -497,6 +501,12 @@ class TelemetryExporter:
 
         Returns:
             The JSON text; ``Telemetry.model_validate_json`` parses it back.
+
+        Raises:
+            ValueError: A record no rule can represent (a section or another
+                non-nullable field set to None, a negative count), naming its
+                stream_id and the field. Any other record built by the host is
+                normalized first (see ``exporters/_coerce.py`` and the README).
         """
         # The model's serializer directly: model_dump_json adds a Python layer of
         # keyword handling per call (about 10% of a record's cost). Warnings as
@@ -548,6 +558,12 @@ class TelemetryExporter:
             escaped by JSON, and U+0085, U+2028, U+2029 (line breaks to
             ``str.splitlines()``) as ``\u`` escapes, like the event recorder
             writes them, so each record is exactly one line for every reader.
+
+        Raises:
+            ValueError: A record no rule can represent (a section or another
+                non-nullable field set to None, a negative count), naming its
+                stream_id and the field. Any other record built by the host is
+                normalized first (see ``exporters/_coerce.py`` and the README).
         """
         # One small serializer buffer per record, joined once: faster than one
         # growing buffer for the whole list (which reallocates and copies as it
@@ -649,6 +665,12 @@ class TelemetryExporter:
 
         Returns:
             The CSV text ("" for no records).
+
+        Raises:
+            ValueError: A record no rule can represent (a section or another
+                non-nullable field set to None, a negative count), naming its
+                stream_id and the field. Any other record built by the host is
+                normalized first (see ``exporters/_coerce.py`` and the README).
         """
         records = list(telemetry_list)
         if not records:
