@@ -1036,10 +1036,17 @@ def _shape_ok(t: Any) -> bool:
         stream_id, outcome, version, done, aborted, abandoned, metadata, length = _TOP_CHECKED(d)
         counts = (*_RETRY_COUNTS(r), rules_checked, metrics.__dict__["token_count"], length)
         if (
-            # `in` on a tuple compares by identity first: None is found only as None.
-            None
-            in (stream_id, done, aborted, abandoned, metadata, occurred, recoverable, detected,
-                passed, drift_types, gaps)
+            stream_id is None
+            or done is None
+            or aborted is None
+            or abandoned is None
+            or metadata is None
+            or occurred is None
+            or recoverable is None
+            or detected is None
+            or passed is None
+            or drift_types is None
+            or gaps is None
             or (started is not None and started.tzinfo is None)
             or (completed is not None and completed.tzinfo is None)
             or (gaps and (x := sum(gaps, 0.0)) - x != 0)
