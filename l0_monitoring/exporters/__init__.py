@@ -7,6 +7,7 @@ No I/O happens here. Column names, JSON keys and log keys come from the
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -14,17 +15,34 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 from pydantic import ValidationError
 
-from .._internal.contract import category_of, is_blank, loads
-from .._internal.safe import MAX_STR, clean_data, clean_text, json_line, safe_repr, safe_str
+from .._internal.contract import (
+    ERROR_CATEGORIES,
+    MAX_SAFE_INT,
+    SEVERITIES,
+    category_of,
+    is_blank,
+    loads,
+)
+from .._internal.safe import (
+    MAX_JSON_INT,
+    MAX_STR,
+    clean_data,
+    clean_text,
+    json_line,
+    safe_repr,
+    safe_str,
+)
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
-from ..telemetry import Telemetry
+from ..telemetry import SCHEMA_VERSION, Outcome, Telemetry
+from ._coerce import coerce
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
 # Line breaks for str.splitlines() that JSON may leave raw in strings (as in safe.json_line).
@@ -183,13 +201,17 @@ def _log_field_code(f: LogField, v: str, caches: dict[str, dict[str, str]]) -> l
         out.append(f"{v} = len({v}) if {v}.__class__ is list else 0")
     guard = v if f.omit == "falsy" else f"{v} is not None"
     if kind == "float":  # NaN and +-inf are not shown, like None (x - x is 0 only for finite x)
-        guard = f"{guard} and {v} - {v} == 0"
+        # Not a float (a host-built record): the slow path (coerce) decides.
+        guard = f"{guard} and ({v}.__class__ is float or _slow()) and {v} - {v} == 0"
     if f.path == ("error", "message"):
         guard += " and s_error.occurred"
     out.append(f"if {guard}:")
+    if kind == "int":  # not an int (e.g. "5 evil=1"): never written as is
+        out.append(f"    {v}.__class__ is int or _slow()")
     if kind in ("int", "count"):
         out.append(f"    a(f{f.key + '={' + v + '}' + f.unit!r})")
     elif kind == "bool":
+        out.append(f"    {v} is True or {v} is False or _slow()")
         yes, no = repr(f"{f.key}=true{f.unit}"), repr(f"{f.key}=false{f.unit}")
         out.append(f"    a({yes} if {v} else {no})")
     elif kind == "float":
@@ -231,6 +253,14 @@ def _log_groups(fields: tuple[LogField, ...]) -> list[list[LogField]]:
     return groups
 
 
+class _NotPlain(Exception):  # noqa: N818 - internal signal, never raised to the host
+    """Raised by a generated fast path: the record takes the slow path (coerce)."""
+
+
+def _slow() -> bool:
+    raise _NotPlain
+
+
 def _compile_log_format() -> Callable[[Telemetry], str]:
     """Generate the logfmt formatter from ``LOG_FIELDS`` (as dataclasses generates ``__init__``).
 
@@ -244,7 +274,8 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
     if not all(f.key.isidentifier() and (not f.unit or f.unit.isalnum()) for f in LOG_FIELDS):
         raise ValueError("x-logfmt keys must be identifiers and units letters")
     lines = [
-        "def to_log_format(telemetry):",
+        "def to_log_format(telemetry, _slow_path=True):",
+        "  try:",
         "    t = telemetry",
         "    parts = []",
         "    a = parts.append",
@@ -270,14 +301,14 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
                 checks.append(f"{v}.__class__ is str and {v}")
                 pieces.append(f"{f.key}={{{v}}}")
             elif kind == "float":
-                checks.append(f"{v} is not None")
+                checks.append(f"{v}.__class__ is float")
                 floats.append(v)
                 pieces.append(f"{f.key}={{{v}:.{f.precision}f}}{f.unit}")
             elif kind == "int":
-                checks.append(f"{v} is not None")
+                checks.append(f"{v}.__class__ is int")
                 pieces.append(f"{f.key}={{{v}}}{f.unit}")
             else:  # bool
-                checks.append(f"{v} is not None")
+                checks.append(f"({v} is True or {v} is False)")
                 pieces.append(f"{f.key}={{'true' if {v} else 'false'}}{f.unit}")
         if floats:  # all finite: one check of their sum (NaN or +-inf in it is not finite)
             checks.append(f"(x := {' + '.join(floats)}) - x == 0")
@@ -293,7 +324,15 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
     # (one isascii check for the usual line), as every other exporter does.
     lines.append("    line = ' '.join(parts)")
     lines.append("    return line if line.isascii() else _clean(line)")
+    # Anything unexpected (a host-built record): the one slow path, then this
+    # same code on the record it returns (never a second time through here).
+    lines.append("  except Exception:")
+    lines.append("    if not _slow_path:")
+    lines.append("        raise")
+    lines.append("    return to_log_format(_coerce(telemetry), False)")
     namespace: dict[str, Any] = {
+        "_slow": _slow,
+        "_coerce": coerce,
         "_clean": clean_text,
         "_text": _logfmt_text,
         "_nq": _LOGFMT_NEEDS_QUOTES,
@@ -323,6 +362,10 @@ _LOG_FORMAT.__doc__ = """Return one logfmt line: ``stream_id=abc model=gpt-4o du
 
     Returns:
         The log line (no trailing newline).
+
+    Raises:
+        ValueError: A field the line shows holds a value no rule can represent
+            (e.g. a count that is not a number), naming the stream_id and field.
     """
 
 # What to_metrics reports, in order: (name suffix, value expression over the
@@ -367,13 +410,18 @@ def _compile_metrics(labels: str, error_labels: str) -> Callable[..., dict[str, 
         lab = error_labels if suffix == "errors_total" else labels
         item = f"{{'value': v, 'type': {kind!r}, 'labels': {lab}}}"
         lines.append(f"    v = {expr}")
-        if optional:
-            lines.append("    if v is not None and v - v == 0:  # NaN and +-inf left out")
+        if optional:  # NaN and +-inf left out; not a float: the slow path (coerce)
+            lines.append(
+                "    if v is not None and (v.__class__ is float or _slow()) and v - v == 0:"
+            )
             lines.append(f"        out[names[{i}]] = {item}")
         else:
+            if not expr.startswith("1 if"):  # a count: an int as coerce leaves it
+                lines.append("    v.__class__ is int and 0 <= v <= _MAX or _slow()")
             lines.append(f"    out[names[{i}]] = {item}")
     lines.append("    return out")
-    namespace: dict[str, Any] = {"_error_labels": _error_labels}
+    namespace: dict[str, Any] = {"_error_labels": _error_labels, "_slow": _slow,
+                                 "_MAX": MAX_SAFE_INT}  # fmt: skip
     exec(compile("\n".join(lines), "<l0_monitoring to_metrics>", "exec"), namespace)  # noqa: S102
     function: Callable[..., dict[str, dict[str, Any]]] = namespace["metrics"]
     return function
@@ -387,6 +435,32 @@ _METRICS_MODEL_ONLY = _compile_metrics(
 )
 _METRICS_ANY_LABELS = _compile_metrics("base.copy()", "_error_labels(base, error.category)")
 _METRIC_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _metrics(
+    telemetry: Telemetry, names: tuple[str, ...], labels: dict[str, str], include_stream_id: bool
+) -> dict[str, dict[str, Any]]:
+    """to_metrics on checked arguments; raises on a record that is not plain."""
+    model = telemetry.model
+    if (  # a lone surrogate, or not a str: the slow path
+        model is not None
+        and (model.__class__ is not str or not model.isascii())
+        and clean_text(model) is not model
+    ):
+        _slow()
+    if not labels and not include_stream_id and model:
+        return _METRICS_MODEL_ONLY(telemetry, names, None, model)
+    base = labels.copy()
+    if model and "model" not in base:
+        base["model"] = model
+    if include_stream_id:
+        stream_id = telemetry.stream_id
+        if stream_id.__class__ is not str or clean_text(stream_id) is not stream_id:
+            _slow()
+        base["stream_id"] = stream_id
+    if len(base) > 1:
+        base = dict(sorted(base.items()))
+    return _METRICS_ANY_LABELS(telemetry, names, base, model)
 
 
 def _metric_names(prefix: str) -> tuple[str, ...]:
@@ -427,19 +501,25 @@ class TelemetryExporter:
 
         Returns:
             The JSON text; ``Telemetry.model_validate_json`` parses it back.
+
+        Raises:
+            ValueError: A record no rule can represent (a section or another
+                non-nullable field set to None, a negative count), naming its
+                stream_id and the field. Any other record built by the host is
+                normalized first (see ``exporters/_coerce.py`` and the README).
         """
         # The model's serializer directly: model_dump_json adds a Python layer of
-        # keyword handling per call (about 10% of a record's cost).
-        if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
-            text = telemetry.model_dump_json(indent=indent)
-        else:
-            # warnings=False: a value of an unexpected type is still serialized (by
-            # inference) and the exporter stays silent, as everything the host calls.
+        # keyword handling per call (about 10% of a record's cost). Warnings as
+        # errors: a value of another type (a host-built record) raises, and
+        # the record takes the one slow path (coerce), as every format does.
+        text = None
+        if _shape_ok(telemetry):
             try:
-                text = _SERIALIZER.to_json(telemetry, indent=indent, warnings=False).decode()
-            except pydantic_core.PydanticSerializationError:
-                # A record built by the host with text that is not valid Unicode.
-                text = _clean_record(telemetry).model_dump_json(indent=indent)
+                text = _SERIALIZER.to_json(telemetry, indent=indent, warnings="error").decode()
+            except Exception:
+                text = None
+        if text is None:
+            text = _SERIALIZER.to_json(coerce(telemetry), indent=indent).decode()
         if not text.isascii():
             for raw, escaped in _TEXT_LINE_BREAKS:
                 text = text.replace(raw, escaped)
@@ -447,30 +527,24 @@ class TelemetryExporter:
 
     @staticmethod
     def to_dict(telemetry: Telemetry) -> dict[str, Any]:
-        """Return the record as plain JSON data (datetimes as ISO 8601 strings)."""
-        if telemetry.__class__ is not Telemetry:  # a subclass has its own serializer
-            return telemetry.model_dump(mode="json")
-        data: dict[str, Any] = _SERIALIZER.to_python(telemetry, mode="json", warnings=False)
-        # Whether every float leaf is finite, read from the data just built (its
-        # sections are dicts: cheaper than reading the record's attributes): one
-        # C-level sum, which any NaN or +-inf makes non-finite. Metrics holds only
-        # numbers (token_count and the floats); the other float leaves are added.
-        try:
-            timing = data["timing"]
-            total = sum(filter(None, data["metrics"].values()), timing["duration"] or 0.0)
-            total += (timing["time_to_first_token"] or 0.0) + (data["drift"]["score"] or 0.0)
-            finite = total - total == 0
-        except (TypeError, OverflowError):  # a host-built record with odd values: check each
-            finite = False
-        if not finite:  # rare: a host-built record (or two huge finite values)
-            for path in _FLOAT_PATHS:  # NaN and +-inf as null, as to_json writes them
-                section = data
-                for part in path[:-1]:
-                    section = section[part]
-                v = section[path[-1]]
-                if isinstance(v, float) and v - v != 0:  # only a float is NaN or +-inf
-                    section[path[-1]] = None
-        return data
+        """Return the record as plain JSON data (datetimes as ISO 8601 strings).
+
+        The same data :meth:`to_json` writes (``json.loads(to_json(t))``): a
+        host-built record is normalized first (see :meth:`to_json`).
+
+        Raises:
+            ValueError: The record cannot be represented (see :meth:`to_json`).
+        """
+        if _shape_ok(telemetry):
+            try:
+                data: dict[str, Any] = _SERIALIZER.to_python(
+                    telemetry, mode="json", warnings="error"
+                )
+                if _dict_ok(data):
+                    return data
+            except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
+                pass
+        return _SERIALIZER.to_python(coerce(telemetry), mode="json")  # type: ignore[no-any-return]
 
     @staticmethod
     def to_jsonl(telemetry_list: Iterable[Telemetry]) -> str:
@@ -484,21 +558,40 @@ class TelemetryExporter:
             escaped by JSON, and U+0085, U+2028, U+2029 (line breaks to
             ``str.splitlines()``) as ``\u`` escapes, like the event recorder
             writes them, so each record is exactly one line for every reader.
+
+        Raises:
+            ValueError: A record no rule can represent (a section or another
+                non-nullable field set to None, a negative count), naming its
+                stream_id and the field. Any other record built by the host is
+                normalized first (see ``exporters/_coerce.py`` and the README).
         """
         # One small serializer buffer per record, joined once: faster than one
         # growing buffer for the whole list (which reallocates and copies as it
-        # grows) and than joining str lines.
-        to_json = _SERIALIZER.to_json
-        try:
-            parts = [to_json(t) for t in telemetry_list]
-        except pydantic_core.PydanticSerializationError:
-            # A record built by the host with text that is not valid Unicode
-            # (lone surrogates): clean that record, keep every other one.
-            parts = [_record_json(t) for t in telemetry_list]
-        if not parts:
+        # grows) and than joining str lines. A record the fast path cannot
+        # write as is (see to_json) takes the slow path alone: each line is
+        # the record's own, whatever else is in the batch.
+        records = telemetry_list if isinstance(telemetry_list, list) else list(telemetry_list)
+        if not records:
             return ""
-        parts.append(b"")
-        text = b"\n".join(parts)
+        text = None
+        # The common batch: one serializer call for the whole list (warnings as
+        # errors cost a fixed ~1 us per call), split into lines at the record
+        # boundaries. Every record's JSON starts with its stream_id key, so the
+        # boundary is "},{"stream_id":"; nested data that holds the same bytes
+        # makes the count differ, and then each record is written alone.
+        if all(map(_shape_ok, records)):
+            try:
+                body = _list_serializer().to_json(records, warnings="error")[1:-1]
+                if body.count(_RECORD_SEP) == len(records) - 1:
+                    text = body.replace(_RECORD_SEP, _RECORD_NL) + b"\n"
+                    if not text.isascii():
+                        text.decode("utf-8")  # the serializer's text is valid UTF-8
+            except Exception:  # rare: each record on its own
+                text = None
+        if text is None:
+            parts = list(map(_record_json, records))
+            parts.append(b"")
+            text = b"\n".join(parts)
         if not text.isascii():  # U+2028 and friends as escapes: one record, one line
             text = json_line(text[:-1])
         return text.decode("utf-8")
@@ -572,6 +665,12 @@ class TelemetryExporter:
 
         Returns:
             The CSV text ("" for no records).
+
+        Raises:
+            ValueError: A record no rule can represent (a section or another
+                non-nullable field set to None, a negative count), naming its
+                stream_id and the field. Any other record built by the host is
+                normalized first (see ``exporters/_coerce.py`` and the README).
         """
         records = list(telemetry_list)
         if not records:
@@ -583,18 +682,19 @@ class TelemetryExporter:
         writer.writerow([c.name for c in CSV_COLUMNS])
         dt_idx, json_idx = _CSV_DT, _CSV_JSON
         to_json = pydantic_core.to_json
-        rows = list(map(_CSV_ROW_LIST, records))
+        try:
+            rows = list(map(_CSV_ROW_LIST, records))
+            ok = _rows_ok(rows)
+        except Exception:
+            ok = False
+        if not ok:
+            # Rare (a host-built record): each record decided alone, so its row
+            # is the same in any batch; an odd one takes the slow path (coerce).
+            rows = list(map(_csv_row, records))
         chain = itertools.chain.from_iterable
-        # Two checks over the whole batch, each one C-level pass, leave the
-        # per-cell loops to the rare batch that needs them: a NaN or +-inf
-        # (a host-built record) in a float cell, and a text cell a spreadsheet
-        # could run (its first character after the separator in the joined text).
-        if not _all_finite(chain(map(_CSV_FLOAT_CELLS, rows))):
-            for row in rows:
-                for i in _CSV_FLOAT:
-                    v = row[i]
-                    if isinstance(v, float) and v - v != 0:  # NaN or +-inf: an empty cell
-                        row[i] = None
+        # One check over the whole batch, one C-level pass, leaves the per-cell
+        # loop to the rare batch that needs it: a text cell a spreadsheet could
+        # run (its first character after the separator in the joined text).
         try:
             texts = "\0" + "\0".join(filter(None, chain(map(_CSV_STR_CELLS, rows))))
         except TypeError:  # a text cell that is not a str (a host-built record)
@@ -737,17 +837,11 @@ class TelemetryExporter:
         names = _METRIC_NAMES.get(prefix)
         if names is None:
             names = _metric_names(prometheus_text.check_metric_name(prefix))
-        model = telemetry.model
-        if not labels and not include_stream_id and model:
-            return _METRICS_MODEL_ONLY(telemetry, names, None, model)
-        base = prometheus_text.check_labels(labels) if labels else {}
-        if model and "model" not in base:
-            base["model"] = model
-        if include_stream_id:
-            base["stream_id"] = telemetry.stream_id
-        if len(base) > 1:
-            base = dict(sorted(base.items()))
-        return _METRICS_ANY_LABELS(telemetry, names, base, model)
+        checked = prometheus_text.check_labels(labels) if labels else {}
+        try:
+            return _metrics(telemetry, names, checked, include_stream_id)
+        except Exception:
+            return _metrics(coerce(telemetry), names, checked, include_stream_id)
 
     @staticmethod
     def to_prometheus(
@@ -814,16 +908,200 @@ def _severities(t: Telemetry) -> dict[Any, int]:
     return counts
 
 
-def _clean_record(telemetry: Telemetry) -> Telemetry:
-    """The record with every text made valid UTF-8 (see ``clean_text``)."""
-    return Telemetry.model_validate(clean_data(telemetry.model_dump()))
+_RECORD_SEP = b'},{"stream_id":'
+_RECORD_NL = b'}\n{"stream_id":'
+
+
+@functools.cache
+def _list_serializer() -> Any:
+    """The serializer of ``list[Telemetry]`` (built on first use: a fast import)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[Telemetry]).serializer
 
 
 def _record_json(telemetry: Telemetry) -> bytes:
+    """One record's compact JSON: the fast path, else the slow path (coerce)."""
+    if _shape_ok(telemetry):
+        try:
+            out = _SERIALIZER.to_json(telemetry, warnings="error")
+            if out.isascii():
+                return out
+            out.decode("utf-8")
+            return out
+        except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
+            pass
+    return _SERIALIZER.to_json(coerce(telemetry))
+
+
+_SECTIONS = itemgetter(
+    *(c for c in ("timing", "retries", "guardrails", "error", "metrics", "drift"))
+)
+_TIMING_CHECKED = itemgetter("started_at", "completed_at", "inter_token_latencies")
+_TOP_CHECKED = itemgetter(
+    "stream_id",
+    "outcome",
+    "schema_version",
+    "completed",
+    "aborted",
+    "abandoned",
+    "metadata",
+    "content_length",
+)
+_OUTCOMES = frozenset(typing.get_args(Outcome))
+_CATEGORIES = ERROR_CATEGORIES | {None}
+_RETRY_CATEGORIES = frozenset({"network", "model", None})
+_SEVERITIES = SEVERITIES
+_ERROR_CHECKED = itemgetter("occurred", "category", "recoverable")
+_DRIFT_CHECKED = itemgetter("detected", "types")
+_GUARD_CHECKED = itemgetter("violations", "passed", "violation_count", "rules_checked")
+_STR_ONLY = frozenset({str})
+
+
+def _json_ok(data: Any) -> bool:
+    """Whether open JSON data (metadata, a violation) is written as coerce leaves it.
+
+    The usual case (text values, ASCII) is three C-level passes; anything else
+    is checked value by value: text valid UTF-8, integers within the float
+    range, floats finite, containers dicts with text keys and lists.
+    """
+    if data.__class__ is dict:
+        try:
+            if (
+                {*map(type, data.values())} <= _STR_ONLY
+                and "".join(data).isascii()
+                and "".join(data.values()).isascii()
+            ):
+                return True
+        except TypeError:  # a key that is not text
+            return False
+    return _json_value_ok(data, 64)
+
+
+def _json_value_ok(v: Any, depth: int) -> bool:
+    kind = v.__class__
+    if v is None or kind is bool:
+        return True
+    if kind is str:
+        return clean_text(v) is v
+    if kind is int:
+        return bool(-MAX_JSON_INT <= v <= MAX_JSON_INT)
+    if kind is float:
+        return bool(v - v == 0)
+    if depth <= 0:
+        return False
+    if kind is dict:
+        return all(k.__class__ is str and clean_text(k) is k for k in v) and all(
+            _json_value_ok(x, depth - 1) for x in v.values()
+        )
+    if kind is list:
+        return all(_json_value_ok(x, depth - 1) for x in v)
+    return False
+
+
+def _violations_ok(violations: list[Any]) -> bool:
+    return all(
+        v.__class__ is dict and v.get("severity", "error") in _SEVERITIES and _json_ok(v)
+        for v in violations
+    )
+
+
+_RETRY_COUNTS = itemgetter(
+    "attempt", "max_attempts", "model_retries", "network_retries", "total_retries"
+)
+
+
+def _shape_ok(t: Any) -> bool:
+    """Whether the serializer (warnings as errors) writes ``t`` as :func:`coerce` leaves it.
+
+    The serializer checks each value's type, except None (written null
+    anywhere) and everything about values: so this checks the record's class
+    (a subclass is exported as the Telemetry it is), no None where the schema
+    forbids it (a section set to None has no ``__dict__``), enumerations and
+    ``schema_version``, counts in range, aware date-times, finite inter-token
+    gaps, and metadata and violations as JSON data. Reads by C-level
+    itemgetters; anything unexpected answers False (the slow path).
+    """
+    if t.__class__ is not Telemetry:
+        return False
     try:
-        return _SERIALIZER.to_json(telemetry)
-    except pydantic_core.PydanticSerializationError:
-        return _SERIALIZER.to_json(_clean_record(telemetry))
+        d = t.__dict__
+        timing, retries, guardrails, error, metrics, drift = _SECTIONS(d)
+        occurred, category, recoverable = _ERROR_CHECKED(error.__dict__)
+        detected, drift_types = _DRIFT_CHECKED(drift.__dict__)
+        g = guardrails.__dict__
+        violations, passed, violation_count, rules_checked = _GUARD_CHECKED(g)
+        started, completed, gaps = _TIMING_CHECKED(timing.__dict__)
+        r = retries.__dict__
+        stream_id, outcome, version, done, aborted, abandoned, metadata, length = _TOP_CHECKED(d)
+        counts = (*_RETRY_COUNTS(r), rules_checked, metrics.__dict__["token_count"], length)
+        if (
+            stream_id is None
+            or done is None
+            or aborted is None
+            or abandoned is None
+            or metadata is None
+            or occurred is None
+            or recoverable is None
+            or detected is None
+            or passed is None
+            or drift_types is None
+            or gaps is None
+            or (started is not None and started.tzinfo is None)
+            or (completed is not None and completed.tzinfo is None)
+            or (gaps and (x := sum(gaps, 0.0)) - x != 0)
+            or max(counts) > MAX_SAFE_INT
+            or min(counts) < 0
+            or outcome not in _OUTCOMES
+            or version != SCHEMA_VERSION
+            or category not in _CATEGORIES
+            or r["last_error_category"] not in _RETRY_CATEGORIES
+            or (violation_count is not None and not 0 <= violation_count <= MAX_SAFE_INT)
+            or (violations and not _violations_ok(violations))
+        ):  # fmt: skip
+            return False
+        if not metadata:
+            return True
+        try:  # text keys and values, ASCII: two C-level joins (the usual metadata)
+            if "".join(metadata).isascii() and "".join(metadata.values()).isascii():
+                return True
+        except TypeError:  # a value that is not text: each value decides
+            pass
+        return _json_value_ok(metadata, 64)
+    except Exception:
+        return False
+
+
+_DICT_TEXT = itemgetter("stream_id", "session_id", "model")
+_DICT_ERROR_TEXT = itemgetter("message", "code", "stack")
+
+
+def _dict_ok(data: dict[str, Any]) -> bool:
+    """Whether the serializer's data needs nothing of the slow path (see to_dict).
+
+    Every float leaf finite (one C-level sum; NaN or +-inf makes it non-finite,
+    so may two huge values: then the slow path, which changes nothing) and the
+    text leaves valid UTF-8 (to_python keeps lone surrogates; to_json raises).
+    """
+    timing = data["timing"]
+    total = sum(filter(None, data["metrics"].values()), timing["duration"] or 0.0)
+    total += (timing["time_to_first_token"] or 0.0) + (data["drift"]["score"] or 0.0)
+    if total - total != 0:
+        return False
+    text = "".join(
+        filter(
+            None,
+            (
+                *_DICT_TEXT(data),
+                *_DICT_ERROR_TEXT(data["error"]),
+                data["retries"]["last_error"],
+                *data["drift"]["types"],
+            ),
+        )
+    )
+    if text.isascii():
+        return True
+    return clean_text(text) is text
 
 
 _CSV_INT = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -880,6 +1158,135 @@ def _all_finite(values: Iterable[Any]) -> bool:
     except TypeError:  # a value that is not a number: let the exact check decide
         return False
     return bool(total - total == 0)
+
+
+def _csv_row(record: Telemetry) -> list[Any]:
+    """One record's row: the fast reader when the row is as :func:`coerce` leaves it."""
+    try:
+        row = _CSV_ROW_LIST(record)
+        if _rows_ok([row]):
+            return row
+    except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
+        pass
+    return _CSV_ROW_LIST(coerce(record))
+
+
+def _columns_where(test: Callable[[Any, bool, Column], bool]) -> tuple[int, ...]:
+    return tuple(
+        i
+        for i, c in enumerate(CSV_COLUMNS)
+        if test(_CSV_TYPES[c.path][0], _CSV_TYPES[c.path][1], c)
+    )
+
+
+def _cells(indexes: tuple[int, ...]) -> Callable[[list[Any]], Any]:
+    # itemgetter of one index returns the cell itself, not a tuple of one.
+    if len(indexes) == 1:
+        i = indexes[0]
+        return lambda row: (row[i],)
+    return itemgetter(*indexes)
+
+
+_NONE = type(None)
+_ROW_FLOAT = _cells(_CSV_FLOAT)
+_ROW_COUNT = _cells(_columns_where(lambda base, null, c: base is int and not null))
+_ROW_NCOUNT = _cells(_columns_where(lambda base, null, c: base is int and null))
+_ROW_DT = _cells(_CSV_DT)
+_ROW_LITERALS = tuple(
+    (_cells((i,)), frozenset({*typing.get_args(_CSV_TYPES[c.path][0]), None}))
+    for i, c in enumerate(CSV_COLUMNS)
+    if typing.get_origin(_CSV_TYPES[c.path][0]) is typing.Literal
+)
+_ROW_GAPS = _cells(
+    _columns_where(lambda base, null, c: c.path == ("timing", "inter_token_latencies"))
+)
+_TZINFO = attrgetter("tzinfo")
+_ROW_VERSION = _cells(_columns_where(lambda base, null, c: c.path == ("schema_version",)))
+_ROW_META = _cells(_columns_where(lambda base, null, c: c.path == ("metadata",)))
+_ROW_VIOLATIONS = _cells(
+    _columns_where(lambda base, null, c: c.path == ("guardrails", "violations"))
+)
+
+
+def _column_types(base: Any, nullable: bool, column: Column) -> frozenset[type]:
+    """The classes a cell of ``column`` holds in a record as :func:`coerce` leaves it."""
+    origin = typing.get_origin(base)
+    if base is float or base is int or base is bool or base is str or base is datetime:
+        kinds: set[type] = {base}
+    elif origin is typing.Literal:
+        kinds = {str}
+    elif origin is list or origin is dict:
+        kinds = {origin}
+    else:  # pragma: no cover - a model change without the exporter change
+        raise RuntimeError(f"to_csv: no cell rule for column {column.name}")
+    return frozenset(kinds | {_NONE} if nullable else kinds)
+
+
+_COLUMN_TYPES = tuple(_column_types(*_CSV_TYPES[c.path], c) for c in CSV_COLUMNS)
+_SIGNATURES: dict[tuple[type, ...], bool] = {}  # row type signatures seen, and whether plain
+_TYPE = itertools.repeat(type)
+
+
+def _signature_ok(signature: tuple[type, ...]) -> bool:
+    ok = _SIGNATURES.get(signature)
+    if ok is None:
+        ok = len(signature) == len(_COLUMN_TYPES) and all(
+            kind in allowed for kind, allowed in zip(signature, _COLUMN_TYPES, strict=False)
+        )
+        if len(_SIGNATURES) >= 4096:  # bounded: host records can vary without end
+            _SIGNATURES.clear()
+        _SIGNATURES[signature] = ok
+    return ok
+
+
+def _rows_ok(rows: list[list[Any]]) -> bool:
+    """Whether every cell of every row is as :func:`coerce` leaves it (C-level passes).
+
+    A conjunction over the rows: the batch passes only when each row alone
+    would, so the rows :func:`_csv_row` decides one by one are the same. The
+    classes of a row's cells (its signature, one C call per row) are checked
+    once per distinct signature; then the values: floats finite, counts in
+    range, enumerations known, date-times aware, inter-token gaps finite.
+    """
+    chain = itertools.chain.from_iterable
+    try:
+        if not all(map(_signature_ok, {*map(tuple, map(map, _TYPE, rows))})):
+            return False
+        # NaN or +-inf, or two huge values (then each value decides exactly)
+        if not _all_finite(chain(map(_ROW_FLOAT, rows))) and not all(
+            v is None or v - v == 0 for v in chain(map(_ROW_FLOAT, rows))
+        ):
+            return False
+        counts = [*chain(map(_ROW_COUNT, rows)), *filter(None, chain(map(_ROW_NCOUNT, rows)))]
+        if min(counts) < 0 or max(counts) > MAX_SAFE_INT:
+            return False
+        for cells, allowed in _ROW_LITERALS:
+            if not {*chain(map(cells, rows))} <= allowed:
+                return False
+        if None in map(_TZINFO, filter(None, chain(map(_ROW_DT, rows)))):
+            return False
+        gaps = [*chain(chain(map(_ROW_GAPS, rows)))]
+        if gaps and not ({*map(type, gaps)} <= {float} and all(v - v == 0 for v in gaps)):
+            return False
+        if {*chain(map(_ROW_VERSION, rows))} != {SCHEMA_VERSION}:  # another: coerce checks it
+            return False
+        meta = [*filter(None, chain(map(_ROW_META, rows)))]
+        if meta:
+            # The usual metadata (text keys and values, ASCII): two C-level joins
+            # for the batch; else each dict decides exactly.
+            try:
+                texts = "".join(chain(meta)) + "".join(chain(map(dict.values, meta)))
+                plain = texts.isascii()
+            except TypeError:
+                plain = False
+            if not plain and not all(map(_json_ok, meta)):
+                return False
+        listed = [*filter(None, chain(map(_ROW_VIOLATIONS, rows)))]
+        if listed and not all(map(_violations_ok, listed)):
+            return False
+    except Exception:
+        return False
+    return True
 
 
 def _csv_cell(column: Column, cell: str) -> Any:
