@@ -12,7 +12,7 @@ import io
 import json
 import math
 import pathlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 
@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from l0_monitoring import Telemetry, TelemetryExporter
+from l0_monitoring.exporters._coerce import coerce
 from l0_monitoring.telemetry import DriftInfo, ErrorInfo, Metrics, TimingInfo
 
 E = TelemetryExporter
@@ -162,6 +163,96 @@ def test_a_section_set_to_none_is_one_value_error_naming_it(section):
             export(t)
 
 
+class _NoOffset(tzinfo):
+    """A tzinfo whose utcoffset() answers None: the date-time is naive (Python docs)."""
+
+    def utcoffset(self, dt):
+        return None
+
+    def dst(self, dt):
+        return None
+
+
+def _every_format(t: Telemetry) -> dict[str, object]:
+    return {
+        "json": E.to_json(t),
+        "dict": E.to_dict(t),
+        "jsonl": E.to_jsonl([t]),
+        "jsonl_batch": E.to_jsonl([_good("a"), t, _good("b")]),
+        "csv": E.to_csv([t]),
+        "csv_batch": E.to_csv([_good("a"), t, _good("b")]),
+        "log": E.to_log_format(t),
+        "metrics": E.to_metrics(t),
+    }
+
+
+def test_none_inside_drift_types_is_written_as_its_str_like_coerce():
+    # Finding 1: the serializer writes None inside list[str] as null even with
+    # warnings="error"; the fast-path check must send the record to coerce.
+    t = _good("d")
+    t.drift.types.append(None)
+    assert _every_format(t) == _every_format(coerce(t))
+    data = _strict(E.to_json(t))
+    assert data["drift"]["types"] == ["None"] and not list(_VALIDATOR.iter_errors(data))
+    assert E.from_jsonl(E.to_jsonl([t]))[0].drift.types == ["None"]
+    assert E.to_dict(t)["drift"]["types"] == ["None"]
+
+
+@pytest.mark.parametrize(("item", "text"), [(123, "123"), (b"x", "b'x'"), ("\ud800", "\ufffd")])
+def test_non_str_drift_type_items_in_csv_are_written_as_coerce_writes_them(item, text):
+    # Finding 2: to_csv checked the cell's type (a list), not its items.
+    t = _good("d")
+    t.drift.types = ["a", item]
+    assert E.to_csv([t]) == E.to_csv([coerce(t)])
+    assert E.from_csv(E.to_csv([_good("o"), t]))[1].drift.types == ["a", text]
+
+
+@pytest.mark.parametrize(
+    ("category", "label"),
+    [("weird", "unknown"), ("NETWORK", "network"), (5, "unknown"), ("\ud800x", "unknown")],
+    ids=repr,
+)
+def test_to_metrics_labels_the_normalized_error_category(category, label):
+    # Finding 3: the raw category was the label; the other formats normalize it.
+    t = _good("c")
+    t.error.occurred = True
+    t.error.category = category
+    assert E.to_dict(t)["error"]["category"] == label
+    for kwargs in ({}, {"labels": {"env": "p"}}, {"include_stream_id": True}):
+        metrics = E.to_metrics(t, **kwargs)
+        assert metrics["l0_errors_total"]["labels"]["category"] == label
+        assert metrics == E.to_metrics(coerce(t), **kwargs)
+        json.dumps(metrics, allow_nan=False)
+
+
+@pytest.mark.parametrize(("model", "label"), [(b"x", "b'x'"), (7, "7"), ("m\ud800", "m\ufffd")])
+def test_to_metrics_model_label_is_the_str_of_a_non_str_model(model, label):
+    # Finding 4: bytes passed the surrogate check (bytes.isascii) into the labels.
+    t = _good("m")
+    t.model = model
+    for kwargs in ({}, {"labels": {"env": "p"}}):
+        metrics = E.to_metrics(t, **kwargs)
+        assert {m["labels"]["model"] for m in metrics.values()} == {label}
+        json.dumps(metrics)
+    assert E.to_dict(t)["model"] == label
+
+
+@pytest.mark.parametrize("field", ["started_at", "completed_at"])
+def test_a_tzinfo_whose_utcoffset_is_none_is_read_as_utc(field):
+    # Finding 5: the check was "tzinfo is None"; such a date-time is naive too.
+    t = _good("z")
+    setattr(t.timing, field, datetime(2024, 1, 1, 12, tzinfo=_NoOffset()))
+    assert _every_format(t) == _every_format(coerce(t))
+    data = _strict(E.to_json(t))
+    assert data["timing"][field] == "2024-01-01T12:00:00Z"
+    assert not list(_VALIDATOR.iter_errors(data))
+    assert getattr(E.from_jsonl(E.to_jsonl([t]))[0].timing, field) == datetime(
+        2024, 1, 1, 12, tzinfo=UTC
+    )
+    back = E.from_csv(E.to_csv([_good("o"), t]))[1]
+    assert getattr(back.timing, field) == datetime(2024, 1, 1, 12, tzinfo=UTC)
+
+
 # -- the property: any host-built record, every format -----------------------------
 
 _text = st.one_of(
@@ -192,6 +283,12 @@ _ODD_LEAVES = [
     ("metrics", "token_count", 2**60), ("metrics", "token_count", 5.0),
     ("metrics", "token_count", "5 evil=1"), ("timing", "started_at", datetime(2024, 1, 1)),
     ("timing", "inter_token_latencies", None), (None, "timing", None),
+    # Items inside lists, to_metrics labels, a tzinfo without an offset (review 17b).
+    ("drift", "types", [None]), ("drift", "types", ["a", 123]), ("drift", "types", [b"x"]),
+    ("error", "category", "NETWORK"), ("error", "category", 5), ("error", "category", "\ud800"),
+    (None, "model", b"x"), (None, "model", 7),
+    ("timing", "started_at", datetime(2024, 1, 1, tzinfo=_NoOffset())),
+    ("timing", "completed_at", datetime(2024, 1, 1, tzinfo=_NoOffset())),
 ]  # fmt: skip
 
 
@@ -267,6 +364,10 @@ def test_every_format_is_total_on_host_built_records(records, rnd):
         assert len(line.splitlines()) == 1 and line.encode()
         metrics = E.to_metrics(t)
         json.dumps(metrics, allow_nan=False)
+        # Every format writes what coerce(t) would write.
+        plain = coerce(t)
+        assert text == E.to_json(plain) and E.to_csv([t]) == E.to_csv([plain])
+        assert metrics == E.to_metrics(plain) and line == E.to_log_format(plain)
         assert all(
             isinstance(m["value"], int | float) and math.isfinite(m["value"])
             for m in metrics.values()
@@ -286,7 +387,6 @@ def test_the_slow_path_leaves_a_monitor_record_as_it_is():
     # Fast and slow paths agree: a record the Monitor built is unchanged by coerce,
     # so whichever path writes it, every format writes the same text.
     from l0_monitoring import Monitor
-    from l0_monitoring.exporters._coerce import coerce
     from l0_monitoring.testing import make_stream_events
 
     m = Monitor()

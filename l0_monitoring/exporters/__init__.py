@@ -442,12 +442,14 @@ def _metrics(
 ) -> dict[str, dict[str, Any]]:
     """to_metrics on checked arguments; raises on a record that is not plain."""
     model = telemetry.model
-    if (  # a lone surrogate, or not a str: the slow path
+    if (  # not a str (bytes too), or a lone surrogate: the slow path (coerce: str() of it)
         model is not None
-        and (model.__class__ is not str or not model.isascii())
-        and clean_text(model) is not model
+        and (model.__class__ is not str or (not model.isascii() and clean_text(model) is not model))
     ):
         _slow()
+    # The category label as the other formats write it: a known category or
+    # None, else the slow path (coerce normalizes it: normalize_error_category).
+    telemetry.error.category in _CATEGORIES or _slow()
     if not labels and not include_stream_id and model:
         return _METRICS_MODEL_ONLY(telemetry, names, None, model)
     base = labels.copy()
@@ -1046,9 +1048,10 @@ def _shape_ok(t: Any) -> bool:
             or detected is None
             or passed is None
             or drift_types is None
+            or (drift_types and {*map(type, drift_types)} != _STR_ONLY)
             or gaps is None
-            or (started is not None and started.tzinfo is None)
-            or (completed is not None and completed.tzinfo is None)
+            or (started is not None and started.utcoffset() is None)
+            or (completed is not None and completed.utcoffset() is None)
             or (gaps and (x := sum(gaps, 0.0)) - x != 0)
             or max(counts) > MAX_SAFE_INT
             or min(counts) < 0
@@ -1102,6 +1105,11 @@ def _dict_ok(data: dict[str, Any]) -> bool:
     if text.isascii():
         return True
     return clean_text(text) is text
+
+
+def _text_ok(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 as is (coerce leaves it unchanged)."""
+    return text.isascii() or clean_text(text) is text
 
 
 _CSV_INT = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -1200,7 +1208,7 @@ _ROW_LITERALS = tuple(
 _ROW_GAPS = _cells(
     _columns_where(lambda base, null, c: c.path == ("timing", "inter_token_latencies"))
 )
-_TZINFO = attrgetter("tzinfo")
+_ROW_DRIFT_TYPES = _cells(_columns_where(lambda base, null, c: c.path == ("drift", "types")))
 _ROW_VERSION = _cells(_columns_where(lambda base, null, c: c.path == ("schema_version",)))
 _ROW_META = _cells(_columns_where(lambda base, null, c: c.path == ("metadata",)))
 _ROW_VIOLATIONS = _cells(
@@ -1263,7 +1271,11 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
         for cells, allowed in _ROW_LITERALS:
             if not {*chain(map(cells, rows))} <= allowed:
                 return False
-        if None in map(_TZINFO, filter(None, chain(map(_ROW_DT, rows)))):
+        # An aware date-time: its utcoffset() is not None (a tzinfo may answer None).
+        if None in map(datetime.utcoffset, filter(None, chain(map(_ROW_DT, rows)))):
+            return False
+        types = [*chain(chain(map(_ROW_DRIFT_TYPES, rows)))]  # items: text, valid UTF-8
+        if types and not ({*map(type, types)} <= _STR_ONLY and _text_ok("".join(types))):
             return False
         gaps = [*chain(chain(map(_ROW_GAPS, rows)))]
         if gaps and not ({*map(type, gaps)} <= {float} and all(v - v == 0 for v in gaps)):
