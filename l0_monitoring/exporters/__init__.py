@@ -15,7 +15,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -1033,7 +1033,7 @@ def _shape_ok(t: Any) -> bool:
         detected, drift_types = _DRIFT_CHECKED(drift.__dict__)
         g = guardrails.__dict__
         violations, passed, violation_count, rules_checked = _GUARD_CHECKED(g)
-        started, completed, gaps = _TIMING_CHECKED(timing.__dict__)
+        started, ended, gaps = _TIMING_CHECKED(timing.__dict__)
         r = retries.__dict__
         stream_id, outcome, version, done, aborted, abandoned, metadata, length = _TOP_CHECKED(d)
         counts = (*_RETRY_COUNTS(r), rules_checked, metrics.__dict__["token_count"], length)
@@ -1050,8 +1050,8 @@ def _shape_ok(t: Any) -> bool:
             or drift_types is None
             or (drift_types and {*map(type, drift_types)} != _STR_ONLY)
             or gaps is None
-            or (started is not None and started.utcoffset() is None)
-            or (completed is not None and completed.utcoffset() is None)
+            or (started is not None and started.tzinfo is not UTC and started.utcoffset() is None)
+            or (ended is not None and ended.tzinfo is not UTC and ended.utcoffset() is None)
             or (gaps and (x := sum(gaps, 0.0)) - x != 0)
             or max(counts) > MAX_SAFE_INT
             or min(counts) < 0
@@ -1208,6 +1208,8 @@ _ROW_LITERALS = tuple(
 _ROW_GAPS = _cells(
     _columns_where(lambda base, null, c: c.path == ("timing", "inter_token_latencies"))
 )
+_TZINFO = attrgetter("tzinfo")
+_UTC_ONLY = frozenset({UTC})
 _ROW_DRIFT_TYPES = _cells(_columns_where(lambda base, null, c: c.path == ("drift", "types")))
 _ROW_VERSION = _cells(_columns_where(lambda base, null, c: c.path == ("schema_version",)))
 _ROW_META = _cells(_columns_where(lambda base, null, c: c.path == ("metadata",)))
@@ -1271,8 +1273,10 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
         for cells, allowed in _ROW_LITERALS:
             if not {*chain(map(cells, rows))} <= allowed:
                 return False
-        # An aware date-time: its utcoffset() is not None (a tzinfo may answer None).
-        if None in map(datetime.utcoffset, filter(None, chain(map(_ROW_DT, rows)))):
+        # Aware date-times: UTC (the usual, one set), else utcoffset() not None
+        # (a tzinfo may answer None: then the date-time is naive).
+        stamps = [*filter(None, chain(map(_ROW_DT, rows)))]
+        if not {*map(_TZINFO, stamps)} <= _UTC_ONLY and None in map(datetime.utcoffset, stamps):
             return False
         types = [*chain(chain(map(_ROW_DRIFT_TYPES, rows)))]  # items: text, valid UTF-8
         if types and not ({*map(type, types)} <= _STR_ONLY and _text_ok("".join(types))):
