@@ -253,6 +253,17 @@ def test_a_tzinfo_whose_utcoffset_is_none_is_read_as_utc(field):
     assert getattr(back.timing, field) == datetime(2024, 1, 1, 12, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("field", ["token_count", "total_retries"])
+def test_logfmt_count_beyond_the_safe_integer_is_written_as_coerce_writes_it(field):
+    # Found by the property once it compared with coerce(t): the logfmt fast
+    # path checked a count's class, not its range (JSON writes the clamped value).
+    t = _good("n")
+    setattr(t.metrics if field == "token_count" else t.retries, field, 2**60)
+    line = E.to_log_format(t)
+    assert line == E.to_log_format(coerce(t)) and "=9007199254740991" in line
+    assert "1152921504606846976" not in line
+
+
 # -- the property: any host-built record, every format -----------------------------
 
 _text = st.one_of(

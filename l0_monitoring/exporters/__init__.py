@@ -206,8 +206,8 @@ def _log_field_code(f: LogField, v: str, caches: dict[str, dict[str, str]]) -> l
     if f.path == ("error", "message"):
         guard += " and s_error.occurred"
     out.append(f"if {guard}:")
-    if kind == "int":  # not an int (e.g. "5 evil=1"): never written as is
-        out.append(f"    {v}.__class__ is int or _slow()")
+    if kind == "int":  # not an int (e.g. "5 evil=1"), or out of range: coerce decides
+        out.append(f"    {v}.__class__ is int and 0 <= {v} <= _MAX or _slow()")
     if kind in ("int", "count"):
         out.append(f"    a(f{f.key + '={' + v + '}' + f.unit!r})")
     elif kind == "bool":
@@ -305,7 +305,7 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
                 floats.append(v)
                 pieces.append(f"{f.key}={{{v}:.{f.precision}f}}{f.unit}")
             elif kind == "int":
-                checks.append(f"{v}.__class__ is int")
+                checks.append(f"{v}.__class__ is int and 0 <= {v} <= _MAX")
                 pieces.append(f"{f.key}={{{v}}}{f.unit}")
             else:  # bool
                 checks.append(f"({v} is True or {v} is False)")
@@ -337,6 +337,7 @@ def _compile_log_format() -> Callable[[Telemetry], str]:
         "_text": _logfmt_text,
         "_nq": _LOGFMT_NEEDS_QUOTES,
         "_LIMIT": MAX_STR,
+        "_MAX": MAX_SAFE_INT,
         **caches,
     }
     source = "\n".join(lines)
