@@ -1,19 +1,85 @@
-"""Hatchling build hook: generate the JSON Schemas from the models into the wheel and sdist."""
+"""Hatchling build hook: schemas into the wheel and sdist; on request, mypyc-compiled hot path.
+
+Compiling (``L0_MONITORING_COMPILE``, read when a wheel is built):
+
+* unset, ``0`` or empty: a pure-Python wheel (the default, as black and mypy
+  ship: their compiled wheels are built on purpose, by their release jobs);
+* ``1``: compile :data:`COMPILED` with mypyc into a platform wheel; the build
+  fails if mypyc or a C compiler is missing;
+* ``auto``: compile when mypyc and a C compiler work, else build the
+  pure-Python wheel and say why on stderr.
+
+The extension modules are built in a temporary directory and only copied into
+the wheel: nothing is written next to the sources, where a ``.so`` would
+shadow the ``.py`` being edited. Editable installs are never compiled (a
+warning says so when ``L0_MONITORING_COMPILE`` asks for it).
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
+# The per-event path: the stream table, the fold rules, facts, meta coercion and
+# the recent-id ring. Everything they import stays interpreted.
+COMPILED = (
+    "l0_monitoring/_internal/lifecycle.py",
+    "l0_monitoring/_internal/fold.py",
+    "l0_monitoring/_internal/derive.py",
+    "l0_monitoring/_internal/meta.py",
+    "l0_monitoring/_internal/recent.py",
+)
+ENV = "L0_MONITORING_COMPILE"
+# What compiling needs in the build environment (pip's isolated one included).
+COMPILE_REQUIRES = ["mypy>=1.10", "mypy_extensions>=1.0", "setuptools>=65"]
+
+_SETUP = """\
+import sys
+from setuptools import setup
+from mypyc.build import mypycify
+
+setup(
+    name="l0_monitoring_mypyc",
+    ext_modules=mypycify(
+        ["--config-file", {config!r}, "--follow-imports=silent", *{paths!r}],
+        opt_level="3",
+        target_dir={target!r},
+    ),
+)
+"""
+
+
+def _mode() -> str:
+    value = os.environ.get(ENV, "").strip().lower()
+    if value in {"", "0", "no", "false", "off"}:
+        return "off"
+    if value in {"1", "yes", "true", "on"}:
+        return "on"
+    if value == "auto":
+        return "auto"
+    raise ValueError(f"{ENV} must be 0, 1 or auto, not {value!r}")
+
+
+def _warn(message: str) -> None:
+    print(f"l0-monitoring build: {message}", file=sys.stderr, flush=True)
+
 
 class SchemaBuildHook(BuildHookInterface):  # type: ignore[type-arg]
-    """Writes ``schemas/`` fresh from the models at build time."""
+    """Writes ``schemas/`` fresh from the models at build time; compiles on request."""
 
     PLUGIN_NAME = "custom"
+
+    def dependencies(self) -> list[str]:
+        if self.target_name == "wheel" and _mode() != "off":
+            return list(COMPILE_REQUIRES)
+        return []
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         sys.path.insert(0, self.root)
@@ -27,3 +93,70 @@ class SchemaBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         # top-level folder consumers know from the repository.
         target = "l0_monitoring/_schemas" if self.target_name == "wheel" else "schemas"
         build_data["force_include"][str(out)] = target
+        if self.target_name == "wheel":
+            self._maybe_compile(version, build_data)
+
+    def _maybe_compile(self, version: str, build_data: dict[str, Any]) -> None:
+        mode = _mode()
+        if mode == "off":
+            return
+        if version == "editable":
+            _warn(
+                f"{ENV}={os.environ[ENV]} ignored for an editable install: it runs the "
+                "pure-Python sources (build a wheel to get the compiled hot path)"
+            )
+            return
+        try:
+            modules = self._compile()
+        except Exception as exc:
+            if mode == "on":
+                raise
+            _warn(f"mypyc build failed, building the pure-Python wheel instead: {exc}")
+            return
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+        build_data["force_include"].update(modules)
+        _warn(f"compiled with mypyc: {', '.join(COMPILED)}")
+
+    def _compile(self) -> dict[str, str]:
+        """Build the extension modules out of tree; returns {built file: path in the wheel}."""
+        import mypyc  # noqa: F401  # fail early (and clearly) without mypyc
+
+        if not sysconfig.get_config_var("CC") and sys.platform != "win32":
+            raise RuntimeError("no C compiler configured for this Python")
+        work = Path(tempfile.mkdtemp(prefix="l0-monitoring-mypyc-"))
+        lib = work / "lib"
+        setup = work / "setup.py"
+        setup.write_text(
+            _SETUP.format(
+                config=str(Path(self.root) / "pyproject.toml"),
+                paths=[str(Path(self.root) / p) for p in COMPILED],
+                target=str(work / "c"),
+            ),
+            encoding="utf-8",
+        )
+        # Run from the work directory: setuptools must not read our pyproject.toml.
+        result = subprocess.run(  # noqa: S603  # our own interpreter, our own script
+            [
+                sys.executable,
+                str(setup),
+                "build_ext",
+                "--build-lib",
+                str(lib),
+                "--build-temp",
+                str(work / "tmp"),
+            ],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode:
+            raise RuntimeError(f"mypyc failed:\n{result.stdout}\n{result.stderr}")
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        built = {str(p): p.relative_to(lib).as_posix() for p in lib.rglob(f"*{suffix}")}
+        expected = {p.removesuffix(".py") + suffix for p in COMPILED}
+        missing = expected - set(built.values())
+        if missing:
+            raise RuntimeError(f"mypyc built no {sorted(missing)}")
+        return built

@@ -34,6 +34,8 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from ..config import MetricsConfig
 from .derive import Facts, derive
 from .fold import (
@@ -51,7 +53,7 @@ from .guard import ErrorReporter, internal_error
 from .meta import as_meta, number, type_value
 from .recent import RecentIds
 from .safe import safe_repr
-from .workers import REAL_CLOCK, Clock, TimerHandle, register_fork_aware
+from .workers import REAL_CLOCK, Clock, TimerHandle, WeakAnchor, register_fork_aware
 
 RECENT_FINISHED = 4096  # ids remembered so late events after a terminal one are ignored
 EVICTION_SCAN = 32  # oldest in-flight entries inspected to pick the idlest one
@@ -63,6 +65,7 @@ _PENDING = TimerHandle(0.0, lambda: None)  # a sweep is being scheduled
 _RULES_GET = RULES.get
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # Monitor; the handlers via TableView
 class StreamListener:
     """A view of the stream table: told about notable moments, never per token.
 
@@ -134,10 +137,6 @@ class StreamTable:
         self.max_in_flight = max_in_flight
         self.idle_timeout = idle_timeout or 0.0
         self.enabled = enabled
-        if not enabled:
-            # The per-event path keeps no enabled check: a disabled table's
-            # handle_event is a no-op bound on the instance.
-            self.handle_event = self._ignore  # type: ignore[method-assign]
         self.raise_errors = raise_errors
         self.clock: Clock = clock if clock is not None else REAL_CLOCK
         self._itl = self.metrics.inter_token_latency and self.metrics.collect_timing
@@ -162,7 +161,10 @@ class StreamTable:
             "malformed_events": 0,
             "listener_errors": 0,
         }
-        register_fork_aware(self)
+        # Neither the fork registry nor the sweep's timer may keep the table
+        # alive: they hold this anchor weakly (a compiled table has no weakref).
+        self._anchor = WeakAnchor(self)
+        register_fork_aware(self._anchor)
 
     # ------------------------------------------------------------------ listeners
 
@@ -330,9 +332,6 @@ class StreamTable:
         """Same as :meth:`handle_event`."""
         self.handle_event(event)
 
-    def _ignore(self, event: Any) -> None:
-        """``handle_event`` of a disabled table: every event is ignored."""
-
     def _fold_foreign(self, st: StreamState, t: Any, ts: float, event: Any) -> None:
         """Rule 10: an event typed by another enum class is folded by its value."""
         value = type_value(t)
@@ -379,6 +378,11 @@ class StreamTable:
 
     def _open(self, event: Any) -> None:
         """Start tracking the event's stream and fold the event."""
+        if not self.enabled:
+            # A disabled table opens no stream, so every event ends here: the
+            # per-event path keeps no enabled check (and a method cannot be
+            # replaced per instance on the class compiled by mypyc).
+            return
         sid = event.stream_id
         if not isinstance(sid, str) or not sid:
             self._malformed(f"event.stream_id must be a non-empty string: {safe_repr(sid)}")
@@ -444,6 +448,8 @@ class StreamTable:
         self._apply(st, rule, ts, event, meta)
 
     def _handle_mapping(self, event: Any) -> None:
+        if not self.enabled:
+            return
         if isinstance(event, Mapping):
             from ..events import ObservabilityEvent
 
@@ -578,7 +584,7 @@ class StreamTable:
 
     def _schedule_sweep(self) -> None:
         """Schedule the next sweep (called outside the lock: it may start the timer thread)."""
-        ref = weakref.ref(self)
+        ref = weakref.ref(self._anchor)
         handle = self.clock.call_at(self.clock.now() + SWEEP_INTERVAL, lambda: _sweep(ref))
         with self._lock:
             if self._sweep is _PENDING:
@@ -660,6 +666,7 @@ class StreamTable:
             self._schedule_sweep()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the OpenTelemetry and Sentry handlers
 class TableView(StreamListener):
     """A sink that is a view of a stream table: its own, or a Monitor's it attached to.
 
@@ -742,9 +749,11 @@ def _meta_of(event: Any) -> Mapping[str, Any]:
     return as_meta(event.meta)
 
 
-def _sweep(ref: weakref.ref[StreamTable]) -> None:
-    table = ref()
-    if table is not None:
+def _sweep(ref: weakref.ref[WeakAnchor]) -> None:
+    anchor = ref()
+    if anchor is not None:
+        table = anchor.target
+        assert isinstance(table, StreamTable)
         table._sweep_and_reschedule()
 
 

@@ -182,8 +182,43 @@ _FORK_AWARE: weakref.WeakSet[ForkAware] = weakref.WeakSet()
 
 
 def register_fork_aware(worker: ForkAware) -> None:
-    """Have ``worker._after_fork_in_child()`` called in every forked child."""
+    """Have ``worker._after_fork_in_child()`` called in every forked child.
+
+    The registry holds ``worker`` weakly. A worker that cannot be weakly
+    referenced (an instance of a class compiled by mypyc: no ``__weakref__``
+    slot) registers a :class:`WeakAnchor` it keeps instead.
+
+    Raises:
+        TypeError: ``worker`` cannot be weakly referenced.
+    """
     _FORK_AWARE.add(worker)
+
+
+class WeakAnchor:
+    """A weakly referenceable stand-in for an object that cannot be weakly referenced.
+
+    Classes compiled by mypyc have no ``__weakref__`` slot. Such an object
+    keeps an anchor (``self._anchor = WeakAnchor(self)``) and hands the anchor
+    to whatever must not keep it alive: the fork registry
+    (``register_fork_aware(anchor)``: in a forked child the anchor calls the
+    target's ``_after_fork_in_child``) and timer callbacks
+    (``weakref.ref(anchor)``). The target and its anchor form a reference
+    cycle, so after the last outside reference goes the pair is freed by the
+    cyclic garbage collector (not at once, by reference counting, as a weakly
+    referenced object would be); a callback that runs meanwhile still finds
+    the target, which stays usable until then.
+
+    Args:
+        target: The object stood for.
+    """
+
+    __slots__ = ("__weakref__", "target")
+
+    def __init__(self, target: ForkAware) -> None:
+        self.target = target
+
+    def _after_fork_in_child(self) -> None:
+        self.target._after_fork_in_child()
 
 
 _SETTLE = 0.1  # seconds past a shared deadline for a close that ends right at it
