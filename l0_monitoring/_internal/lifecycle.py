@@ -78,6 +78,16 @@ class StreamListener:
     wants_tokens: bool = False
     """Set True (before attaching) to receive :meth:`on_token` for every TOKEN event."""
 
+    def __call__(self, event: Any) -> None:
+        """Handle one event; a plain listener is fed by its table and ignores it.
+
+        Table-backed views (:class:`TableView`) and the Monitor override this.
+        Declared here, on the root class, for the mypyc build: a compiled
+        subclass that adds ``__call__`` gets a vectorcall slot inserted before
+        the inherited fields, so the base's accessors for ``wants_tokens``
+        would read and write the wrong bytes (a crash on the next call).
+        """
+
     def on_start(self, st: StreamState, ts: float) -> None:
         """The stream's first event was folded."""
 
