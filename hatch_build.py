@@ -18,6 +18,7 @@ warning says so when ``L0_MONITORING_COMPILE`` asks for it).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -87,7 +88,7 @@ class SchemaBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             from l0_monitoring.schemas import write_schemas
         finally:
             sys.path.remove(self.root)
-        out = Path(tempfile.mkdtemp(prefix="l0-monitoring-schemas-"))
+        out = self._temp_dir("l0-monitoring-schemas-")
         write_schemas(out)
         # Wheel: inside the package, so installed code can read them; sdist: the
         # top-level folder consumers know from the repository.
@@ -95,6 +96,18 @@ class SchemaBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         build_data["force_include"][str(out)] = target
         if self.target_name == "wheel":
             self._maybe_compile(version, build_data)
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        for path in getattr(self, "_temp_dirs", ()):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _temp_dir(self, prefix: str) -> Path:
+        """A temporary directory removed once the build's artifact is written."""
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+        if not hasattr(self, "_temp_dirs"):
+            self._temp_dirs: list[Path] = []
+        self._temp_dirs.append(path)
+        return path
 
     def _maybe_compile(self, version: str, build_data: dict[str, Any]) -> None:
         mode = _mode()
@@ -124,7 +137,7 @@ class SchemaBuildHook(BuildHookInterface):  # type: ignore[type-arg]
 
         if not sysconfig.get_config_var("CC") and sys.platform != "win32":
             raise RuntimeError("no C compiler configured for this Python")
-        work = Path(tempfile.mkdtemp(prefix="l0-monitoring-mypyc-"))
+        work = self._temp_dir("l0-monitoring-mypyc-")
         lib = work / "lib"
         setup = work / "setup.py"
         setup.write_text(

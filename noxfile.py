@@ -16,6 +16,19 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def tests_compiled(session: nox.Session) -> None:
+    """Run the suite against the mypyc-compiled build (a wheel install, not editable).
+
+    ``--import-mode=append`` keeps the checkout's ``l0_monitoring`` behind the
+    installed one; test_compiled_build.py fails if the hot path is not compiled.
+    """
+    env = {"L0_MONITORING_COMPILE": "1"}
+    session.install("--no-cache-dir", ".[dev]", env=env)
+    session.run("pytest", "--import-mode=append", *session.posargs,
+                env={"L0_MONITORING_EXPECT_COMPILED": "1"})  # fmt: skip
+
+
+@nox.session
 def tests_minimal(session: nox.Session) -> None:
     """Run the suite with only the core dependencies (integration tests skip)."""
     session.install("-e", ".", "pytest", "pytest-asyncio", "hypothesis", "jsonschema")

@@ -29,6 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPILED = ("lifecycle", "fold", "derive", "meta", "recent")
 
 
+@pytest.mark.skipif(
+    not os.environ.get("L0_MONITORING_EXPECT_COMPILED"),
+    reason="set by `nox -s tests_compiled`",
+)
+def test_the_suite_runs_against_the_compiled_hot_path():
+    from l0_monitoring._internal import derive, fold, meta, recent
+
+    for module in (lifecycle, fold, derive, meta, recent):
+        assert not module.__file__.endswith(".py"), module.__file__
+
+
 def _open_stream(table: StreamTable, sid: str = "s1") -> None:
     events = make_stream_events(sid, outcome="none")
     for e in events[:3]:  # started, not finished: the idle sweep is scheduled
