@@ -162,6 +162,24 @@ class StreamState:
         self.record: Any = None  # the Monitor's Telemetry, built once, lazily
         self.views: dict[int, Any] | None = None  # per-listener data (span, transaction)
 
+    def __copy__(self) -> StreamState:
+        """A shallow copy, field by field (``copy.copy(st)``).
+
+        Explicit for the mypyc build: ``copy``'s default protocol re-creates a
+        compiled class by calling it without ``__init__``'s arguments.
+        """
+        new = StreamState(self.stream_id, self.first_event_ms)
+        names: Any = getattr(StreamState, "__mypyc_attrs__", None)  # compiled: every field
+        if names is None:  # interpreted: the slots, plus what landed in the __dict__
+            slots = getattr(StreamState, "__slots__", ())
+            names = (*(n for n in slots if n != "__dict__"), *vars(self))
+        for name in names:
+            try:
+                setattr(new, name, getattr(self, name))
+            except AttributeError:  # compiled: a field never set
+                continue
+        return new
+
     def new_attempt(self) -> None:
         """Reset per-attempt counters: token counts and rate describe the final attempt."""
         self.tokens = 0

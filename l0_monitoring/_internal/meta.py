@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 import numbers
+import operator
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,7 +80,10 @@ def count(value: object) -> int | None:
         return None
     try:
         as_int = int(value)  # type: ignore[arg-type]
-        if as_int != value:  # fractional (exact comparison, also for Decimal)
+        # Fractional (exact comparison, also for Decimal). operator.ne, not `!=`:
+        # numpy answers with its own bool_, which the mypyc build would reject
+        # as "not a bool" (a TypeError, so numpy counts read as malformed).
+        if operator.ne(as_int, value):
             return None
     except (OverflowError, ValueError, TypeError, ArithmeticError):  # NaN, inf
         return None
