@@ -179,6 +179,27 @@ def test_the_compiled_wheel_runs_the_hot_path_compiled_and_leaves_no_file_in_the
     assert run.stdout.split() == ["so", "1"]
 
 
+@pytest.mark.slow
+def test_auto_falls_back_to_the_pure_wheel_without_a_working_c_compiler(tmp_path):
+    pytest.importorskip("mypyc")
+    env = {**os.environ, "L0_MONITORING_COMPILE": "auto", "CC": str(tmp_path / "no-cc")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "building the pure-Python wheel instead" in result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as z:
+        assert not [n for n in z.namelist() if n.endswith((".so", ".pyd"))]
+
+
 def test_an_editable_build_is_never_compiled_and_says_so(tmp_path):
     pytest.importorskip("hatchling")
     code = (
