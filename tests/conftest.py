@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -22,6 +23,31 @@ guard.set_strict(True)
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test sources shadowed by compiled modules left next to them.
+
+    A ``.so`` beside ``lifecycle.py`` (an in-place ``mypyc`` run) is imported
+    instead of the ``.py``, so edits would silently not be tested. The
+    packaged build never writes there (see hatch_build.py); the compiled
+    suite (``nox -s tests_compiled``) sets L0_MONITORING_EXPECT_COMPILED.
+    """
+    import l0_monitoring
+
+    if os.environ.get("L0_MONITORING_EXPECT_COMPILED"):
+        return
+    package = Path(l0_monitoring.__file__).parent
+    shadows = sorted(
+        str(p) for p in package.rglob("*") if p.suffix in {".so", ".pyd"} and p.with_name(
+            p.name.split(".", 1)[0] + ".py").exists()
+    )  # fmt: skip
+    if shadows:
+        raise pytest.UsageError(
+            "compiled modules shadow the sources under test (remove them, e.g. "
+            f"`git clean -X l0_monitoring`): {shadows}"
+        )
+
 
 T = ObservabilityEventType
 T0 = 1_700_000_000_000.0
