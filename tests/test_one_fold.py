@@ -1181,6 +1181,13 @@ def test_closing_one_attached_handler_ends_only_its_own_view(sdk, sentry, which)
     assert monitor.stats()["streams_started"] == 1
 
 
+def _start_naming(model: object, where: str):
+    """A SESSION_START naming ``model`` in its meta or in its context."""
+    if where == "meta":
+        return ev(T.SESSION_START, 0, model=model)
+    return ev(T.SESSION_START, 0, ctx={"model": model})
+
+
 @pytest.mark.parametrize(
     "model", [_np.float64("inf"), float("inf"), Decimal("Infinity"), float("nan")]
 )
@@ -1189,12 +1196,7 @@ def test_a_non_finite_number_as_model_reads_alike_in_every_sink(sdk, sentry, mod
     """Found by the hostile-log property: ``context={"model": float64(inf)}`` was replayed
     from a log that cannot carry it (the recorder writes null), and compared anyway."""
     _clear_scopes()
-    e = (
-        ev(T.SESSION_START, 0, model=model)
-        if where == "meta"
-        else ev(T.SESSION_START, 0, ctx={"model": model})
-    )
-    views = every_view([e], sdk, sentry)
+    views = every_view([_start_naming(model, where)], sdk, sentry)
     assert "replay" not in views  # the log cannot carry the number: nothing to compare
     agree(views)
     assert views["monitor"][0]["model"] is None  # a number with no JSON value names nothing
@@ -1212,12 +1214,7 @@ def test_a_model_given_as_a_number_reads_the_same_live_and_replayed(
     """Found by the hostile-log property: ``Fraction(0)`` read "0" live and "0.0" replayed
     (the recorder writes it as 0.0); a name is read as the JSON value recorded for it."""
     _clear_scopes()
-    e = (
-        ev(T.SESSION_START, 0, model=model)
-        if where == "meta"
-        else ev(T.SESSION_START, 0, ctx={"model": model})
-    )
-    views = every_view([e], sdk, sentry)
+    views = every_view([_start_naming(model, where)], sdk, sentry)
     assert "replay" in views
     agree(views)
     assert views["monitor"][0]["model"] == read

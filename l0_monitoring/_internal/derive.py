@@ -190,8 +190,7 @@ def derive(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Facts:
         The facts.
     """
     f = Facts()
-    sid = st.stream_id
-    f.stream_id = sid if sid.isascii() else clean_text(sid)  # valid UTF-8 from here on
+    f.stream_id = clean_text(st.stream_id)  # host text: valid UTF-8 from here on
     f.session_id = st.session_id
     model = st.model
     provider = st.provider

@@ -476,10 +476,7 @@ class SeriesSet:
         ``trace_id`` (from :func:`current_trace_id` at the stream's start)
         becomes the exemplar of the TTFT, duration and largest-gap buckets.
         """
-        # A key is clean text, so a raw model found as a key needs no cleaning.
-        s = self.by_model.get(model) if model else None
-        if s is None:
-            s = self._series(model)
+        s = self._series(model)
         s.version += 1
         streams = s.streams
         streams[outcome] = streams.get(outcome, 0) + 1
