@@ -1,18 +1,19 @@
-"""Hatchling build hook: schemas into the wheel and sdist; on request, mypyc-compiled hot path.
+"""Hatchling build hook: schemas into the wheel and sdist; the mypyc-compiled hot path.
 
 Compiling (``L0_MONITORING_COMPILE``, read when a wheel is built):
 
-* unset, ``0`` or empty: a pure-Python wheel (the default, as black and mypy
-  ship: their compiled wheels are built on purpose, by their release jobs);
-* ``1``: compile :data:`COMPILED` with mypyc into a platform wheel; the build
-  fails if mypyc or a C compiler is missing;
-* ``auto``: compile when mypyc and a C compiler work, else build the
-  pure-Python wheel and say why on stderr.
+* unset, empty or ``auto`` (the default): compile :data:`COMPILED` with mypyc
+  into a platform wheel when mypyc and a C compiler work; otherwise build the
+  pure-Python wheel and give the reason in one line on stderr (``pip install
+  -v`` shows it). ``pip install .`` thus gets the compiled hot path wherever
+  it can be built, and still installs where it cannot;
+* ``1``: compile, and fail the build if mypyc or a C compiler is missing;
+* ``0``: the pure-Python wheel, without asking for mypy at build time.
 
 The extension modules are built in a temporary directory and only copied into
 the wheel: nothing is written next to the sources, where a ``.so`` would
 shadow the ``.py`` being edited. Editable installs are never compiled (a
-warning says so when ``L0_MONITORING_COMPILE`` asks for it).
+warning says so when ``L0_MONITORING_COMPILE`` is set).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ COMPILED = (
 ENV = "L0_MONITORING_COMPILE"
 # What compiling needs in the build environment (pip's isolated one included).
 COMPILE_REQUIRES = ["mypy>=1.10", "mypy_extensions>=1.0", "setuptools>=65"]
+COMPILE_TIMEOUT = 900.0  # seconds; past it ``auto`` builds the pure wheel (``1`` fails)
 
 _SETUP = """\
 import sys
@@ -59,13 +61,21 @@ setup(
 
 def _mode() -> str:
     value = os.environ.get(ENV, "").strip().lower()
-    if value in {"", "0", "no", "false", "off"}:
+    if value in {"", "auto"}:
+        return "auto"
+    if value in {"0", "no", "false", "off"}:
         return "off"
     if value in {"1", "yes", "true", "on"}:
         return "on"
-    if value == "auto":
-        return "auto"
     raise ValueError(f"{ENV} must be 0, 1 or auto, not {value!r}")
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why compiling failed (the compiler's error line when there is one)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    line = (errors or lines or [type(exc).__name__])[-1 if errors else 0]
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def _warn(message: str) -> None:
@@ -114,17 +124,18 @@ class SchemaBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         if mode == "off":
             return
         if version == "editable":
-            _warn(
-                f"{ENV}={os.environ[ENV]} ignored for an editable install: it runs the "
-                "pure-Python sources (build a wheel to get the compiled hot path)"
-            )
+            if os.environ.get(ENV, "").strip():
+                _warn(
+                    f"{ENV}={os.environ[ENV]} ignored for an editable install: it runs the "
+                    "pure-Python sources (build a wheel to get the compiled hot path)"
+                )
             return
         try:
             modules = self._compile()
         except Exception as exc:
             if mode == "on":
                 raise
-            _warn(f"mypyc build failed, building the pure-Python wheel instead: {exc}")
+            _warn(f"building the pure-Python wheel (mypyc build failed: {_reason(exc)})")
             return
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
@@ -162,6 +173,7 @@ class SchemaBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             cwd=work,
             capture_output=True,
             text=True,
+            timeout=COMPILE_TIMEOUT,
             check=False,
         )
         if result.returncode:

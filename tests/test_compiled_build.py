@@ -126,8 +126,11 @@ def test_a_view_subclass_that_sets_wants_tokens_is_called_per_token_and_stays_ca
     assert lifecycle.StreamListener()(events[0]) is None  # a plain listener ignores calls
 
 
-def _build(tmp_path: Path, env_value: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "L0_MONITORING_COMPILE": env_value}
+def _build(tmp_path: Path, env_value: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """``pip wheel`` of the checkout; ``env_value`` None leaves L0_MONITORING_COMPILE unset."""
+    env = {k: v for k, v in os.environ.items() if k != "L0_MONITORING_COMPILE"}
+    if env_value is not None:
+        env["L0_MONITORING_COMPILE"] = env_value
     return subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
         + ["-w", str(tmp_path), *args, str(ROOT)],
@@ -141,12 +144,14 @@ def _build(tmp_path: Path, env_value: str, *args: str) -> subprocess.CompletedPr
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
-def test_the_compiled_wheel_runs_the_hot_path_compiled_and_leaves_no_file_in_the_tree(
+def test_the_default_wheel_is_compiled_runs_the_hot_path_and_leaves_no_file_in_the_tree(
     tmp_path,
 ):
+    # What `pip install .` gives: L0_MONITORING_COMPILE unset means auto, and
+    # with mypyc and a C compiler present, auto compiles.
     pytest.importorskip("mypyc")
     before = sorted(p for p in (ROOT / "l0_monitoring").rglob("*") if p.suffix in {".so", ".pyd"})
-    result = _build(tmp_path / "w", "1")
+    result = _build(tmp_path / "w", None)
     assert result.returncode == 0, result.stderr
     (wheel,) = (tmp_path / "w").glob("*.whl")
     assert "-none-any" not in wheel.name  # a platform wheel
@@ -193,35 +198,62 @@ def test_auto_falls_back_to_the_pure_wheel_without_a_working_c_compiler(tmp_path
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "building the pure-Python wheel instead" in result.stdout + result.stderr
+    assert "building the pure-Python wheel (mypyc build failed: " in result.stdout + result.stderr
     (wheel,) = tmp_path.glob("*.whl")
     assert wheel.name.endswith("-py3-none-any.whl")
     with zipfile.ZipFile(wheel) as z:
         assert not [n for n in z.namelist() if n.endswith((".so", ".pyd"))]
 
 
-def test_an_editable_build_is_never_compiled_and_says_so(tmp_path):
+@pytest.mark.parametrize("value", ["1", None])
+def test_an_editable_build_is_never_compiled_and_says_so_when_asked(tmp_path, value):
     pytest.importorskip("hatchling")
     code = (
         "import sys\n"
         "from hatchling.build import build_editable\n"
         "print(build_editable(sys.argv[1]))\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "L0_MONITORING_COMPILE"}
+    if value is not None:
+        env["L0_MONITORING_COMPILE"] = value
     result = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
-        env={**os.environ, "L0_MONITORING_COMPILE": "1"},
+        env=env,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "ignored for an editable install" in result.stderr
+    # Asked for explicitly, the warning; by default (auto) an editable build is quiet.
+    assert ("ignored for an editable install" in result.stderr) == (value is not None)
     wheel = tmp_path / result.stdout.split()[-1]
     assert wheel.name.endswith("-py3-none-any.whl")
     with zipfile.ZipFile(wheel) as z:
         assert not [n for n in z.namelist() if n.endswith((".so", ".pyd"))]
+
+
+def test_compile_0_builds_the_pure_wheel_without_asking_for_mypy(tmp_path):
+    result = _build(tmp_path, "0")
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as z:
+        assert not [n for n in z.namelist() if n.endswith((".so", ".pyd"))]
+    code = "from hatchling.build import get_requires_for_build_wheel as g\nprint(sorted(g()))\n"
+    requires = {}
+    for value in ("0", None, "auto", "1"):
+        env = {k: v for k, v in os.environ.items() if k != "L0_MONITORING_COMPILE"}
+        if value is not None:
+            env["L0_MONITORING_COMPILE"] = value
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+            cwd=ROOT, env=env, check=True,
+        )  # fmt: skip
+        requires[value] = run.stdout
+    assert "mypy" not in requires["0"]
+    assert "'mypy>=" in requires[None] and requires[None] == requires["auto"] == requires["1"]
 
 
 def test_a_bad_compile_setting_fails_the_build(tmp_path):
