@@ -7,6 +7,7 @@ hold in the interpreted and the compiled build alike.
 
 from __future__ import annotations
 
+import enum
 import gc
 import os
 import shutil
@@ -15,13 +16,17 @@ import sys
 import threading
 import weakref
 import zipfile
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from l0_monitoring import Monitor
 from l0_monitoring._internal import lifecycle, workers
 from l0_monitoring._internal.lifecycle import StreamTable
+from l0_monitoring._internal.safe import safe_str
 from l0_monitoring.config import MetricsConfig
 from l0_monitoring.testing import ManualClock, make_stream_events
 
@@ -282,3 +287,229 @@ def test_the_lock_of_a_table_is_rebuilt_even_if_another_thread_held_it_at_fork()
     finally:
         release.set()
         t.join(5.0)
+
+
+# -- hostile input: the same result in both builds ------------------------------------
+# Compiled code checks the declared type of every typed local, attribute and
+# argument, where the interpreter lets any object through. Each case below is
+# an event-derived (or caller-given) value of an unexpected type on its way into
+# a typed slot; the suite runs these against both builds (CI: the compiled run).
+
+
+class _Event:
+    """A duck-typed event: any object with the five attributes is accepted."""
+
+    def __init__(self, type_, ts, sid="s", context=None, meta=None):
+        self.type, self.ts, self.stream_id = type_, ts, sid
+        self.context = {} if context is None else context
+        self.meta = {} if meta is None else meta
+
+
+class _Facts(lifecycle.StreamListener):
+    def __init__(self) -> None:
+        self.finished = []
+
+    def on_finish(self, st, facts):
+        self.finished.append(facts)
+
+
+def _fold(events, **table_kw):
+    """Events through a strict table (an internal error raises); (facts, malformed count)."""
+    table = StreamTable(raise_errors=True, clock=ManualClock(), **table_kw)
+    sink = _Facts()
+    table.attach(sink)
+    for e in events:
+        table.handle_event(e)
+    table.close()
+    return sink.finished, table.stats()["malformed_events"]
+
+
+class _IntLevel(enum.IntEnum):
+    TWELVE = 12
+
+
+_GOOD_TS = [
+    5,
+    Decimal("5"),
+    np.float64(5),
+    np.float32(5),
+    np.int64(5),
+    Fraction(5),
+    _IntLevel.TWELVE,
+]
+
+
+@pytest.mark.parametrize("ts", _GOOD_TS, ids=repr)
+def test_a_numeric_ts_of_any_real_type_times_the_stream_as_a_plain_float(ts):
+    events = [_Event("SESSION_START", 0.0), _Event("TOKEN", ts, meta={"token": "ab"})]
+    events += [_Event("TOKEN", ts), _Event("COMPLETE", ts)]
+    (f,), malformed = _fold(events)
+    ms = float(ts)
+    assert malformed == 0
+    assert (f.outcome, f.tokens, f.chars) == ("completed", 2, 2)
+    assert f.duration == f.ttft == ms / 1000.0 and f.end_ms == ms
+    # numpy.float64 is a float subclass: carried as a plain float in both builds.
+    assert type(f.duration) is float and type(f.ttft) is float and type(f.end_ms) is float
+    (g,), malformed = _fold([_Event("SESSION_START", ts), _Event("COMPLETE", ms + 1.0)])
+    assert malformed == 0 and g.start_ms == ms and type(g.start_ms) is float
+
+
+_BAD_TS = [True, np.bool_(True), "5", None, [1], float("nan"), float("inf"), 10**400, b"5"]
+
+
+@pytest.mark.parametrize("ts", _BAD_TS, ids=repr)
+def test_a_ts_that_is_no_finite_number_is_malformed_and_the_stream_still_ends_once(ts):
+    events = [_Event("SESSION_START", 0.0), _Event("TOKEN", ts), _Event("COMPLETE", ts)]
+    (f,), malformed = _fold(events)
+    assert malformed == 2 and f.outcome == "abandoned" and f.tokens == 0
+    finished, malformed = _fold([_Event("SESSION_START", ts), _Event("COMPLETE", 3.0)])
+    assert malformed == 1  # no stream opened by the bad event; COMPLETE opens and ends one
+    assert [f.outcome for f in finished] == ["completed"]
+
+
+_GOOD_COUNTS = [12, 12.0, np.float64(12), np.int64(12), Decimal("12"), Fraction(24, 2)]
+_GOOD_COUNTS += [_IntLevel.TWELVE]
+_BAD_COUNTS = [True, np.bool_(True), "12", -1, 10**30, 12.5, float("inf"), {"a": 1}]
+_BAD_COUNTS += [np.array([12, 12]), 12 + 0j]
+
+
+@pytest.mark.parametrize("value", _GOOD_COUNTS + _BAD_COUNTS, ids=repr)
+def test_meta_counts_of_any_type_follow_the_number_rule(value):
+    good = any(value is g for g in _GOOD_COUNTS)
+    meta = {"tokenCount": value, "contentLength": value}
+    events = [_Event("SESSION_START", 0.0, meta={"attempt": value})]
+    events += [_Event("RETRY_START", 1.0, meta={"maxAttempts": value})]
+    events += [_Event("COMPLETE", 2.0, meta=meta)]
+    (f,), malformed = _fold(events)
+    assert f.outcome == "completed"
+    assert (f.tokens, f.chars, malformed) == ((12, 12, 0) if good else (0, 0, 3))
+    assert type(f.tokens) is int
+
+
+class _PlainTypes(enum.Enum):
+    SESSION_START = "SESSION_START"
+    TOKEN = "TOKEN"
+    COMPLETE = "COMPLETE"
+
+
+class _StrTypes(str, enum.Enum):
+    SESSION_START = "SESSION_START"
+    TOKEN = "TOKEN"
+    COMPLETE = "COMPLETE"
+
+
+@pytest.mark.parametrize("kind", [_PlainTypes, _StrTypes, None], ids=repr)
+def test_event_types_of_another_enum_class_fold_by_value(kind):
+    def t(name):
+        return name if kind is None else kind[name]
+
+    events = [_Event(t("SESSION_START"), 0.0), _Event(t("TOKEN"), 1.0, meta={"token": "a"})]
+    events += [_Event(t("TOKEN"), 3.0, meta={"token": "bc"}), _Event(t("COMPLETE"), 4.0)]
+    (f,), malformed = _fold(events)
+    assert malformed == 0
+    assert (f.outcome, f.tokens, f.chars, f.ttft, f.duration) == ("completed", 2, 3, 0.001, 0.004)
+    assert f.tokens_per_second == pytest.approx(500.0)
+
+
+_ODD = [np.float64(1.5), np.array([1, 2]), Decimal("NaN"), b"x", object(), {"k": 1}, ["x"]]
+_ODD += [3 + 1j, _IntLevel.TWELVE, np.str_("gpt"), float("inf"), np.bool_(False), -7]
+
+
+@pytest.mark.parametrize("value", _ODD, ids=lambda v: type(v).__name__)
+def test_meta_and_context_values_of_odd_types_never_raise_and_name_text_or_nothing(value):
+    keys = ("model", "sessionId", "provider", "isNetwork", "failureType", "reason", "error")
+    keys += ("errorCode", "recoveryStrategy", "score", "detected", "timeoutType", "code")
+    keys += ("error_type", "text", "content", "response_model", "responseModel")
+    meta = dict.fromkeys(keys, value)
+    violation = {"rule": value, "message": value, "severity": value, "position": value}
+    events = [
+        _Event("SESSION_START", 0.0, context={"model": value, 1: value, None: value}, meta=meta),
+        _Event("RETRY_ATTEMPT", 1.0, meta=meta),
+        _Event("TIMEOUT_RESET", 1.0, meta=meta),
+        _Event("DRIFT_CHECK_RESULT", 2.0, meta=meta),
+        _Event("GUARDRAIL_RULE_RESULT", 2.0, meta={"violation": violation}),
+        _Event("GUARDRAIL_RULE_RESULT", 2.0, meta={"violations": [value, violation]}),
+        _Event("GUARDRAIL_RULE_RESULT", 2.0, meta={"violations": value}),
+        _Event("NETWORK_ERROR", 2.0, context=value, meta=meta),
+        _Event("ERROR", 2.5, meta=meta),
+        _Event("FALLBACK_MODEL_SELECTED", 2.6, meta=meta),
+        _Event("TOKEN", 2.7, meta={**meta, "token": value}),
+        _Event("TOKEN", 2.8, meta=meta),  # no `token`: `text`, else `content`
+        _Event("COMPLETE", 3.0, context=value, meta=meta),
+    ]
+    (f,), _ = _fold(events)
+    assert f.outcome in {"completed", "failed"} and f.tokens == 2
+    for name in ("model", "request_model", "session_id", "provider", "error_code"):
+        assert getattr(f, name) is None or type(getattr(f, name)) is str, name
+    # Two violation dicts; a list value adds its item as a third, {"message": "x"}.
+    assert f.violation_count == (3 if isinstance(value, list) else 2)
+    assert all(type(t) is str for t in f.drift_types)
+    assert set(f.as_dict()) >= {"model", "outcome", "ttft", "violation_count"}
+
+
+def test_facts_as_dict_names_every_fact_in_both_builds():
+    (f,), _ = _fold(make_stream_events("s1"))
+    data = f.as_dict()
+    assert len(data) == 26 and data["stream_id"] == "s1" and data["outcome"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(5, 5.0), (np.int64(5), 5.0), (Decimal("2.5"), 2.5), (np.float64(5), 5.0),
+     (None, 0.0), (0, 0.0), (float("inf"), 0.0)],
+    ids=repr,
+)  # fmt: skip
+def test_idle_timeout_takes_any_real_number_of_seconds(value, seconds):
+    clock = ManualClock()
+    table = StreamTable(clock=clock, idle_timeout=value)
+    assert table.idle_timeout == seconds and type(table.idle_timeout) is float
+    table.handle_event(_Event("SESSION_START", 0.0))
+    clock.advance(seconds + 1.0 if seconds else 10_000.0)
+    assert table.in_flight() == (0 if seconds else 1)
+
+    class View(lifecycle.TableView):
+        def __init__(self) -> None:
+            self._own_table(MetricsConfig(), max_in_flight=10, idle_timeout=value, clock=clock)
+
+    assert View().table.idle_timeout == seconds
+
+
+@pytest.mark.parametrize("value", ["5", True, -1, float("nan"), [5], float("-inf")], ids=repr)
+def test_a_bad_idle_timeout_is_a_value_error_naming_it(value):
+    with pytest.raises(ValueError, match="idle_timeout must be None or a number of seconds"):
+        StreamTable(idle_timeout=value)
+
+
+@pytest.mark.parametrize("text", [np.array(["a", "b"]), "", None, 0], ids=repr)
+def test_token_text_falls_back_to_content_without_truth_testing_text(text):
+    meta = {"content": "xyz"} if text is None else {"text": text, "content": "xyz"}
+    events = [_Event("SESSION_START", 0.0), _Event("TOKEN", 1.0, meta=meta)]
+    (f,), malformed = _fold([*events, _Event("COMPLETE", 2.0)])
+    # Absent or empty text: the content's 3 characters; any other text is not str: 0.
+    falls_back = text is None or (isinstance(text, str) and not text)
+    assert (f.chars, malformed) == ((3, 0) if falls_back else (0, 0))
+    from l0_monitoring._internal.meta import token_text
+
+    assert token_text(meta) == ("xyz" if falls_back else None)
+
+
+def test_an_event_type_or_context_with_no_truth_value_is_malformed_or_ignored_never_raised():
+    events = [_Event("SESSION_START", 0.0, context=np.array([1, 2]))]
+    events += [_Event(np.array(["TOKEN", "TOKEN"]), 1.0), _Event("TOKEN", 1.5)]
+    events += [_Event("COMPLETE", 2.0, context=np.array([3, 4]))]
+    (f,), malformed = _fold(events)
+    assert malformed == 1  # the array-typed event
+    assert (f.outcome, f.tokens) == ("completed", 1)
+
+
+def test_the_network_error_reader_takes_values_with_no_truth_value():
+    from l0_monitoring._internal.meta import network_error
+
+    arr = np.array([1, 2])
+    error, kind, retried = network_error({"error": arr, "code": arr})
+    assert error is arr and kind == safe_str(arr, 64).strip() and retried is True
+    assert network_error({"error": "", "code": "", "error_type": "ETIMEDOUT"})[:2] == (
+        "network error",
+        "ETIMEDOUT",
+    )
+    assert network_error({"code": "  "})[1] == "unknown"

@@ -138,7 +138,9 @@ class Facts:
 
     def as_dict(self) -> dict[str, Any]:
         """Every fact by name (for tests and the Sentry context)."""
-        return {name: getattr(self, name) for name in self.__slots__}
+        # A class compiled by mypyc has no __slots__ at run time: its __mypyc_attrs__.
+        names: tuple[str, ...] = getattr(Facts, "__slots__", None) or Facts.__mypyc_attrs__  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in names if hasattr(self, name)}
 
 
 def start_ms(st: StreamState) -> float:

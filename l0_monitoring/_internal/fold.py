@@ -392,8 +392,10 @@ def _rule_start(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
 
 
 def _rule_result(st: StreamState, meta: Mapping[str, Any], ts: float) -> int:
-    if meta.get("violation") is None and not meta.get("violations"):
-        return NOTHING  # the rule passed
+    if meta.get("violation") is None:
+        many = meta.get("violations")  # never truth-tested: it may be any object
+        if many is None or (many.__class__ in (list, tuple) and not many):
+            return NOTHING  # the rule passed
     fresh: list[dict[str, Any]] = []
     keys = st.violation_keys
     if keys is None:

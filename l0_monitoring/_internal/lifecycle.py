@@ -29,10 +29,11 @@ outside it.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, SupportsFloat
 
 from mypy_extensions import mypyc_attr
 
@@ -50,7 +51,7 @@ from .fold import (
     fold_token,
 )
 from .guard import ErrorReporter, internal_error
-from .meta import as_meta, number, type_value
+from .meta import as_meta, number, text_or_content, type_value
 from .recent import RecentIds
 from .safe import safe_repr
 from .workers import REAL_CLOCK, Clock, TimerHandle, WeakAnchor, register_fork_aware
@@ -123,7 +124,8 @@ class StreamTable:
         metrics: Which sections the facts carry (the ``collect_*`` flags).
         max_in_flight: Bound on streams tracked at once.
         idle_timeout: Seconds of silence after which a stream ends as
-            abandoned (0 or None: never).
+            abandoned (0, None or +inf: never); any number :func:`idle_seconds`
+            accepts.
         enabled: False ignores every event.
         clock: Time source and scheduler for the idle sweep (tests pass a
             ``ManualClock``).
@@ -137,7 +139,7 @@ class StreamTable:
         metrics: MetricsConfig | None = None,
         *,
         max_in_flight: int = 10_000,
-        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        idle_timeout: SupportsFloat | None = DEFAULT_IDLE_TIMEOUT,
         enabled: bool = True,
         clock: Clock | None = None,
         raise_errors: bool = False,
@@ -145,7 +147,7 @@ class StreamTable:
     ) -> None:
         self.metrics = metrics if metrics is not None else MetricsConfig()
         self.max_in_flight = max_in_flight
-        self.idle_timeout = idle_timeout or 0.0
+        self.idle_timeout: float = idle_seconds(idle_timeout)
         self.enabled = enabled
         self.raise_errors = raise_errors
         self.clock: Clock = clock if clock is not None else REAL_CLOCK
@@ -236,8 +238,9 @@ class StreamTable:
         """The attached listeners, in order."""
         return self._listeners
 
-    def use_idle_timeout(self, seconds: float | None) -> None:
+    def use_idle_timeout(self, seconds: SupportsFloat | None) -> None:
         """Adopt a shorter idle timeout (a listener sharing the table asked for it)."""
+        seconds = idle_seconds(seconds)
         if seconds and (not self.idle_timeout or seconds < self.idle_timeout):
             self.idle_timeout = seconds
 
@@ -293,7 +296,7 @@ class StreamTable:
                         meta = as_meta(meta)
                     text = meta.get("token")
                     if text is None:
-                        text = meta.get("text") or meta.get("content")
+                        text = text_or_content(meta)
                     if text.__class__ is str:
                         st.chars += len(text)
                 if self._token_listeners:
@@ -309,7 +312,7 @@ class StreamTable:
             # Context is merged on folded (lifecycle) events only: the L0 runtime
             # attaches the same run context to every event of a stream.
             ctx = event.context
-            if ctx:
+            if ctx.__class__ is not dict or ctx:  # never truth-tests a non-dict (an array)
                 st.merge_context(ctx)
             meta = event.meta
             if meta.__class__ is not dict and not isinstance(meta, Mapping):
@@ -324,8 +327,9 @@ class StreamTable:
                     self._notify(moment, st, ts, meta)
                     if moment == VIOLATION:
                         st.fresh_violations = None
-        except TypeError as exc:
-            # Hostile input met an operation: a non-numeric ts, an unhashable type.
+        except (TypeError, ValueError) as exc:
+            # Hostile input met an operation: a non-numeric ts, an unhashable type,
+            # a type whose `==` answers with an array (no truth value: ValueError).
             reason = _malformed_reason(event)
             if reason is not None:
                 self._malformed(reason)
@@ -363,7 +367,7 @@ class StreamTable:
     def _apply(self, st: StreamState, rule: Any, ts: float, event: Any, meta: Any) -> None:
         """The slow-path twin of the fold in :meth:`handle_event`."""
         ctx = event.context
-        if ctx:
+        if ctx.__class__ is not dict or ctx:
             st.merge_context(ctx)
         moment = rule(st, meta, ts)
         if st.bad_fields:
@@ -687,7 +691,7 @@ class TableView(StreamListener):
     table ends this view's streams only and detaches it (:meth:`_close_view`).
     """
 
-    idle_timeout: float | None
+    idle_timeout: float  # seconds; 0.0: never
     _table: StreamTable
     _shared: bool
 
@@ -696,16 +700,20 @@ class TableView(StreamListener):
         metrics: MetricsConfig,
         *,
         max_in_flight: int,
-        idle_timeout: float | None,
+        idle_timeout: SupportsFloat | None,
         clock: Clock | None,
     ) -> None:
-        """Fold events on a table of this view's own (the handler used alone)."""
-        self.idle_timeout = idle_timeout
+        """Fold events on a table of this view's own (the handler used alone).
+
+        Raises:
+            ValueError: ``idle_timeout`` is not one :func:`idle_seconds` accepts.
+        """
+        self.idle_timeout = idle_seconds(idle_timeout)
         self._shared = False
         self._table = StreamTable(
             metrics,
             max_in_flight=max_in_flight,
-            idle_timeout=idle_timeout,
+            idle_timeout=self.idle_timeout,
             clock=clock,
             count_chars=False,  # no record is built from a handler's own table
         )
@@ -755,6 +763,28 @@ class TableView(StreamListener):
             self._table.close()
 
 
+def idle_seconds(value: object) -> float:
+    """An idle timeout in seconds, 0.0 meaning never: THE rule for every sink's ``idle_timeout``.
+
+    None, 0 and +inf mean never. Any other number :func:`.meta.number` accepts
+    (``int``, ``float``, numpy scalars, ``Decimal``) is converted to a float,
+    so the interpreted and the compiled build take the same values.
+
+    Raises:
+        ValueError: ``value`` is negative, NaN, a bool or not a number.
+    """
+    if value is None:
+        return 0.0
+    seconds = number(value)
+    if seconds is None and isinstance(value, float) and value == math.inf:
+        return 0.0
+    if seconds is None or seconds < 0.0:
+        raise ValueError(
+            f"idle_timeout must be None or a number of seconds >= 0, not {safe_repr(value)}"
+        )
+    return seconds
+
+
 def _meta_of(event: Any) -> Mapping[str, Any]:
     return as_meta(event.meta)
 
@@ -777,7 +807,7 @@ __all__ = [
 
 
 def _malformed_reason(event: Any) -> str | None:
-    """Why an event that raised TypeError in the fold is malformed, or None (a bug)."""
+    """Why an event that raised TypeError or ValueError in the fold is malformed; None: a bug."""
     ts = getattr(event, "ts", None)
     if number(ts) is None:
         return f"event.ts must be a finite number of ms: {safe_repr(ts)}"
@@ -785,5 +815,7 @@ def _malformed_reason(event: Any) -> str | None:
     try:
         hash(t)
     except TypeError:
+        return f"event.type must be a string or enum: {safe_repr(t)}"
+    if type_value(t) is None:
         return f"event.type must be a string or enum: {safe_repr(t)}"
     return None

@@ -48,11 +48,31 @@ def type_value(value: object) -> str | None:
 
 
 def token_text(meta: Mapping[str, Any]) -> str | None:
-    """The text of a TOKEN event, or None."""
+    """The text of a TOKEN event, or None.
+
+    ``token``; absent, ``text``; absent or empty text, ``content``. Values are
+    never truth-tested (a numpy array has no truth value).
+    """
     text = meta.get("token")
     if text is None:
-        text = meta.get("text") or meta.get("content")
+        text = text_or_content(meta)
     return text if text.__class__ is str else None
+
+
+def text_or_content(meta: Mapping[str, Any]) -> object:
+    """A TOKEN's ``text``, else (absent or ``""``) its ``content``: the rule after ``token``."""
+    text = meta.get("text")
+    if text is None or (text.__class__ is str and not text):
+        return meta.get("content")
+    return text
+
+
+def _given(value: object) -> bool:
+    """Whether a meta value is given: truthy, or with no single truth value (an array)."""
+    try:
+        return bool(value)
+    except Exception:
+        return True
 
 
 def number(value: object) -> float | None:
@@ -62,8 +82,11 @@ def number(value: object) -> float | None:
     ``decimal.Decimal`` count; ``bool`` (numpy's too), strings, None, NaN, +-inf
     and numbers that overflow a float (``10**400``) do not. The same rule as an
     event's ``ts`` (:func:`.safe.finite_ms`, shared with the recorder).
+    Always a plain ``float`` (``numpy.float64``, a float subclass, is
+    converted), so both builds carry the same type into facts and records.
     """
-    return finite_ms(value)
+    ms = finite_ms(value)
+    return ms if ms is None or ms.__class__ is float else float(ms)
 
 
 def count(value: object) -> int | None:
@@ -289,11 +312,17 @@ def network_error(meta: Mapping[str, Any]) -> tuple[object, str, bool]:
 
     ``retryable`` absent counts as retried (the runtime only marks the unretried).
     """
-    error = meta.get("error") or "network error"
-    code = meta.get("code") or meta.get("error_type") or "unknown"
-    return error, safe_str(code, 64).strip() or "unknown", flag(meta.get("retryable")) is not False
+    error = meta.get("error")
+    if not _given(error):
+        error = "network error"
+    code = meta.get("code")
+    if not _given(code):
+        code = meta.get("error_type")
+    code = safe_str(code, 64).strip() if _given(code) else ""
+    return error, code or "unknown", flag(meta.get("retryable")) is not False
 
 
 def is_first_token_signal(meta: Mapping[str, Any]) -> bool:
     """TIMEOUT_RESET{timeoutType: "inter"}: the L0 runtime's only first-token signal."""
-    return bool(get(meta, "timeoutType", "timeout_type") == "inter")
+    kind = get(meta, "timeoutType", "timeout_type")
+    return isinstance(kind, str) and kind == "inter"  # never `==` on an unknown type

@@ -325,7 +325,10 @@ def _provider_of(t: Telemetry) -> str | None:
 
 def _response_model_of(meta: Mapping[str, Any]) -> str | None:
     """The answering model, when the stream's meta or context names it."""
-    return _text_of(meta.get("response_model") or meta.get("responseModel"), 200)
+    value = meta.get("response_model")  # never truth-tested: it may be any object
+    if not isinstance(value, str) or not value.strip():
+        value = meta.get("responseModel")
+    return _text_of(value, 200)
 
 
 def _attach(span: Any) -> Any:
