@@ -36,6 +36,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     import l0_monitoring
 
     if os.environ.get("L0_MONITORING_EXPECT_COMPILED"):
+        # The compiled run (CI, `nox -s tests_compiled`): refuse to test anything
+        # else, e.g. the checkout's sources put first on sys.path by `python -m`.
+        import importlib
+
+        hot = ("lifecycle", "fold", "derive", "meta", "recent")
+        files = [importlib.import_module(f"l0_monitoring._internal.{m}").__file__ for m in hot]
+        interpreted = [f for f in files if f is None or f.endswith(".py")]
+        if interpreted:
+            raise pytest.UsageError(
+                "L0_MONITORING_EXPECT_COMPILED is set but these hot-path modules are "
+                f"interpreted (run the installed `pytest` script, not `python -m`): {interpreted}"
+            )
         return
     package = Path(l0_monitoring.__file__).parent
     shadows = sorted(
