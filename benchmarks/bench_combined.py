@@ -35,7 +35,7 @@ from typing import Any
 import l0
 import sentry_sdk
 import sentry_sdk.transport
-from bench_monitor import runtime_streams, token_streams
+from bench_monitor import hot_path_build, runtime_streams, token_streams
 from l0.monitoring import Monitor as RefMonitor
 from l0.monitoring import Monitoring as RefMonitoring
 from l0.types import Event, EventType
@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller inputs")
     args = parser.parse_args()
+    print(json.dumps({"build": hot_path_build()}))
     n_life = 500 if args.quick else 2_000
     n_tok = 20 if args.quick else 100
     lifecycle = runtime_streams(n_life)

@@ -196,11 +196,19 @@ def retained_memory(streams: int = 20_000) -> dict[str, Any]:
     return out
 
 
+def hot_path_build() -> str:
+    """Which build of the per-event modules this process runs: "compiled" (mypyc) or not."""
+    from l0_monitoring._internal import fold
+
+    return "interpreted" if fold.__file__.endswith(".py") else "compiled"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller inputs (CI smoke)")
     args = parser.parse_args()
+    print(json.dumps({"build": hot_path_build()}))
     tok = token_streams(80 if args.quick else 400)
     rt = runtime_streams(2_000 if args.quick else 20_000)
     itl = MonitoringConfig(metrics=MetricsConfig(inter_token_latency=True))
