@@ -690,3 +690,30 @@ def test_on_flush_receives_records_from_a_background_thread():
     assert m.flush() == 1 and m.flush() == 0
     m.close()
     assert sum(len(b) for b in got) == 2  # nothing delivered twice
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+@pytest.mark.parametrize("kind", ["monitor", "opentelemetry", "sentry"])
+def test_a_monitor_or_handler_refuses_copy_and_pickle_alike_in_both_builds(how, kind):
+    # Compiled-build review: copy.copy(monitor) and pickle gave an empty Monitor
+    # whose handle_event raised AttributeError into the host (the interpreted
+    # build aliased the live table on copy.copy). One rule in both: TypeError.
+    import copy
+    import pickle
+
+    import sentry_sdk
+
+    from l0_monitoring import Monitoring
+
+    monitor = Monitor()
+    monitor.handle_event(ev(T.SESSION_START, 0, "s"))
+    listener = {
+        "monitor": lambda: monitor,
+        "opentelemetry": Monitoring.opentelemetry,
+        "sentry": lambda: Monitoring.sentry(sentry_sdk),
+    }[kind]()
+    do = {"copy": copy.copy, "deepcopy": copy.deepcopy, "pickle": pickle.dumps}[how]
+    with pytest.raises(TypeError, match="cannot be copied or pickled"):
+        do(listener)
+    monitor.handle_event(ev(T.COMPLETE, 5, "s", tokenCount=1))
+    assert monitor.get_telemetry("s").completed

@@ -77,7 +77,11 @@ class StreamListener:
     """
 
     wants_tokens: bool = False
-    """Set True (before attaching) to receive :meth:`on_token` for every TOKEN event."""
+    """Set True on the instance (before attaching) to receive :meth:`on_token` per TOKEN event.
+
+    An instance attribute: in the compiled build a class attribute of an
+    interpreted subclass does not override it.
+    """
 
     def __call__(self, event: Any) -> None:
         """Handle one event; a plain listener is fed by its table and ignores it.
@@ -88,6 +92,21 @@ class StreamListener:
         the inherited fields, so the base's accessors for ``wants_tokens``
         would read and write the wrong bytes (a crash on the next call).
         """
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Refuse copying and pickling, alike in both builds.
+
+        A listener holds live streams, locks and threads: a copy would share
+        them (an alias) or lose them (the compiled build pickled an empty
+        object whose ``handle_event`` raised). Copy its records instead.
+
+        Raises:
+            TypeError: Always, naming the class.
+        """
+        raise TypeError(
+            f"{type(self).__name__} cannot be copied or pickled: it holds live streams, "
+            "locks and threads; copy its records (get_all_telemetry()) instead"
+        )
 
     def on_start(self, st: StreamState, ts: float) -> None:
         """The stream's first event was folded."""
