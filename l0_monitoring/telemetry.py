@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -36,6 +38,8 @@ from ._internal.contract import (
     normalize_error_category,
     normalize_severity,
 )
+from ._internal.safe import clean_text
+from ._internal.verified import EPOCH, containers_ok
 
 __all__ = [
     "AggregateMetrics",
@@ -102,6 +106,22 @@ class _Record(BaseModel):
     # Flat column names (CSV) are the leaf field names, prefixed for sections
     # whose names are generic ("message", "passed"): as L0's own CSV names them.
     csv_prefix: ClassVar[str] = ""
+
+    if not TYPE_CHECKING:  # mypy and the pydantic plugin keep BaseModel's signatures
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            # Any write may make a verified record's export differ: every mark is
+            # invalidated, after the write (see _internal/verified.py).
+            try:
+                super().__setattr__(name, value)
+            finally:
+                EPOCH[0] = object()
+
+        def __delattr__(self, name: str) -> None:
+            try:
+                super().__delattr__(name)
+            finally:
+                EPOCH[0] = object()
 
     # The writer builds records with model_construct (no validation): counts it
     # got from event meta (a tokenCount of 1e20) saturate at the schema's maximum
@@ -434,16 +454,104 @@ class Telemetry(_Record):
         examples=[SCHEMA_VERSION],
     )
 
+    # The verified mark (see _internal/verified.py): a slot, so copies and
+    # pickles (which carry __dict__ and pydantic's own slots) are unmarked.
+    __slots__ = ("_l0_verified",)
+
     @model_validator(mode="wrap")
     @classmethod
     def derive_outcome(cls, data: Any, handler: ModelWrapValidatorHandler[Telemetry]) -> Telemetry:
-        """Python construction without ``outcome`` computes it from the flags."""
+        """Python construction without ``outcome`` computes it from the flags.
+
+        A record validated from a dict (a document, keyword arguments) is
+        marked verified when :func:`_born_ok` holds.
+        """
+        token = EPOCH[0]  # before the record exists: a write meanwhile makes the mark stale
         record = handler(data)
-        if isinstance(data, dict) and "outcome" not in data:
-            record.outcome = outcome_of(
-                record.completed, record.aborted, record.abandoned, record.error.occurred
-            )
+        if isinstance(data, dict):
+            if "outcome" not in data:
+                # A new record: the write needs no invalidation (BaseModel's own setattr).
+                BaseModel.__setattr__(
+                    record,
+                    "outcome",
+                    outcome_of(
+                        record.completed, record.aborted, record.abandoned, record.error.occurred
+                    ),
+                )
+            if record.__class__ is Telemetry and _born_ok(data, record):
+                _mark(record, token)
         return record
+
+
+_set_mark: Any = Telemetry.__dict__["_l0_verified"].__set__
+
+
+def _mark(record: Telemetry, token: object) -> None:
+    """Stamp ``record`` verified at the epoch ``token`` (see ``_internal/verified.py``).
+
+    The mark is ``(token, metadata, gaps, violations, drift types)``: the
+    mutable containers the exporters re-check, held by the mark so that
+    checking them reads no section (they cannot be replaced while the mark
+    is current: that takes an attribute write).
+    """
+    d = record.__dict__
+    _set_mark(
+        record,
+        (
+            token,
+            d["metadata"],
+            d["timing"].__dict__["inter_token_latencies"],
+            d["guardrails"].__dict__["violations"],
+            d["drift"].__dict__["types"],
+        ),
+    )
+
+
+def _mark_failed(record: Telemetry, token: object) -> None:
+    """Remember that ``record`` failed the full check at the epoch ``token`` (not checked again then)."""
+    _set_mark(record, (token,))
+
+_SECTION_NAMES = ("timing", "retries", "guardrails", "error", "metrics", "drift")
+_SECTIONS = itemgetter(*_SECTION_NAMES)
+_TEXTS = itemgetter("stream_id", "session_id", "model")
+_ERROR_TEXTS = itemgetter("message", "code", "stack")
+_STAMPS = itemgetter("started_at", "completed_at")
+_STAMP_CLASSES = frozenset({datetime, type(None)})
+
+
+def _born_ok(data: dict[Any, Any], record: Telemetry) -> bool:
+    """Whether a record just validated from ``data`` passes the exporters' full check.
+
+    Validation guarantees each leaf's type, range and finiteness when every
+    section was validated from a dict here (a section passed as an instance
+    is taken as is, so such a record is left unmarked). Left to check: text
+    valid UTF-8, ``schema_version`` the current one, date-times of the class
+    itself (validation keeps a subclass) and the mutable containers.
+    """
+    try:
+        for name in _SECTION_NAMES:
+            section = data.get(name)
+            if section is not None and section.__class__ is not dict:
+                return False
+        d = record.__dict__
+        timing, retries, _, error, _, _ = _SECTIONS(d)
+        if d["schema_version"] != SCHEMA_VERSION:
+            return False
+        if not {*map(type, _STAMPS(timing.__dict__))} <= _STAMP_CLASSES:
+            return False
+        text = "".join(
+            filter(None, (*_TEXTS(d), *_ERROR_TEXTS(error.__dict__), retries.__dict__["last_error"]))
+        )
+        if not text.isascii() and clean_text(text) is not text:
+            return False
+        return containers_ok(
+            d["metadata"],
+            timing.__dict__["inter_token_latencies"],
+            d["guardrails"].__dict__["violations"],
+            d["drift"].__dict__["types"],
+        )
+    except Exception:
+        return False
 
 
 def outcome_of(completed: bool, aborted: bool, abandoned: bool, error: bool) -> Outcome:

@@ -25,13 +25,11 @@ from pydantic import ValidationError
 from .._internal.contract import (
     ERROR_CATEGORIES,
     MAX_SAFE_INT,
-    SEVERITIES,
     category_of,
     is_blank,
     loads,
 )
 from .._internal.safe import (
-    MAX_JSON_INT,
     MAX_STR,
     clean_data,
     clean_text,
@@ -41,7 +39,13 @@ from .._internal.safe import (
 )
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
-from ..telemetry import SCHEMA_VERSION, Outcome, Telemetry
+from .._internal.verified import EPOCH as _EPOCH
+from .._internal.verified import containers_ok as _containers_ok
+from .._internal.verified import json_ok as _json_ok
+from .._internal.verified import json_value_ok as _json_value_ok
+from .._internal.verified import text_ok as _text_ok
+from .._internal.verified import violations_ok as _violations_ok
+from ..telemetry import SCHEMA_VERSION, Outcome, Telemetry, _mark, _mark_failed
 from ._coerce import coerce
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
@@ -516,7 +520,17 @@ class TelemetryExporter:
         # errors: a value of another type (a host-built record) raises, and
         # the record takes the one slow path (coerce), as every format does.
         text = None
-        if _shape_ok(telemetry):
+        # A verified record (see _internal/verified.py): the serializer alone;
+        # the output stands only if no record was written to meanwhile.
+        token = _EPOCH[0]
+        if _current(telemetry) or (token := _verify(telemetry)) is not None:
+            try:
+                text = _SERIALIZER.to_json(telemetry, indent=indent, warnings=False).decode()
+            except Exception:
+                text = None
+            if _EPOCH[0] is not token:
+                text = None
+        if text is None and _shape_ok(telemetry):
             try:
                 text = _SERIALIZER.to_json(telemetry, indent=indent, warnings="error").decode()
             except Exception:
@@ -538,11 +552,18 @@ class TelemetryExporter:
         Raises:
             ValueError: The record cannot be represented (see :meth:`to_json`).
         """
+        data: dict[str, Any]
+        token = _EPOCH[0]
+        if _current(telemetry) or (token := _verify(telemetry)) is not None:
+            try:  # verified (see to_json): nothing left to check
+                data = _SERIALIZER.to_python(telemetry, mode="json", warnings=False)
+                if _EPOCH[0] is token:
+                    return data
+            except Exception:  # noqa: S110 - any failure: the checked paths decide
+                pass
         if _shape_ok(telemetry):
             try:
-                data: dict[str, Any] = _SERIALIZER.to_python(
-                    telemetry, mode="json", warnings="error"
-                )
+                data = _SERIALIZER.to_python(telemetry, mode="json", warnings="error")
                 if _dict_ok(data):
                     return data
             except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
@@ -576,19 +597,16 @@ class TelemetryExporter:
         records = telemetry_list if isinstance(telemetry_list, list) else list(telemetry_list)
         if not records:
             return ""
-        text = None
-        # The common batch: one serializer call for the whole list (warnings as
-        # errors cost a fixed ~1 us per call), split into lines at the record
-        # boundaries. Every record's JSON starts with its stream_id key, so the
-        # boundary is "},{"stream_id":"; nested data that holds the same bytes
-        # makes the count differ, and then each record is written alone.
-        if all(map(_shape_ok, records)):
+        # Every record verified at this epoch (see to_json): no checks, no warnings.
+        text = _jsonl_verified(records)
+        # Else the common batch: one serializer call for the whole list
+        # (warnings as errors cost a fixed ~1 us per call), each record checked.
+        if text is None and all(map(_shape_ok, records)):
             try:
                 body = _list_serializer().to_json(records, warnings="error")[1:-1]
-                if body.count(_RECORD_SEP) == len(records) - 1:
-                    text = body.replace(_RECORD_SEP, _RECORD_NL) + b"\n"
-                    if not text.isascii():
-                        text.decode("utf-8")  # the serializer's text is valid UTF-8
+                text = _jsonl_lines(body + b"\n", len(records))
+                if text is not None and not text.isascii():
+                    text.decode("utf-8")  # the serializer's text is valid UTF-8
             except Exception:  # rare: each record on its own
                 text = None
         if text is None:
@@ -686,8 +704,12 @@ class TelemetryExporter:
         dt_idx, json_idx = _CSV_DT, _CSV_JSON
         to_json = pydantic_core.to_json
         try:
+            # Every record verified at this epoch (and none written to while
+            # the rows were read): nothing to check; else the batch's checks.
+            token = _EPOCH[0]
+            marked = all(map(_current, records))
             rows = list(map(_CSV_ROW_LIST, records))
-            ok = _rows_ok(rows)
+            ok = (marked and _EPOCH[0] is token) or _rows_ok(rows)
         except Exception:
             ok = False
         if not ok:
@@ -913,6 +935,46 @@ def _severities(t: Telemetry) -> dict[Any, int]:
 
 _RECORD_SEP = b'},{"stream_id":'
 _RECORD_NL = b'}\n{"stream_id":'
+# Records per serializer call on the verified path: a block checked just before
+# it is written stays in the CPU caches (a batch of 10,000 does not, and then
+# checking and writing each miss the same memory).
+_JSONL_BLOCK = 256
+
+
+def _jsonl_lines(body: bytes, count: int) -> bytes | None:
+    """Compact JSON of ``count`` records, one per line, from a list's JSON body + "\n".
+
+    Every record's JSON starts with its stream_id key, so each boundary is
+    ``},{"stream_id":``; nested data holding the same bytes (a metadata list of
+    objects keyed stream_id) makes more lines than records: then None (each
+    record is written alone). Compact JSON holds no raw newline of its own.
+    """
+    text = body.replace(_RECORD_SEP, _RECORD_NL)
+    return text if text.count(b"\n") == count else None
+
+
+def _jsonl_verified(records: list[Any]) -> bytes | None:
+    """to_jsonl's text when every record is verified at this epoch (else None).
+
+    Blocks of records are checked (:func:`_current`) and then written by the
+    list serializer without warnings; the output stands only if no record
+    was written to meanwhile.
+    """
+    token = _EPOCH[0]
+    serialize = _list_serializer().to_json
+    parts = []
+    try:
+        for start in range(0, len(records), _JSONL_BLOCK):
+            block = records[start : start + _JSONL_BLOCK]
+            if not all(map(_current, block)):
+                return None
+            parts.append(serialize(block, warnings=False)[1:-1])
+    except Exception:  # any failure: the checked paths decide
+        return None
+    if _EPOCH[0] is not token:
+        return None
+    parts.append(b"")
+    return _jsonl_lines(b"\n".join(parts), len(records))
 
 
 @functools.cache
@@ -954,59 +1016,10 @@ _TOP_CHECKED = itemgetter(
 _OUTCOMES = frozenset(typing.get_args(Outcome))
 _CATEGORIES = ERROR_CATEGORIES | {None}
 _RETRY_CATEGORIES = frozenset({"network", "model", None})
-_SEVERITIES = SEVERITIES
 _ERROR_CHECKED = itemgetter("occurred", "category", "recoverable")
 _DRIFT_CHECKED = itemgetter("detected", "types")
 _GUARD_CHECKED = itemgetter("violations", "passed", "violation_count", "rules_checked")
 _STR_ONLY = frozenset({str})
-
-
-def _json_ok(data: Any) -> bool:
-    """Whether open JSON data (metadata, a violation) is written as coerce leaves it.
-
-    The usual case (text values, ASCII) is three C-level passes; anything else
-    is checked value by value: text valid UTF-8, integers within the float
-    range, floats finite, containers dicts with text keys and lists.
-    """
-    if data.__class__ is dict:
-        try:
-            if (
-                {*map(type, data.values())} <= _STR_ONLY
-                and "".join(data).isascii()
-                and "".join(data.values()).isascii()
-            ):
-                return True
-        except TypeError:  # a key that is not text
-            return False
-    return _json_value_ok(data, 64)
-
-
-def _json_value_ok(v: Any, depth: int) -> bool:
-    kind = v.__class__
-    if v is None or kind is bool:
-        return True
-    if kind is str:
-        return clean_text(v) is v
-    if kind is int:
-        return bool(-MAX_JSON_INT <= v <= MAX_JSON_INT)
-    if kind is float:
-        return bool(v - v == 0)
-    if depth <= 0:
-        return False
-    if kind is dict:
-        return all(k.__class__ is str and clean_text(k) is k for k in v) and all(
-            _json_value_ok(x, depth - 1) for x in v.values()
-        )
-    if kind is list:
-        return all(_json_value_ok(x, depth - 1) for x in v)
-    return False
-
-
-def _violations_ok(violations: list[Any]) -> bool:
-    return all(
-        v.__class__ is dict and v.get("severity", "error") in _SEVERITIES and _json_ok(v)
-        for v in violations
-    )
 
 
 _RETRY_COUNTS = itemgetter(
@@ -1106,11 +1119,6 @@ def _dict_ok(data: dict[str, Any]) -> bool:
     if text.isascii():
         return True
     return clean_text(text) is text
-
-
-def _text_ok(text: str) -> bool:
-    """Whether ``text`` is valid UTF-8 as is (coerce leaves it unchanged)."""
-    return text.isascii() or clean_text(text) is text
 
 
 _CSV_INT = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -1304,6 +1312,79 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
     except Exception:
         return False
     return True
+
+
+def _current(t: Any) -> bool:
+    """Whether ``t`` carries the verified mark of the current epoch, containers unchanged.
+
+    Then every fast path writes it as is, without checks (see
+    ``_internal/verified.py``); the caller re-reads the epoch after writing.
+    The usual record (no gaps, violations or drift types listed; metadata of
+    ASCII text) costs one join, inline here; anything else ``containers_ok``.
+    """
+    try:
+        token, metadata, gaps, violations, types = t._l0_verified
+    except Exception:  # unmarked or failed (no mark of 5), another class (no attribute)
+        return False
+    if token is not _EPOCH[0]:
+        return False
+    if gaps or violations or types or metadata.__class__ is not dict:
+        return _containers_ok(metadata, gaps, violations, types)
+    if not metadata:
+        return True
+    try:
+        if "".join([*metadata, *metadata.values()]).isascii():
+            return True
+    except TypeError:  # a key or value that is not text: each value decides
+        pass
+    return _json_value_ok(metadata, 64)
+
+
+_ROW_TYPES = itertools.repeat(type)
+
+
+def _leaves_ok(t: Telemetry) -> bool:
+    """What the full check adds to :func:`_shape_ok`: every leaf exactly as coerce leaves it.
+
+    The classes of all leaves (one signature, as to_csv checks a row), float
+    leaves finite and text leaves (drift types too) valid UTF-8.
+    """
+    row = _CSV_ROW_LIST(t)
+    if not _signature_ok(tuple(map(type, row))):
+        return False
+    floats = _ROW_FLOAT(row)
+    if not _all_finite(floats) and not all(v is None or v - v == 0 for v in floats):
+        return False
+    text = "".join(filter(None, _CSV_STR_CELLS(row)))
+    types = t.drift.types
+    return _text_ok(text) and (not types or _text_ok("".join(types)))
+
+
+def _verify(t: Any) -> object | None:
+    """Run the full check on ``t``; when it passes, mark ``t`` and return the epoch token.
+
+    The full check is what every format's fast path needs (:func:`_shape_ok`
+    and :func:`_leaves_ok`): a record that passes is written alike by every
+    format with or without checks. The token is read before checking, so a
+    write during the check leaves the mark stale. A record that fails is
+    not checked again at the same epoch (its mark says so): the formats'
+    own checks decide, as they would without marks.
+    """
+    token = _EPOCH[0]
+    try:
+        mark = t._l0_verified
+        if mark.__class__ is tuple and len(mark) == 1 and mark[0] is token:
+            return None
+    except Exception:  # noqa: S110 - no mark yet
+        pass
+    try:
+        if _shape_ok(t) and _leaves_ok(t):
+            _mark(t, token)
+            return token
+        _mark_failed(t, token)
+    except Exception:  # noqa: S110 - any failure: not verified (another class: no mark)
+        pass
+    return None
 
 
 def _csv_cell(column: Column, cell: str) -> Any:
