@@ -508,8 +508,9 @@ def _mark(record: Telemetry, token: object) -> None:
 
 
 def _mark_failed(record: Telemetry, token: object) -> None:
-    """Remember that ``record`` failed the full check at the epoch ``token`` (not checked again then)."""
+    """Remember that ``record`` failed the full check at the epoch ``token`` (not re-run then)."""
     _set_mark(record, (token,))
+
 
 _SECTION_NAMES = ("timing", "retries", "guardrails", "error", "metrics", "drift")
 _SECTIONS = itemgetter(*_SECTION_NAMES)
@@ -539,9 +540,8 @@ def _born_ok(data: dict[Any, Any], record: Telemetry) -> bool:
             return False
         if not {*map(type, _STAMPS(timing.__dict__))} <= _STAMP_CLASSES:
             return False
-        text = "".join(
-            filter(None, (*_TEXTS(d), *_ERROR_TEXTS(error.__dict__), retries.__dict__["last_error"]))
-        )
+        last_error = retries.__dict__["last_error"]
+        text = "".join(filter(None, (*_TEXTS(d), *_ERROR_TEXTS(error.__dict__), last_error)))
         if not text.isascii() and clean_text(text) is not text:
             return False
         return containers_ok(

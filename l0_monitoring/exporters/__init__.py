@@ -37,14 +37,14 @@ from .._internal.safe import (
     safe_repr,
     safe_str,
 )
-from ..prometheus import text as prometheus_text
-from ..prometheus.series import SeriesSet
 from .._internal.verified import EPOCH as _EPOCH
 from .._internal.verified import containers_ok as _containers_ok
 from .._internal.verified import json_ok as _json_ok
 from .._internal.verified import json_value_ok as _json_value_ok
 from .._internal.verified import text_ok as _text_ok
 from .._internal.verified import violations_ok as _violations_ok
+from ..prometheus import text as prometheus_text
+from ..prometheus.series import SeriesSet
 from ..telemetry import SCHEMA_VERSION, Outcome, Telemetry, _mark, _mark_failed
 from ._coerce import coerce
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
@@ -942,7 +942,7 @@ _JSONL_BLOCK = 256
 
 
 def _jsonl_lines(body: bytes, count: int) -> bytes | None:
-    """Compact JSON of ``count`` records, one per line, from a list's JSON body + "\n".
+    """Compact JSON of ``count`` records, one per line, from a list's JSON body and a newline.
 
     Every record's JSON starts with its stream_id key, so each boundary is
     ``},{"stream_id":``; nested data holding the same bytes (a metadata list of
