@@ -39,7 +39,7 @@ from ._internal.contract import (
     normalize_severity,
 )
 from ._internal.safe import clean_text
-from ._internal.verified import EPOCH, containers_ok
+from ._internal.verified import EPOCH, WRITE_LOCK, WRITING, containers_ok
 
 __all__ = [
     "AggregateMetrics",
@@ -110,18 +110,24 @@ class _Record(BaseModel):
     if not TYPE_CHECKING:  # mypy and the pydantic plugin keep BaseModel's signatures
 
         def __setattr__(self, name: str, value: Any) -> None:
-            # Any write may make a verified record's export differ: every mark is
-            # invalidated, after the write (see _internal/verified.py).
-            try:
-                super().__setattr__(name, value)
-            finally:
-                EPOCH[0] = object()
+            # Any write may make a verified record's export differ: no mark is
+            # valid while it is under way, nor after it (see _internal/verified.py).
+            with WRITE_LOCK:
+                before = EPOCH[0]
+                EPOCH[0] = WRITING
+                try:
+                    super().__setattr__(name, value)
+                finally:
+                    EPOCH[0] = WRITING if before is WRITING else object()
 
         def __delattr__(self, name: str) -> None:
-            try:
-                super().__delattr__(name)
-            finally:
-                EPOCH[0] = object()
+            with WRITE_LOCK:
+                before = EPOCH[0]
+                EPOCH[0] = WRITING
+                try:
+                    super().__delattr__(name)
+                finally:
+                    EPOCH[0] = WRITING if before is WRITING else object()
 
     # The writer builds records with model_construct (no validation): counts it
     # got from event meta (a tokenCount of 1e20) saturate at the schema's maximum
@@ -492,8 +498,11 @@ def _mark(record: Telemetry, token: object) -> None:
     The mark is ``(token, metadata, gaps, violations, drift types)``: the
     mutable containers the exporters re-check, held by the mark so that
     checking them reads no section (they cannot be replaced while the mark
-    is current: that takes an attribute write).
+    is current: that takes an attribute write). Nothing is stamped while a
+    write is under way (``token`` is ``WRITING``).
     """
+    if token is WRITING:
+        return
     d = record.__dict__
     _set_mark(
         record,

@@ -8,15 +8,18 @@ third of writing a record, so a record known to pass the full check carries a
 
 * The epoch is one object, :data:`EPOCH` ``[0]``. Any attribute write or delete on
   any record model (``_Record.__setattr__`` / ``__delattr__``: a record, or a
-  section held on its own) replaces it with a new object *after* the write, which
-  invalidates every mark at once. A service rarely mutates records; a host that
-  does falls back to the full check per export.
+  section held on its own) sets it to :data:`WRITING` while the write is under
+  way and to a new object after it, which invalidates every mark at once.
+  Writes take one lock (:data:`WRITE_LOCK`), so the epoch reads ``WRITING``
+  whenever any write is under way. A service rarely mutates records; a host
+  that does falls back to the full check per export.
 * A mark is valid when it *is* the current token (identity; the mark holds a
-  reference, so the token cannot be recycled). Tokens are never reused, so
-  concurrent writers can only ever make a mark stale, never valid again.
+  reference, so the token cannot be recycled). Tokens are never reused and no
+  mark is ever stamped ``WRITING``, so writers only ever make a mark stale.
 * A checker reads the token *before* checking and stamps that token: a write
-  during the check leaves the stamp stale. The exporters also re-read the token
-  after writing a marked record and discard the output when it moved.
+  during the check leaves the stamp stale. The exporters re-read the token
+  after writing a marked record and discard the output when it moved (a write
+  began meanwhile: the output may hold part of it).
 * Marked at birth: the records the Monitor builds (``derive.telemetry``; every
   one passes the full check, a property test over hostile event logs shows it)
   and records validated from documents or keyword arguments (validation
@@ -34,6 +37,7 @@ Writes that bypass ``__setattr__`` (``record.__dict__[...] = ...``,
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from .contract import SEVERITIES
@@ -41,6 +45,8 @@ from .safe import MAX_JSON_INT, clean_text
 
 __all__ = [
     "EPOCH",
+    "WRITE_LOCK",
+    "WRITING",
     "containers_ok",
     "json_ok",
     "json_value_ok",
@@ -50,6 +56,12 @@ __all__ = [
 
 EPOCH: list[object] = [object()]
 """The current epoch token (one item); replaced by every write to a record model."""
+
+WRITING = object()
+"""The epoch while a record model is being written to: never a valid mark."""
+
+WRITE_LOCK = threading.RLock()
+"""Held by every record model write (reentrant: a host property setter may write again)."""
 
 _STR_ONLY = frozenset({str})
 _FLOAT_ONLY = frozenset({float})
