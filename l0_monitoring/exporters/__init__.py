@@ -708,9 +708,12 @@ class TelemetryExporter:
             # Every record verified at this epoch (and none written to while
             # the rows were read): nothing to check; else the batch's checks.
             token = _EPOCH[0]
-            marked = all(map(_current, records))
-            rows = list(map(_CSV_ROW_LIST, records))
-            ok = (marked and _EPOCH[0] is token) or _rows_ok(rows)
+            rows = _csv_rows_verified(records)
+            if rows is not None and _EPOCH[0] is token:
+                ok = True
+            else:
+                rows = list(map(_CSV_ROW_LIST, records))
+                ok = _rows_ok(rows)
         except Exception:
             ok = False
         if not ok:
@@ -1182,6 +1185,17 @@ def _all_finite(values: Iterable[Any]) -> bool:
     except TypeError:  # a value that is not a number: let the exact check decide
         return False
     return bool(total - total == 0)
+
+
+def _csv_rows_verified(records: list[Telemetry]) -> list[list[Any]] | None:
+    """Every record's row when all are verified at this epoch (see to_jsonl's blocks), else None."""
+    rows: list[list[Any]] = []
+    for start in range(0, len(records), _JSONL_BLOCK):
+        block = records[start : start + _JSONL_BLOCK]
+        if not all(map(_current, block)):
+            return None
+        rows += map(_CSV_ROW_LIST, block)
+    return rows
 
 
 def _csv_row(record: Telemetry) -> list[Any]:
