@@ -708,9 +708,9 @@ class TelemetryExporter:
             # Every record verified at this epoch (and none written to while
             # the rows were read): nothing to check; else the batch's checks.
             token = _EPOCH[0]
-            rows = _csv_rows_verified(records)
-            if rows is not None and _EPOCH[0] is token:
-                ok = True
+            verified = _csv_rows_verified(records)
+            if verified is not None and _EPOCH[0] is token:
+                rows, ok = verified, True
             else:
                 rows = list(map(_CSV_ROW_LIST, records))
                 ok = _rows_ok(rows)
