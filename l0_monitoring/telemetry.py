@@ -159,7 +159,10 @@ class _Record(BaseModel):
             value = values.get(name)
             if value.__class__ is int and value > MAX_SAFE_INT:
                 values[name] = MAX_SAFE_INT
-        return super().model_construct(_fields_set, **values)
+        record = super().model_construct(_fields_set, **values)
+        if "_l0_verified" in cls.__dict__:  # Telemetry: unmarked (see _internal/verified.py)
+            _set_mark(record, None)
+        return record
 
     # model_validate / model_validate_json read *documents* (files, other
     # languages): they validate with the document context, which makes every key
@@ -484,12 +487,18 @@ class Telemetry(_Record):
                         record.completed, record.aborted, record.abandoned, record.error.occurred
                     ),
                 )
-            if record.__class__ is Telemetry and _born_ok(data, record):
-                _mark(record, token)
+            if record.__class__ is Telemetry:
+                if _born_ok(data, record):
+                    _mark(record, token)
+                else:
+                    _set_mark(record, None)  # unmarked (an unset slot costs more to read)
         return record
 
 
+# The mark slot's own accessors: an unset slot raises AttributeError here
+# directly (not through BaseModel.__getattr__), another class TypeError.
 _set_mark: Any = Telemetry.__dict__["_l0_verified"].__set__
+_get_mark: Any = Telemetry.__dict__["_l0_verified"].__get__
 
 
 def _mark(record: Telemetry, token: object) -> None:

@@ -108,12 +108,16 @@ def test_validated_records_are_marked_at_birth():
     assert E.from_jsonl(E.to_jsonl([t]))[0] == t and _current(E.from_jsonl(E.to_jsonl([t]))[0])
 
 
-def test_a_record_given_a_section_instance_is_marked_by_its_first_full_check():
+def test_a_record_given_a_section_instance_is_marked_at_its_second_export():
     # A section instance is not validated again (it may be host-built): no mark
-    # at birth, one full check at the first export, marked from then on.
+    # at birth. The first export at an epoch takes the formats' own checks (a
+    # record exported once costs what it did without marks); the second runs
+    # the full check once and marks it.
     t = Telemetry(stream_id="x", timing=TimingInfo(duration=1.5))
     assert not _current(t)
-    E.to_json(t)
+    first = E.to_json(t)
+    assert not _current(t) and t._l0_verified is EPOCH[0]  # seen once at this epoch
+    assert E.to_json(t) == first
     assert _current(t)
 
 
@@ -137,9 +141,11 @@ def test_a_record_failing_the_full_check_is_not_checked_again_at_the_same_epoch(
     t = Telemetry.model_construct(
         stream_id="n", timing=TimingInfo.model_construct(duration=float("nan"))
     )
-    assert E.to_dict(t)["timing"]["duration"] is None
+    assert E.to_dict(t)["timing"]["duration"] is None  # seen
+    assert E.to_dict(t)["timing"]["duration"] is None  # the full check: failed
     assert t._l0_verified == (EPOCH[0],)  # remembered: the formats' own checks decide
     assert E.to_dict(t)["timing"]["duration"] is None
+    assert t._l0_verified == (EPOCH[0],)
 
 
 # -- what invalidates a mark ------------------------------------------------------
@@ -279,6 +285,7 @@ def test_a_write_during_the_full_check_leaves_the_mark_stale():
         metadata={"k": "v"},
         timing=TimingInfo.model_construct(started_at=datetime(2024, 1, 1, tzinfo=zone)),
     )
+    E.to_dict(t)  # seen once: the next export runs the full check
     zone.record = t
     assert E.to_dict(t)["metadata"] == {"k": "\ufffd"}
     assert not _current(t)

@@ -46,7 +46,15 @@ from .._internal.verified import text_ok as _text_ok
 from .._internal.verified import violations_ok as _violations_ok
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
-from ..telemetry import SCHEMA_VERSION, Outcome, Telemetry, _mark, _mark_failed
+from ..telemetry import (
+    SCHEMA_VERSION,
+    Outcome,
+    Telemetry,
+    _get_mark,
+    _mark,
+    _mark_failed,
+    _set_mark,
+)
 from ._coerce import coerce
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
@@ -1344,9 +1352,12 @@ def _current(t: Any) -> bool:
     ASCII text) costs one join, inline here; anything else ``containers_ok``.
     """
     try:
-        token, metadata, gaps, violations, types = t._l0_verified
-    except Exception:  # unmarked or failed (no mark of 5), another class (no attribute)
+        mark = _get_mark(t)
+    except Exception:  # no mark (a copy), another class
         return False
+    if mark.__class__ is not tuple or len(mark) != 5:  # none, seen once, failed
+        return False
+    token, metadata, gaps, violations, types = mark
     if token is not _EPOCH[0]:
         return False
     if gaps or violations or types or metadata.__class__ is not dict:
@@ -1382,30 +1393,40 @@ def _leaves_ok(t: Telemetry) -> bool:
 
 
 def _verify(t: Any) -> object | None:
-    """Run the full check on ``t``; when it passes, mark ``t`` and return the epoch token.
+    """For an unmarked ``t``: the full check at its second export at one epoch.
 
-    The full check is what every format's fast path needs (:func:`_shape_ok`
-    and :func:`_leaves_ok`): a record that passes is written alike by every
-    format with or without checks. The token is read before checking, so a
-    write during the check leaves the mark stale. A record that fails is
-    not checked again at the same epoch (its mark says so): the formats'
-    own checks decide, as they would without marks.
+    The first export of a record at an epoch only remembers it ("seen") and
+    takes the formats' own checks, as without marks: a record exported once
+    (or a record in a world whose epoch keeps moving) costs what it did. At
+    the second, the full check (:func:`_shape_ok` and :func:`_leaves_ok`, what
+    every format's fast path needs) runs once: a record that passes is marked
+    and the epoch token returned; one that fails is remembered as failed and
+    not checked again at this epoch. The token is read before checking, so a
+    write during the check leaves the mark stale.
+
+    Returns:
+        The epoch token when ``t`` is now marked; else None.
     """
     token = _EPOCH[0]
     if token is _WRITING:  # a record write under way: the formats' own checks decide
         return None
+    mark: Any
     try:
-        mark = t._l0_verified
-        if mark.__class__ is tuple and len(mark) == 1 and mark[0] is token:
+        mark = _get_mark(t)
+    except AttributeError:  # a copy: no mark yet
+        mark = None
+    except Exception:  # another class: never marked
+        return None
+    try:
+        if mark is not token:  # first export at this epoch, or failed at it
+            if mark.__class__ is not tuple or len(mark) != 1 or mark[0] is not token:
+                _set_mark(t, token)
             return None
-    except Exception:  # noqa: S110 - no mark yet
-        pass
-    try:
         if _shape_ok(t) and _leaves_ok(t):
             _mark(t, token)
-            return token
+            return _EPOCH[0] if _EPOCH[0] is token else None
         _mark_failed(t, token)
-    except Exception:  # noqa: S110 - any failure: not verified (another class: no mark)
+    except Exception:  # noqa: S110 - any failure: not verified
         pass
     return None
 
