@@ -473,3 +473,23 @@ def test_a_validated_record_is_marked_only_when_it_passes_the_full_check(doc, ch
         assert _every_format(t) == _every_format(coerce(t))
     data = _strict(E.to_json(t))
     assert not list(jsonschema.validators.validator_for(_SCHEMA)(_SCHEMA).iter_errors(data))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"metadata": {"k": [{"a": 1}, {"stream_id": "fake"}]}},
+        {"guardrails": {"violations": [{"rule": "r"}, {"stream_id": "fake"}]}},
+    ],
+    ids=["metadata", "violations"],
+)
+def test_jsonl_of_verified_records_holding_the_record_separator_keeps_one_record_per_line(
+    fields,
+):
+    # '},{"stream_id":' inside nested data is not a record boundary.
+    t = Telemetry(stream_id="real", **fields)
+    batch = [_marked_record(), t, _marked_record()]
+    for _ in range(3):  # unmarked, seen, verified
+        lines = E.to_jsonl(batch).splitlines()
+        assert [_strict(line)["stream_id"] for line in lines] == ["s", "real", "s"]
+    assert all(map(_current, batch))

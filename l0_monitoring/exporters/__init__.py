@@ -975,18 +975,24 @@ def _jsonl_verified(records: list[Any]) -> bytes | None:
     token = _EPOCH[0]
     serialize = _list_serializer().to_json
     parts = []
+    plain = True
     try:
         for start in range(0, len(records), _JSONL_BLOCK):
             block = records[start : start + _JSONL_BLOCK]
-            if not all(map(_current, block)):
+            kinds = [*map(_current, block)]
+            if 0 in kinds:
                 return None
+            plain = plain and 1 not in kinds
             parts.append(serialize(block, warnings=False)[1:-1])
     except Exception:  # any failure: the checked paths decide
         return None
     if _EPOCH[0] is not token:
         return None
     parts.append(b"")
-    return _jsonl_lines(b"\n".join(parts), len(records))
+    text = b"\n".join(parts)
+    if plain:  # record boundaries only: no count needed (see _current)
+        return text.replace(_RECORD_SEP, _RECORD_NL)
+    return _jsonl_lines(text, len(records))
 
 
 @functools.cache
@@ -1343,33 +1349,48 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
     return True
 
 
-def _current(t: Any) -> bool:
+_PLAIN = 2  # _current: verified, and no nested object can follow a record's "},{"
+
+
+def _current(t: Any) -> int:
     """Whether ``t`` carries the verified mark of the current epoch, containers unchanged.
 
     Then every fast path writes it as is, without checks (see
     ``_internal/verified.py``); the caller re-reads the epoch after writing.
     The usual record (no gaps, violations or drift types listed; metadata of
     ASCII text) costs one join, inline here; anything else ``containers_ok``.
+
+    Returns:
+        0 when not; :data:`_PLAIN` when verified and holding no nested object
+        besides its sections (no violations, metadata of text): its compact
+        JSON holds ``},{"stream_id":`` nowhere; else 1.
     """
     try:
         mark = _get_mark(t)
     except Exception:  # no mark (a copy), another class
-        return False
+        return 0
     if mark.__class__ is not tuple or len(mark) != 5:  # none, seen once, failed
-        return False
+        return 0
     token, metadata, gaps, violations, types = mark
     if token is not _EPOCH[0]:
-        return False
+        return 0
     if gaps or violations or types or metadata.__class__ is not dict:
-        return _containers_ok(metadata, gaps, violations, types)
+        if not _containers_ok(metadata, gaps, violations, types):
+            return 0
+        return 1 if violations else _current_metadata(metadata)
+    return _current_metadata(metadata)
+
+
+def _current_metadata(metadata: dict[Any, Any]) -> int:
+    """:func:`_current` for a verified record's metadata (the other containers are fine)."""
     if not metadata:
-        return True
+        return _PLAIN
     try:
         if "".join([*metadata, *metadata.values()]).isascii():
-            return True
+            return _PLAIN
     except TypeError:  # a key or value that is not text: each value decides
         pass
-    return _json_value_ok(metadata, 64)
+    return 1 if _json_value_ok(metadata, 64) else 0
 
 
 _ROW_TYPES = itertools.repeat(type)
