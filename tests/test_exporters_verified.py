@@ -11,10 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import pathlib
 import pickle
+import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -493,3 +496,40 @@ def test_jsonl_of_verified_records_holding_the_record_separator_keeps_one_record
         lines = E.to_jsonl(batch).splitlines()
         assert [_strict(line)["stream_id"] for line in lines] == ["s", "real", "s"]
     assert all(map(_current, batch))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_child_forked_while_another_thread_writes_can_still_write_records():
+    # The write lock held by a thread at fork time is fresh in the child (and
+    # every mark there is stale), so a record write in the child never hangs.
+    from l0_monitoring._internal.verified import WRITE_LOCK
+
+    t = _marked_record()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with WRITE_LOCK:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: write, export, exit without pytest's teardown
+            ok = not _current(t)
+            t.model = "child"
+            ok = ok and E.to_dict(t)["model"] == "child"
+            os._exit(0 if ok else 1)
+    finally:
+        release.set()
+        holder.join(10)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the child hung on a record write")
+    assert os.waitstatus_to_exitcode(done[1]) == 0

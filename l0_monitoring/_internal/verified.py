@@ -37,6 +37,7 @@ Writes that bypass ``__setattr__`` (``record.__dict__[...] = ...``,
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -62,6 +63,17 @@ WRITING = object()
 
 WRITE_LOCK = threading.RLock()
 """Held by every record model write (reentrant: a host property setter may write again)."""
+
+
+def _after_fork_in_child() -> None:
+    # A thread that held the lock (or was writing) at fork does not exist in the
+    # child: a fresh lock, and a new epoch (every mark stale, none trusted).
+    WRITE_LOCK._at_fork_reinit()  # type: ignore[attr-defined]  # as logging does for its locks
+    EPOCH[0] = object()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _STR_ONLY = frozenset({str})
 _FLOAT_ONLY = frozenset({float})
