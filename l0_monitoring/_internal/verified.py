@@ -20,6 +20,13 @@ third of writing a record, so a record known to pass the full check carries a
   during the check leaves the stamp stale. The exporters re-read the token
   after writing a marked record and discard the output when it moved (a write
   began meanwhile: the output may hold part of it).
+* The same holds for every fast path that checks the live record and then
+  writes it (to_json, to_dict, to_jsonl alone and in a batch, to_metrics): the
+  token is read before the check (``WRITING``: no fast path) and re-read after
+  the output; when it moved, the record takes the slow path (``coerce``
+  validates a copy, so its output is always valid). to_csv and to_log_format
+  check the values they have already read (a row, a local) and write those:
+  a write meanwhile cannot reach their output.
 * Marked at birth: the records the Monitor builds (``derive.telemetry``; every
   one passes the full check, a property test over hostile event logs shows it)
   and records validated from documents or keyword arguments (validation

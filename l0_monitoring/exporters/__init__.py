@@ -531,7 +531,7 @@ class TelemetryExporter:
         text = None
         # A verified record (see _internal/verified.py): the serializer alone;
         # the output stands only if no record was written to meanwhile.
-        token = _EPOCH[0]
+        token = start = _EPOCH[0]
         if _current(telemetry) or (token := _verify(telemetry)) is not None:
             try:
                 text = _SERIALIZER.to_json(telemetry, indent=indent, warnings=False).decode()
@@ -539,10 +539,14 @@ class TelemetryExporter:
                 text = None
             if _EPOCH[0] is not token:
                 text = None
-        if text is None and _shape_ok(telemetry):
+        # Checked, then written: a write between the two (another thread, a
+        # host hook the check calls) discards the output (see _internal/verified.py).
+        if text is None and start is not _WRITING and _shape_ok(telemetry):
             try:
                 text = _SERIALIZER.to_json(telemetry, indent=indent, warnings="error").decode()
             except Exception:
+                text = None
+            if _EPOCH[0] is not start:
                 text = None
         if text is None:
             text = _SERIALIZER.to_json(coerce(telemetry), indent=indent).decode()
@@ -562,7 +566,7 @@ class TelemetryExporter:
             ValueError: The record cannot be represented (see :meth:`to_json`).
         """
         data: dict[str, Any]
-        token = _EPOCH[0]
+        token = start = _EPOCH[0]
         if _current(telemetry) or (token := _verify(telemetry)) is not None:
             try:  # verified (see to_json): nothing left to check
                 data = _SERIALIZER.to_python(telemetry, mode="json", warnings=False)
@@ -570,10 +574,10 @@ class TelemetryExporter:
                     return data
             except Exception:  # noqa: S110 - any failure: the checked paths decide
                 pass
-        if _shape_ok(telemetry):
+        if start is not _WRITING and _shape_ok(telemetry):  # checked, then written (see to_json)
             try:
                 data = _SERIALIZER.to_python(telemetry, mode="json", warnings="error")
-                if _dict_ok(data):
+                if _dict_ok(data) and _EPOCH[0] is start:
                     return data
             except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
                 pass
@@ -607,16 +611,20 @@ class TelemetryExporter:
         if not records:
             return ""
         # Every record verified at this epoch (see to_json): no checks, no warnings.
+        start = _EPOCH[0]
         text = _jsonl_verified(records)
         # Else the common batch: one serializer call for the whole list
-        # (warnings as errors cost a fixed ~1 us per call), each record checked.
-        if text is None and all(map(_shape_ok, records)):
+        # (warnings as errors cost a fixed ~1 us per call), each record checked
+        # and no record written to between the checks and the output (see to_json).
+        if text is None and start is not _WRITING and all(map(_shape_ok, records)):
             try:
                 body = _list_serializer().to_json(records, warnings="error")[1:-1]
                 text = _jsonl_lines(body + b"\n", len(records))
                 if text is not None and not text.isascii():
                     text.decode("utf-8")  # the serializer's text is valid UTF-8
             except Exception:  # rare: each record on its own
+                text = None
+            if _EPOCH[0] is not start:
                 text = None
         if text is None:
             parts = list(map(_record_json, records))
@@ -875,10 +883,16 @@ class TelemetryExporter:
         if names is None:
             names = _metric_names(prometheus_text.check_metric_name(prefix))
         checked = prometheus_text.check_labels(labels) if labels else {}
+        # Checked while written: a record write meanwhile (another thread, a host
+        # hook the checks call) discards the result (see to_json).
+        start = _EPOCH[0]
         try:
-            return _metrics(telemetry, names, checked, include_stream_id)
-        except Exception:
-            return _metrics(coerce(telemetry), names, checked, include_stream_id)
+            out = _metrics(telemetry, names, checked, include_stream_id)
+            if start is not _WRITING and _EPOCH[0] is start:
+                return out
+        except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
+            pass
+        return _metrics(coerce(telemetry), names, checked, include_stream_id)
 
     @staticmethod
     def to_prometheus(
@@ -1005,13 +1019,14 @@ def _list_serializer() -> Any:
 
 def _record_json(telemetry: Telemetry) -> bytes:
     """One record's compact JSON: the fast path, else the slow path (coerce)."""
-    if _shape_ok(telemetry):
+    start = _EPOCH[0]
+    if start is not _WRITING and _shape_ok(telemetry):  # checked, then written (see to_json)
         try:
             out = _SERIALIZER.to_json(telemetry, warnings="error")
-            if out.isascii():
+            if not out.isascii():
+                out.decode("utf-8")
+            if _EPOCH[0] is start:
                 return out
-            out.decode("utf-8")
-            return out
         except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
             pass
     return _SERIALIZER.to_json(coerce(telemetry))
