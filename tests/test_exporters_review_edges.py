@@ -108,6 +108,30 @@ def _constructed_with_violation(violation: dict[str, Any]) -> Telemetry:
     )
 
 
+# ---------------------------------------------------------------- severities
+
+_ODD_SEVERITIES = [["x"], {"a": 1}, {"x"}, 3, None, "WARNING", "bogus", True]
+
+
+@pytest.mark.parametrize("severity", _ODD_SEVERITIES, ids=repr)
+def test_an_unhashable_or_unknown_severity_of_a_marked_record_is_written_as_coerce_writes_it(
+    severity,
+):
+    t = _marked_with_violation()
+    E.to_json(t)
+    t.guardrails.violations[0]["severity"] = severity  # in place: the mark stays
+    _assert_as_coerced(t)
+
+
+@pytest.mark.parametrize("severity", _ODD_SEVERITIES, ids=repr)
+def test_an_unhashable_or_unknown_severity_of_a_constructed_record_is_written_as_coerce_writes_it(
+    severity,
+):
+    t = _constructed_with_violation({"rule": "r", "severity": severity})
+    for _ in range(3):  # first export, full check, marked
+        _assert_as_coerced(t)
+
+
 # ------------------------------------------- a write between check and output
 
 
@@ -272,3 +296,17 @@ def test_threads_writing_counts_while_another_exports_never_leak_an_invalid_coun
         sys.setswitchinterval(interval)
     assert not writer.is_alive()
     assert not bad
+
+
+@pytest.mark.parametrize("severity", _ODD_SEVERITIES, ids=repr)
+def test_an_odd_severity_is_counted_by_to_prometheus_of_records(severity):
+    t = _marked_with_violation()
+    t.guardrails.violations[0]["severity"] = severity
+    text = E.to_prometheus([t, _constructed_with_violation({"severity": severity})])
+    counted = [
+        line
+        for line in text.splitlines()
+        if line.startswith("l0_guardrail_violations_total{") and not line.endswith(" 0")
+    ]
+    assert len(counted) in (1, 2)
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in counted) == 2

@@ -134,11 +134,21 @@ def json_value_ok(v: Any, depth: int) -> bool:
 
 
 def violations_ok(violations: list[Any]) -> bool:
-    """Whether every listed violation is a JSON object with a known (or no) severity."""
-    return all(
-        v.__class__ is dict and v.get("severity", "error") in SEVERITIES and json_ok(v)
-        for v in violations
-    )
+    """Whether every listed violation is as coerce leaves it (the schema's GuardrailViolation).
+
+    A JSON object (:func:`json_ok`) whose ``severity`` is absent or one of
+    :data:`~.contract.SEVERITIES` (text; anything else, unhashable too, is for
+    coerce to normalize).
+    """
+    for v in violations:
+        if v.__class__ is not dict:
+            return False
+        severity = v.get("severity", "error")
+        if severity.__class__ is not str or severity not in SEVERITIES:
+            return False
+        if not json_ok(v):
+            return False
+    return True
 
 
 def containers_ok(metadata: Any, gaps: Any, violations: Any, types: Any) -> bool:

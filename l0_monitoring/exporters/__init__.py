@@ -946,13 +946,17 @@ def _severities(t: Telemetry) -> dict[Any, int]:
     """A record's violations by severity (for the Prometheus series of records).
 
     The listed ones by their severity; those past the list (``violation_count``
-    beyond the 100 listed) under ``_other``: their severity is not recorded.
+    beyond the 100 listed), and any whose severity is not text (a list, in a
+    host-built record), under ``_other``.
     """
     counts: dict[Any, int] = {}
     listed = t.guardrails.violations
     for v in listed:
-        severity = v.get("severity")
-        counts[severity] = counts.get(severity, 0) + 1
+        severity = v.get("severity") if isinstance(v, Mapping) else None
+        try:
+            counts[severity] = counts.get(severity, 0) + 1
+        except TypeError:  # unhashable (a host-built record): not a severity, so _other
+            counts[None] = counts.get(None, 0) + 1
     unlisted = t.guardrails.total - len(listed)
     if unlisted > 0:
         counts[None] = counts.get(None, 0) + unlisted
