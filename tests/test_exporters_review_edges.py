@@ -132,6 +132,32 @@ def test_an_unhashable_or_unknown_severity_of_a_constructed_record_is_written_as
         _assert_as_coerced(t)
 
 
+# ------------------------------------------------------------- rule, message
+
+_ODD_TEXT = [5, 1.5, True, ["x"], {"a": "b"}]
+
+
+@pytest.mark.parametrize("key", ["rule", "message"])
+@pytest.mark.parametrize("value", _ODD_TEXT, ids=repr)
+def test_a_violation_rule_or_message_that_is_not_text_is_refused_by_every_document_format(
+    key, value
+):
+    for t in (_marked_with_violation(), _constructed_with_violation({"rule": "r"})):
+        for _ in range(3):
+            t.guardrails.violations[0][key] = value
+            with pytest.raises(ValueError, match=f"violations.0.{key}"):
+                coerce(t)
+            _assert_as_coerced(t, shown=_DOC_FORMATS)
+
+
+@pytest.mark.parametrize("key", ["rule", "message"])
+def test_a_violation_rule_or_message_of_null_is_kept(key):
+    t = _marked_with_violation()
+    t.guardrails.violations[0][key] = None
+    assert E.to_dict(t)["guardrails"]["violations"][0][key] is None
+    _assert_as_coerced(t)
+
+
 # ------------------------------------------- a write between check and output
 
 

@@ -136,15 +136,22 @@ def json_value_ok(v: Any, depth: int) -> bool:
 def violations_ok(violations: list[Any]) -> bool:
     """Whether every listed violation is as coerce leaves it (the schema's GuardrailViolation).
 
-    A JSON object (:func:`json_ok`) whose ``severity`` is absent or one of
-    :data:`~.contract.SEVERITIES` (text; anything else, unhashable too, is for
-    coerce to normalize).
+    A JSON object (:func:`json_ok`) whose declared keys hold what the schema
+    allows: ``severity`` absent or one of :data:`~.contract.SEVERITIES` (text;
+    anything else, unhashable too, is for coerce to normalize), ``rule`` and
+    ``message`` absent, null or text (anything else: coerce refuses the record).
     """
     for v in violations:
         if v.__class__ is not dict:
             return False
         severity = v.get("severity", "error")
         if severity.__class__ is not str or severity not in SEVERITIES:
+            return False
+        rule = v.get("rule")
+        message = v.get("message")
+        if (rule is not None and rule.__class__ is not str) or (
+            message is not None and message.__class__ is not str
+        ):
             return False
         if not json_ok(v):
             return False
