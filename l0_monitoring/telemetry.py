@@ -39,7 +39,7 @@ from ._internal.contract import (
     normalize_severity,
 )
 from ._internal.safe import clean_text
-from ._internal.verified import EPOCH, WRITE_LOCK, WRITING, containers_ok
+from ._internal.verified import EPOCH, WRITE_LOCK, WRITING, containers_ok, stamp_ok
 
 __all__ = [
     "AggregateMetrics",
@@ -545,7 +545,8 @@ def _born_ok(data: dict[Any, Any], record: Telemetry) -> bool:
     section was validated from a dict here (a section passed as an instance
     is taken as is, so such a record is left unmarked). Left to check: text
     valid UTF-8, ``schema_version`` the current one, date-times of the class
-    itself (validation keeps a subclass) and the mutable containers.
+    itself (validation keeps a subclass) with a UTC offset of whole minutes
+    (validation keeps a datetime's own offset) and the mutable containers.
     """
     try:
         for name in _SECTION_NAMES:
@@ -556,7 +557,10 @@ def _born_ok(data: dict[Any, Any], record: Telemetry) -> bool:
         timing, retries, _, error, _, _ = _SECTIONS(d)
         if d["schema_version"] != SCHEMA_VERSION:
             return False
-        if not {*map(type, _STAMPS(timing.__dict__))} <= _STAMP_CLASSES:
+        stamps = _STAMPS(timing.__dict__)
+        if not {*map(type, stamps)} <= _STAMP_CLASSES or not all(
+            s is None or stamp_ok(s) for s in stamps
+        ):
             return False
         last_error = retries.__dict__["last_error"]
         text = "".join(filter(None, (*_TEXTS(d), *_ERROR_TEXTS(error.__dict__), last_error)))

@@ -19,7 +19,7 @@ import pathlib
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import jsonschema
@@ -156,6 +156,43 @@ def test_a_violation_rule_or_message_of_null_is_kept(key):
     t.guardrails.violations[0][key] = None
     assert E.to_dict(t)["guardrails"]["violations"][0][key] is None
     _assert_as_coerced(t)
+
+
+# --------------------------------------------------------------- date-times
+
+_ODD_OFFSETS = [
+    timedelta(seconds=30),
+    timedelta(seconds=-30),
+    timedelta(hours=5, minutes=30, seconds=1),
+    timedelta(microseconds=1),
+    timedelta(minutes=-1, microseconds=-5),
+]
+
+
+@pytest.mark.parametrize("offset", _ODD_OFFSETS, ids=str)
+@pytest.mark.parametrize("field", ["started_at", "completed_at"])
+def test_a_utc_offset_that_is_not_whole_minutes_is_written_as_the_utc_instant(offset, field):
+    stamp = datetime(2024, 1, 1, tzinfo=timezone(offset))
+    instant = stamp.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    validated = Telemetry(stream_id="d", timing={field: stamp})
+    constructed = Telemetry.model_construct(
+        stream_id="d", timing=TimingInfo.model_construct(**{field: stamp})
+    )
+    assigned = Telemetry(stream_id="d")
+    assigned.timing.__setattr__(field, stamp)
+    for t in (validated, constructed, assigned):
+        for _ in range(3):  # first export, full check, marked (or not)
+            assert E.to_dict(t)["timing"][field] == instant
+            _assert_as_coerced(t)
+
+
+@pytest.mark.parametrize("offset", [timedelta(hours=5, minutes=30), timedelta(hours=-8)], ids=str)
+def test_a_utc_offset_of_whole_minutes_is_kept(offset):
+    stamp = datetime(2024, 1, 1, tzinfo=timezone(offset))
+    t = Telemetry(stream_id="d", timing={"started_at": stamp})
+    for _ in range(3):
+        assert E.to_dict(t)["timing"]["started_at"] == stamp.isoformat()
+        _assert_as_coerced(t)
 
 
 # ------------------------------------------- a write between check and output

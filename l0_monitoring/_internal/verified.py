@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from .contract import SEVERITIES
@@ -58,6 +59,7 @@ __all__ = [
     "containers_ok",
     "json_ok",
     "json_value_ok",
+    "stamp_ok",
     "text_ok",
     "violations_ok",
 ]
@@ -89,6 +91,18 @@ _FLOAT_ONLY = frozenset({float})
 def text_ok(text: str) -> bool:
     """Whether ``text`` is valid UTF-8 as is (``coerce`` leaves it unchanged)."""
     return text.isascii() or clean_text(text) is text
+
+
+def stamp_ok(stamp: datetime) -> bool:
+    """Whether a date-time is written as coerce leaves it: aware, its UTC offset whole minutes.
+
+    The serializer writes an offset to the minute (``+00:00:30`` as ``+00:00``:
+    the instant 30 s wrong); coerce converts such a date-time to UTC.
+    """
+    if stamp.tzinfo is UTC:
+        return True
+    offset = stamp.utcoffset()
+    return offset is not None and not offset.seconds % 60 and not offset.microseconds
 
 
 def json_ok(data: Any) -> bool:

@@ -42,6 +42,7 @@ from .._internal.verified import WRITING as _WRITING
 from .._internal.verified import containers_ok as _containers_ok
 from .._internal.verified import json_ok as _json_ok
 from .._internal.verified import json_value_ok as _json_value_ok
+from .._internal.verified import stamp_ok as _stamp_ok
 from .._internal.verified import text_ok as _text_ok
 from .._internal.verified import violations_ok as _violations_ok
 from ..prometheus import text as prometheus_text
@@ -1074,7 +1075,8 @@ def _shape_ok(t: Any) -> bool:
     anywhere) and everything about values: so this checks the record's class
     (a subclass is exported as the Telemetry it is), no None where the schema
     forbids it (a section set to None has no ``__dict__``), enumerations and
-    ``schema_version``, counts in range, aware date-times, finite inter-token
+    ``schema_version``, counts in range, aware date-times (UTC offsets of whole
+    minutes: the serializer cuts seconds off an offset), finite inter-token
     gaps, and metadata and violations as JSON data. Reads by C-level
     itemgetters; anything unexpected answers False (the slow path).
     """
@@ -1107,8 +1109,8 @@ def _shape_ok(t: Any) -> bool:
             or drift_types is None
             or (drift_types and {*map(type, drift_types)} != _STR_ONLY)
             or gaps is None
-            or (started is not None and started.tzinfo is not UTC and started.utcoffset() is None)
-            or (ended is not None and ended.tzinfo is not UTC and ended.utcoffset() is None)
+            or (started is not None and started.tzinfo is not UTC and not _stamp_ok(started))
+            or (ended is not None and ended.tzinfo is not UTC and not _stamp_ok(ended))
             or (gaps and (x := sum(gaps, 0.0)) - x != 0)
             or max(counts) > MAX_SAFE_INT
             or min(counts) < 0
@@ -1336,10 +1338,10 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
         for cells, allowed in _ROW_LITERALS:
             if not {*chain(map(cells, rows))} <= allowed:
                 return False
-        # Aware date-times: UTC (the usual, one set), else utcoffset() not None
-        # (a tzinfo may answer None: then the date-time is naive).
+        # Aware date-times: UTC (the usual, one set), else an offset of whole
+        # minutes (a tzinfo may answer None: then the date-time is naive).
         stamps = [*filter(None, chain(map(_ROW_DT, rows)))]
-        if not {*map(_TZINFO, stamps)} <= _UTC_ONLY and None in map(datetime.utcoffset, stamps):
+        if not {*map(_TZINFO, stamps)} <= _UTC_ONLY and not all(map(_stamp_ok, stamps)):
             return False
         types = [*chain(chain(map(_ROW_DRIFT_TYPES, rows)))]  # items: text, valid UTF-8
         if types and not ({*map(type, types)} <= _STR_ONLY and _text_ok("".join(types))):
