@@ -7,6 +7,8 @@ best of N (CPU time of the process by default, so other load on a shared machine
 disturbs it less; ``--wall`` for wall time). The per-record formats (to_json,
 to_dict, to_log_format, to_metrics) are timed over all records, one call each.
 
+``--floor`` adds our serializer alone (no checks), the floor of to_json and to_dict.
+
 Run: ``python benchmarks/bench_exporters.py``
 """
 
@@ -78,6 +80,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--only", nargs="*", help="formats to run (default: all)")
     parser.add_argument("--wall", action="store_true", help="time wall clock, not CPU time")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time our records' pydantic-core serializer alone (no checks, no marks): "
+        "what to_json and to_dict cost without totality",
+    )
     args = parser.parse_args()
     if args.wall:
         global CLOCK
@@ -100,6 +108,20 @@ def main() -> None:
             lambda: [R.to_metrics(t) for t in ref],
         ),
     ]
+    if args.floor:
+        serializer = Telemetry.__pydantic_serializer__
+        cases += [
+            (
+                "to_json floor (serializer alone)",
+                lambda: [serializer.to_json(t, indent=2, warnings=False).decode() for t in ours],
+                lambda: [R.to_json(t) for t in ref],
+            ),
+            (
+                "to_dict floor (serializer alone)",
+                lambda: [serializer.to_python(t, mode="json", warnings=False) for t in ours],
+                lambda: [R.to_dict(t) for t in ref],
+            ),
+        ]
     wanted = set(args.only or [c[0] for c in cases])
     for name, mine, theirs in cases:
         if name not in wanted:

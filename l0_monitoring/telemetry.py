@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -36,6 +38,8 @@ from ._internal.contract import (
     normalize_error_category,
     normalize_severity,
 )
+from ._internal.safe import clean_text
+from ._internal.verified import EPOCH, WRITE_LOCK, WRITING, containers_ok, stamp_ok
 
 __all__ = [
     "AggregateMetrics",
@@ -103,6 +107,28 @@ class _Record(BaseModel):
     # whose names are generic ("message", "passed"): as L0's own CSV names them.
     csv_prefix: ClassVar[str] = ""
 
+    if not TYPE_CHECKING:  # mypy and the pydantic plugin keep BaseModel's signatures
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            # Any write may make a verified record's export differ: no mark is
+            # valid while it is under way, nor after it (see _internal/verified.py).
+            with WRITE_LOCK:
+                before = EPOCH[0]
+                EPOCH[0] = WRITING
+                try:
+                    super().__setattr__(name, value)
+                finally:
+                    EPOCH[0] = WRITING if before is WRITING else object()
+
+        def __delattr__(self, name: str) -> None:
+            with WRITE_LOCK:
+                before = EPOCH[0]
+                EPOCH[0] = WRITING
+                try:
+                    super().__delattr__(name)
+                finally:
+                    EPOCH[0] = WRITING if before is WRITING else object()
+
     # The writer builds records with model_construct (no validation): counts it
     # got from event meta (a tokenCount of 1e20) saturate at the schema's maximum
     # there, so every written record passes the published schema.
@@ -133,7 +159,10 @@ class _Record(BaseModel):
             value = values.get(name)
             if value.__class__ is int and value > MAX_SAFE_INT:
                 values[name] = MAX_SAFE_INT
-        return super().model_construct(_fields_set, **values)
+        record = super().model_construct(_fields_set, **values)
+        if "_l0_verified" in cls.__dict__:  # Telemetry: unmarked (see _internal/verified.py)
+            _set_mark(record, None)
+        return record
 
     # model_validate / model_validate_json read *documents* (files, other
     # languages): they validate with the document context, which makes every key
@@ -434,16 +463,117 @@ class Telemetry(_Record):
         examples=[SCHEMA_VERSION],
     )
 
+    # The verified mark (see _internal/verified.py): a slot, so copies and
+    # pickles (which carry __dict__ and pydantic's own slots) are unmarked.
+    __slots__ = ("_l0_verified",)
+
     @model_validator(mode="wrap")
     @classmethod
     def derive_outcome(cls, data: Any, handler: ModelWrapValidatorHandler[Telemetry]) -> Telemetry:
-        """Python construction without ``outcome`` computes it from the flags."""
+        """Python construction without ``outcome`` computes it from the flags.
+
+        A record validated from a dict (a document, keyword arguments) is
+        marked verified when :func:`_born_ok` holds.
+        """
+        token = EPOCH[0]  # before the record exists: a write meanwhile makes the mark stale
         record = handler(data)
-        if isinstance(data, dict) and "outcome" not in data:
-            record.outcome = outcome_of(
-                record.completed, record.aborted, record.abandoned, record.error.occurred
-            )
+        if isinstance(data, dict):
+            if "outcome" not in data:
+                # A new record: the write needs no invalidation (BaseModel's own setattr).
+                BaseModel.__setattr__(
+                    record,
+                    "outcome",
+                    outcome_of(
+                        record.completed, record.aborted, record.abandoned, record.error.occurred
+                    ),
+                )
+            if record.__class__ is Telemetry:
+                if _born_ok(data, record):
+                    _mark(record, token)
+                else:
+                    _set_mark(record, None)  # unmarked (an unset slot costs more to read)
         return record
+
+
+# The mark slot's own accessors: an unset slot raises AttributeError here
+# directly (not through BaseModel.__getattr__), another class TypeError.
+_set_mark: Any = Telemetry.__dict__["_l0_verified"].__set__
+_get_mark: Any = Telemetry.__dict__["_l0_verified"].__get__
+
+
+def _mark(record: Telemetry, token: object) -> None:
+    """Stamp ``record`` verified at the epoch ``token`` (see ``_internal/verified.py``).
+
+    The mark is ``(token, metadata, gaps, violations, drift types)``: the
+    mutable containers the exporters re-check, held by the mark so that
+    checking them reads no section (they cannot be replaced while the mark
+    is current: that takes an attribute write). Nothing is stamped while a
+    write is under way (``token`` is ``WRITING``).
+    """
+    if token is WRITING:
+        return
+    d = record.__dict__
+    _set_mark(
+        record,
+        (
+            token,
+            d["metadata"],
+            d["timing"].__dict__["inter_token_latencies"],
+            d["guardrails"].__dict__["violations"],
+            d["drift"].__dict__["types"],
+        ),
+    )
+
+
+def _mark_failed(record: Telemetry, token: object) -> None:
+    """Remember that ``record`` failed the full check at the epoch ``token`` (not re-run then)."""
+    _set_mark(record, (token,))
+
+
+_SECTION_NAMES = ("timing", "retries", "guardrails", "error", "metrics", "drift")
+_SECTIONS = itemgetter(*_SECTION_NAMES)
+_TEXTS = itemgetter("stream_id", "session_id", "model")
+_ERROR_TEXTS = itemgetter("message", "code", "stack")
+_STAMPS = itemgetter("started_at", "completed_at")
+_STAMP_CLASSES = frozenset({datetime, type(None)})
+
+
+def _born_ok(data: dict[Any, Any], record: Telemetry) -> bool:
+    """Whether a record just validated from ``data`` passes the exporters' full check.
+
+    Validation guarantees each leaf's type, range and finiteness when every
+    section was validated from a dict here (a section passed as an instance
+    is taken as is, so such a record is left unmarked). Left to check: text
+    valid UTF-8, ``schema_version`` the current one, date-times of the class
+    itself (validation keeps a subclass) with a UTC offset of whole minutes
+    (validation keeps a datetime's own offset) and the mutable containers.
+    """
+    try:
+        for name in _SECTION_NAMES:
+            section = data.get(name)
+            if section is not None and section.__class__ is not dict:
+                return False
+        d = record.__dict__
+        timing, retries, _, error, _, _ = _SECTIONS(d)
+        if d["schema_version"] != SCHEMA_VERSION:
+            return False
+        stamps = _STAMPS(timing.__dict__)
+        if not {*map(type, stamps)} <= _STAMP_CLASSES or not all(
+            s is None or stamp_ok(s) for s in stamps
+        ):
+            return False
+        last_error = retries.__dict__["last_error"]
+        text = "".join(filter(None, (*_TEXTS(d), *_ERROR_TEXTS(error.__dict__), last_error)))
+        if not text.isascii() and clean_text(text) is not text:
+            return False
+        return containers_ok(
+            d["metadata"],
+            timing.__dict__["inter_token_latencies"],
+            d["guardrails"].__dict__["violations"],
+            d["drift"].__dict__["types"],
+        )
+    except Exception:
+        return False
 
 
 def outcome_of(completed: bool, aborted: bool, abandoned: bool, error: bool) -> Outcome:

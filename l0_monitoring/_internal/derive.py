@@ -24,11 +24,13 @@ from ..telemetry import (
     RetryInfo,
     Telemetry,
     TimingInfo,
+    _mark,
     outcome_of,
 )
 from .contract import UNKNOWN_CATEGORY, ErrorCategory, category_of
 from .fold import GAPS_SHOWN, StreamState, json_safe_context
 from .safe import clean_text, safe_str
+from .verified import EPOCH
 
 _INF = math.inf
 MIN_RATE_SPAN_MS = 1.0  # rule 8: no tokens/s over a span shorter than this
@@ -289,12 +291,13 @@ def telemetry(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Tel
     Returns:
         The record (``completed_at`` unset when not final).
     """
+    token = EPOCH[0]  # before building: a record write meanwhile makes the mark stale
     f = derive(st, cfg, final=final)
     gaps_shown: list[float] = []
     avg = p50 = p90 = p99 = None
     if cfg.inter_token_latency and cfg.collect_timing:
         avg, p50, p90, p99, gaps_shown = _gap_stats(st)
-    return Telemetry.model_construct(
+    record = Telemetry.model_construct(
         outcome=f.outcome,
         stream_id=f.stream_id,
         session_id=f.session_id,
@@ -351,6 +354,10 @@ def telemetry(st: StreamState, cfg: MetricsConfig, *, final: bool = True) -> Tel
         aborted=st.aborted,
         abandoned=st.abandoned,
     )
+    # Verified at birth: every record built here passes the exporters' full
+    # check (tests/test_exporters_verified.py: a property over hostile event logs).
+    _mark(record, token)
+    return record
 
 
 def _gap_stats(

@@ -25,13 +25,11 @@ from pydantic import ValidationError
 from .._internal.contract import (
     ERROR_CATEGORIES,
     MAX_SAFE_INT,
-    SEVERITIES,
     category_of,
     is_blank,
     loads,
 )
 from .._internal.safe import (
-    MAX_JSON_INT,
     MAX_STR,
     clean_data,
     clean_text,
@@ -39,9 +37,25 @@ from .._internal.safe import (
     safe_repr,
     safe_str,
 )
+from .._internal.verified import EPOCH as _EPOCH
+from .._internal.verified import WRITING as _WRITING
+from .._internal.verified import containers_ok as _containers_ok
+from .._internal.verified import json_ok as _json_ok
+from .._internal.verified import json_value_ok as _json_value_ok
+from .._internal.verified import stamp_ok as _stamp_ok
+from .._internal.verified import text_ok as _text_ok
+from .._internal.verified import violations_ok as _violations_ok
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
-from ..telemetry import SCHEMA_VERSION, Outcome, Telemetry
+from ..telemetry import (
+    SCHEMA_VERSION,
+    Outcome,
+    Telemetry,
+    _get_mark,
+    _mark,
+    _mark_failed,
+    _set_mark,
+)
 from ._coerce import coerce
 from ._layout import CSV_COLUMNS, LOG_FIELDS, Column, LogField, _kind
 
@@ -516,10 +530,24 @@ class TelemetryExporter:
         # errors: a value of another type (a host-built record) raises, and
         # the record takes the one slow path (coerce), as every format does.
         text = None
-        if _shape_ok(telemetry):
+        # A verified record (see _internal/verified.py): the serializer alone;
+        # the output stands only if no record was written to meanwhile.
+        token = start = _EPOCH[0]
+        if _current(telemetry) or (token := _verify(telemetry)) is not None:
+            try:
+                text = _SERIALIZER.to_json(telemetry, indent=indent, warnings=False).decode()
+            except Exception:
+                text = None
+            if _EPOCH[0] is not token:
+                text = None
+        # Checked, then written: a write between the two (another thread, a
+        # host hook the check calls) discards the output (see _internal/verified.py).
+        if text is None and start is not _WRITING and _shape_ok(telemetry):
             try:
                 text = _SERIALIZER.to_json(telemetry, indent=indent, warnings="error").decode()
             except Exception:
+                text = None
+            if _EPOCH[0] is not start:
                 text = None
         if text is None:
             text = _SERIALIZER.to_json(coerce(telemetry), indent=indent).decode()
@@ -538,12 +566,19 @@ class TelemetryExporter:
         Raises:
             ValueError: The record cannot be represented (see :meth:`to_json`).
         """
-        if _shape_ok(telemetry):
+        data: dict[str, Any]
+        token = start = _EPOCH[0]
+        if _current(telemetry) or (token := _verify(telemetry)) is not None:
+            try:  # verified (see to_json): nothing left to check
+                data = _SERIALIZER.to_python(telemetry, mode="json", warnings=False)
+                if _EPOCH[0] is token:
+                    return data
+            except Exception:  # noqa: S110 - any failure: the checked paths decide
+                pass
+        if start is not _WRITING and _shape_ok(telemetry):  # checked, then written (see to_json)
             try:
-                data: dict[str, Any] = _SERIALIZER.to_python(
-                    telemetry, mode="json", warnings="error"
-                )
-                if _dict_ok(data):
+                data = _SERIALIZER.to_python(telemetry, mode="json", warnings="error")
+                if _dict_ok(data) and _EPOCH[0] is start:
                     return data
             except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
                 pass
@@ -576,20 +611,21 @@ class TelemetryExporter:
         records = telemetry_list if isinstance(telemetry_list, list) else list(telemetry_list)
         if not records:
             return ""
-        text = None
-        # The common batch: one serializer call for the whole list (warnings as
-        # errors cost a fixed ~1 us per call), split into lines at the record
-        # boundaries. Every record's JSON starts with its stream_id key, so the
-        # boundary is "},{"stream_id":"; nested data that holds the same bytes
-        # makes the count differ, and then each record is written alone.
-        if all(map(_shape_ok, records)):
+        # Every record verified at this epoch (see to_json): no checks, no warnings.
+        start = _EPOCH[0]
+        text = _jsonl_verified(records)
+        # Else the common batch: one serializer call for the whole list
+        # (warnings as errors cost a fixed ~1 us per call), each record checked
+        # and no record written to between the checks and the output (see to_json).
+        if text is None and start is not _WRITING and all(map(_shape_ok, records)):
             try:
                 body = _list_serializer().to_json(records, warnings="error")[1:-1]
-                if body.count(_RECORD_SEP) == len(records) - 1:
-                    text = body.replace(_RECORD_SEP, _RECORD_NL) + b"\n"
-                    if not text.isascii():
-                        text.decode("utf-8")  # the serializer's text is valid UTF-8
+                text = _jsonl_lines(body + b"\n", len(records))
+                if text is not None and not text.isascii():
+                    text.decode("utf-8")  # the serializer's text is valid UTF-8
             except Exception:  # rare: each record on its own
+                text = None
+            if _EPOCH[0] is not start:
                 text = None
         if text is None:
             parts = list(map(_record_json, records))
@@ -686,8 +722,15 @@ class TelemetryExporter:
         dt_idx, json_idx = _CSV_DT, _CSV_JSON
         to_json = pydantic_core.to_json
         try:
-            rows = list(map(_CSV_ROW_LIST, records))
-            ok = _rows_ok(rows)
+            # Every record verified at this epoch (and none written to while
+            # the rows were read): nothing to check; else the batch's checks.
+            token = _EPOCH[0]
+            verified = _csv_rows_verified(records)
+            if verified is not None and _EPOCH[0] is token:
+                rows, ok = verified, True
+            else:
+                rows = list(map(_CSV_ROW_LIST, records))
+                ok = _rows_ok(rows)
         except Exception:
             ok = False
         if not ok:
@@ -841,10 +884,16 @@ class TelemetryExporter:
         if names is None:
             names = _metric_names(prometheus_text.check_metric_name(prefix))
         checked = prometheus_text.check_labels(labels) if labels else {}
+        # Checked while written: a record write meanwhile (another thread, a host
+        # hook the checks call) discards the result (see to_json).
+        start = _EPOCH[0]
         try:
-            return _metrics(telemetry, names, checked, include_stream_id)
-        except Exception:
-            return _metrics(coerce(telemetry), names, checked, include_stream_id)
+            out = _metrics(telemetry, names, checked, include_stream_id)
+            if start is not _WRITING and _EPOCH[0] is start:
+                return out
+        except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
+            pass
+        return _metrics(coerce(telemetry), names, checked, include_stream_id)
 
     @staticmethod
     def to_prometheus(
@@ -898,13 +947,17 @@ def _severities(t: Telemetry) -> dict[Any, int]:
     """A record's violations by severity (for the Prometheus series of records).
 
     The listed ones by their severity; those past the list (``violation_count``
-    beyond the 100 listed) under ``_other``: their severity is not recorded.
+    beyond the 100 listed), and any whose severity is not text (a list, in a
+    host-built record), under ``_other``.
     """
     counts: dict[Any, int] = {}
     listed = t.guardrails.violations
     for v in listed:
-        severity = v.get("severity")
-        counts[severity] = counts.get(severity, 0) + 1
+        severity = v.get("severity") if isinstance(v, Mapping) else None
+        try:
+            counts[severity] = counts.get(severity, 0) + 1
+        except TypeError:  # unhashable (a host-built record): not a severity, so _other
+            counts[None] = counts.get(None, 0) + 1
     unlisted = t.guardrails.total - len(listed)
     if unlisted > 0:
         counts[None] = counts.get(None, 0) + unlisted
@@ -913,6 +966,52 @@ def _severities(t: Telemetry) -> dict[Any, int]:
 
 _RECORD_SEP = b'},{"stream_id":'
 _RECORD_NL = b'}\n{"stream_id":'
+# Records per serializer call on the verified path: a block checked just before
+# it is written stays in the CPU caches (a batch of 10,000 does not, and then
+# checking and writing each miss the same memory).
+_JSONL_BLOCK = 256
+
+
+def _jsonl_lines(body: bytes, count: int) -> bytes | None:
+    """Compact JSON of ``count`` records, one per line, from a list's JSON body and a newline.
+
+    Every record's JSON starts with its stream_id key, so each boundary is
+    ``},{"stream_id":``; nested data holding the same bytes (a metadata list of
+    objects keyed stream_id) makes more lines than records: then None (each
+    record is written alone). Compact JSON holds no raw newline of its own.
+    """
+    text = body.replace(_RECORD_SEP, _RECORD_NL)
+    return text if text.count(b"\n") == count else None
+
+
+def _jsonl_verified(records: list[Any]) -> bytes | None:
+    """to_jsonl's text when every record is verified at this epoch (else None).
+
+    Blocks of records are checked (:func:`_current`) and then written by the
+    list serializer without warnings; the output stands only if no record
+    was written to meanwhile.
+    """
+    token = _EPOCH[0]
+    serialize = _list_serializer().to_json
+    parts = []
+    plain = True
+    try:
+        for start in range(0, len(records), _JSONL_BLOCK):
+            block = records[start : start + _JSONL_BLOCK]
+            kinds = [*map(_current, block)]
+            if 0 in kinds:
+                return None
+            plain = plain and 1 not in kinds
+            parts.append(serialize(block, warnings=False)[1:-1])
+    except Exception:  # any failure: the checked paths decide
+        return None
+    if _EPOCH[0] is not token:
+        return None
+    parts.append(b"")
+    text = b"\n".join(parts)
+    if plain:  # record boundaries only: no count needed (see _current)
+        return text.replace(_RECORD_SEP, _RECORD_NL)
+    return _jsonl_lines(text, len(records))
 
 
 @functools.cache
@@ -925,21 +1024,21 @@ def _list_serializer() -> Any:
 
 def _record_json(telemetry: Telemetry) -> bytes:
     """One record's compact JSON: the fast path, else the slow path (coerce)."""
-    if _shape_ok(telemetry):
+    start = _EPOCH[0]
+    if start is not _WRITING and _shape_ok(telemetry):  # checked, then written (see to_json)
         try:
             out = _SERIALIZER.to_json(telemetry, warnings="error")
-            if out.isascii():
+            if not out.isascii():
+                out.decode("utf-8")
+            if _EPOCH[0] is start:
                 return out
-            out.decode("utf-8")
-            return out
         except Exception:  # noqa: S110 - any failure: the slow path (coerce) decides
             pass
     return _SERIALIZER.to_json(coerce(telemetry))
 
 
-_SECTIONS = itemgetter(
-    *(c for c in ("timing", "retries", "guardrails", "error", "metrics", "drift"))
-)
+_SECTION_NAMES = ("timing", "retries", "guardrails", "error", "metrics", "drift")
+_SECTIONS = itemgetter(*_SECTION_NAMES)
 _TIMING_CHECKED = itemgetter("started_at", "completed_at", "inter_token_latencies")
 _TOP_CHECKED = itemgetter(
     "stream_id",
@@ -954,59 +1053,14 @@ _TOP_CHECKED = itemgetter(
 _OUTCOMES = frozenset(typing.get_args(Outcome))
 _CATEGORIES = ERROR_CATEGORIES | {None}
 _RETRY_CATEGORIES = frozenset({"network", "model", None})
-_SEVERITIES = SEVERITIES
 _ERROR_CHECKED = itemgetter("occurred", "category", "recoverable")
 _DRIFT_CHECKED = itemgetter("detected", "types")
 _GUARD_CHECKED = itemgetter("violations", "passed", "violation_count", "rules_checked")
 _STR_ONLY = frozenset({str})
-
-
-def _json_ok(data: Any) -> bool:
-    """Whether open JSON data (metadata, a violation) is written as coerce leaves it.
-
-    The usual case (text values, ASCII) is three C-level passes; anything else
-    is checked value by value: text valid UTF-8, integers within the float
-    range, floats finite, containers dicts with text keys and lists.
-    """
-    if data.__class__ is dict:
-        try:
-            if (
-                {*map(type, data.values())} <= _STR_ONLY
-                and "".join(data).isascii()
-                and "".join(data.values()).isascii()
-            ):
-                return True
-        except TypeError:  # a key that is not text
-            return False
-    return _json_value_ok(data, 64)
-
-
-def _json_value_ok(v: Any, depth: int) -> bool:
-    kind = v.__class__
-    if v is None or kind is bool:
-        return True
-    if kind is str:
-        return clean_text(v) is v
-    if kind is int:
-        return bool(-MAX_JSON_INT <= v <= MAX_JSON_INT)
-    if kind is float:
-        return bool(v - v == 0)
-    if depth <= 0:
-        return False
-    if kind is dict:
-        return all(k.__class__ is str and clean_text(k) is k for k in v) and all(
-            _json_value_ok(x, depth - 1) for x in v.values()
-        )
-    if kind is list:
-        return all(_json_value_ok(x, depth - 1) for x in v)
-    return False
-
-
-def _violations_ok(violations: list[Any]) -> bool:
-    return all(
-        v.__class__ is dict and v.get("severity", "error") in _SEVERITIES and _json_ok(v)
-        for v in violations
-    )
+_FIELD_COUNTS = (
+    len(Telemetry.model_fields),
+    *(len(_annotation((name,)).model_fields) for name in _SECTION_NAMES),
+)
 
 
 _RETRY_COUNTS = itemgetter(
@@ -1021,7 +1075,8 @@ def _shape_ok(t: Any) -> bool:
     anywhere) and everything about values: so this checks the record's class
     (a subclass is exported as the Telemetry it is), no None where the schema
     forbids it (a section set to None has no ``__dict__``), enumerations and
-    ``schema_version``, counts in range, aware date-times, finite inter-token
+    ``schema_version``, counts in range, aware date-times (UTC offsets of whole
+    minutes: the serializer cuts seconds off an offset), finite inter-token
     gaps, and metadata and violations as JSON data. Reads by C-level
     itemgetters; anything unexpected answers False (the slow path).
     """
@@ -1038,8 +1093,11 @@ def _shape_ok(t: Any) -> bool:
         r = retries.__dict__
         stream_id, outcome, version, done, aborted, abandoned, metadata, length = _TOP_CHECKED(d)
         counts = (*_RETRY_COUNTS(r), rules_checked, metrics.__dict__["token_count"], length)
+        sizes = (len(d), len(timing.__dict__), len(r), len(g), len(error.__dict__),
+                 len(metrics.__dict__), len(drift.__dict__))  # fmt: skip
         if (
-            stream_id is None
+            sizes != _FIELD_COUNTS  # a field deleted (del t.model): coerce names it
+            or stream_id is None
             or done is None
             or aborted is None
             or abandoned is None
@@ -1051,8 +1109,8 @@ def _shape_ok(t: Any) -> bool:
             or drift_types is None
             or (drift_types and {*map(type, drift_types)} != _STR_ONLY)
             or gaps is None
-            or (started is not None and started.tzinfo is not UTC and started.utcoffset() is None)
-            or (ended is not None and ended.tzinfo is not UTC and ended.utcoffset() is None)
+            or (started is not None and started.tzinfo is not UTC and not _stamp_ok(started))
+            or (ended is not None and ended.tzinfo is not UTC and not _stamp_ok(ended))
             or (gaps and (x := sum(gaps, 0.0)) - x != 0)
             or max(counts) > MAX_SAFE_INT
             or min(counts) < 0
@@ -1106,11 +1164,6 @@ def _dict_ok(data: dict[str, Any]) -> bool:
     if text.isascii():
         return True
     return clean_text(text) is text
-
-
-def _text_ok(text: str) -> bool:
-    """Whether ``text`` is valid UTF-8 as is (coerce leaves it unchanged)."""
-    return text.isascii() or clean_text(text) is text
 
 
 _CSV_INT = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -1167,6 +1220,17 @@ def _all_finite(values: Iterable[Any]) -> bool:
     except TypeError:  # a value that is not a number: let the exact check decide
         return False
     return bool(total - total == 0)
+
+
+def _csv_rows_verified(records: list[Telemetry]) -> list[list[Any]] | None:
+    """Every record's row when all are verified at this epoch (see to_jsonl's blocks), else None."""
+    rows: list[list[Any]] = []
+    for start in range(0, len(records), _JSONL_BLOCK):
+        block = records[start : start + _JSONL_BLOCK]
+        if not all(map(_current, block)):
+            return None
+        rows += map(_CSV_ROW_LIST, block)
+    return rows
 
 
 def _csv_row(record: Telemetry) -> list[Any]:
@@ -1274,10 +1338,10 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
         for cells, allowed in _ROW_LITERALS:
             if not {*chain(map(cells, rows))} <= allowed:
                 return False
-        # Aware date-times: UTC (the usual, one set), else utcoffset() not None
-        # (a tzinfo may answer None: then the date-time is naive).
+        # Aware date-times: UTC (the usual, one set), else an offset of whole
+        # minutes (a tzinfo may answer None: then the date-time is naive).
         stamps = [*filter(None, chain(map(_ROW_DT, rows)))]
-        if not {*map(_TZINFO, stamps)} <= _UTC_ONLY and None in map(datetime.utcoffset, stamps):
+        if not {*map(_TZINFO, stamps)} <= _UTC_ONLY and not all(map(_stamp_ok, stamps)):
             return False
         types = [*chain(chain(map(_ROW_DRIFT_TYPES, rows)))]  # items: text, valid UTF-8
         if types and not ({*map(type, types)} <= _STR_ONLY and _text_ok("".join(types))):
@@ -1304,6 +1368,109 @@ def _rows_ok(rows: list[list[Any]]) -> bool:
     except Exception:
         return False
     return True
+
+
+_PLAIN = 2  # _current: verified, and no nested object can follow a record's "},{"
+
+
+def _current(t: Any) -> int:
+    """Whether ``t`` carries the verified mark of the current epoch, containers unchanged.
+
+    Then every fast path writes it as is, without checks (see
+    ``_internal/verified.py``); the caller re-reads the epoch after writing.
+    The usual record (no gaps, violations or drift types listed; metadata of
+    ASCII text) costs one join, inline here; anything else ``containers_ok``.
+
+    Returns:
+        0 when not; :data:`_PLAIN` when verified and holding no nested object
+        besides its sections (no violations, metadata of text): its compact
+        JSON holds ``},{"stream_id":`` nowhere; else 1.
+    """
+    try:
+        mark = _get_mark(t)
+    except Exception:  # no mark (a copy), another class
+        return 0
+    if mark.__class__ is not tuple or len(mark) != 5:  # none, seen once, failed
+        return 0
+    token, metadata, gaps, violations, types = mark
+    if token is not _EPOCH[0]:
+        return 0
+    if gaps or violations or types or metadata.__class__ is not dict:
+        if not _containers_ok(metadata, gaps, violations, types):
+            return 0
+        return 1 if violations else _current_metadata(metadata)
+    return _current_metadata(metadata)
+
+
+def _current_metadata(metadata: dict[Any, Any]) -> int:
+    """:func:`_current` for a verified record's metadata (the other containers are fine)."""
+    if not metadata:
+        return _PLAIN
+    try:
+        if "".join([*metadata, *metadata.values()]).isascii():
+            return _PLAIN
+    except TypeError:  # a key or value that is not text: each value decides
+        pass
+    return 1 if _json_value_ok(metadata, 64) else 0
+
+
+_ROW_TYPES = itertools.repeat(type)
+
+
+def _leaves_ok(t: Telemetry) -> bool:
+    """What the full check adds to :func:`_shape_ok`: every leaf exactly as coerce leaves it.
+
+    The classes of all leaves (one signature, as to_csv checks a row), float
+    leaves finite and text leaves (drift types too) valid UTF-8.
+    """
+    row = _CSV_ROW_LIST(t)
+    if not _signature_ok(tuple(map(type, row))):
+        return False
+    floats = _ROW_FLOAT(row)
+    if not _all_finite(floats) and not all(v is None or v - v == 0 for v in floats):
+        return False
+    text = "".join(filter(None, _CSV_STR_CELLS(row)))
+    types = t.drift.types
+    return _text_ok(text) and (not types or _text_ok("".join(types)))
+
+
+def _verify(t: Any) -> object | None:
+    """For an unmarked ``t``: the full check at its second export at one epoch.
+
+    The first export of a record at an epoch only remembers it ("seen") and
+    takes the formats' own checks, as without marks: a record exported once
+    (or a record in a world whose epoch keeps moving) costs what it did. At
+    the second, the full check (:func:`_shape_ok` and :func:`_leaves_ok`, what
+    every format's fast path needs) runs once: a record that passes is marked
+    and the epoch token returned; one that fails is remembered as failed and
+    not checked again at this epoch. The token is read before checking, so a
+    write during the check leaves the mark stale.
+
+    Returns:
+        The epoch token when ``t`` is now marked; else None.
+    """
+    token = _EPOCH[0]
+    if token is _WRITING:  # a record write under way: the formats' own checks decide
+        return None
+    mark: Any
+    try:
+        mark = _get_mark(t)
+    except AttributeError:  # a copy: no mark yet
+        mark = None
+    except Exception:  # another class: never marked
+        return None
+    try:
+        if mark is not token:  # first export at this epoch, or failed at it
+            if mark.__class__ is not tuple or len(mark) != 1 or mark[0] is not token:
+                _set_mark(t, token)
+            return None
+        if _shape_ok(t) and _leaves_ok(t):
+            _mark(t, token)
+            return _EPOCH[0] if _EPOCH[0] is token else None
+        _mark_failed(t, token)
+    except Exception:  # noqa: S110 - any failure: not verified
+        pass
+    return None
 
 
 def _csv_cell(column: Column, cell: str) -> Any:

@@ -247,10 +247,10 @@ def _dump(obj: Any, model: type[BaseModel], prefix: str) -> dict[str, Any]:
         path = prefix + name
         try:
             value = getattr(obj, name)
-        except AttributeError:
-            raise _Bad("is missing") from None
+        except AttributeError:  # deleted (del record.model), or never set
+            raise _Bad(f"\0{path}: is missing") from None
         except Exception as exc:  # a property of a host subclass that raises
-            raise _Bad(f"cannot be read ({type(exc).__name__})") from None
+            raise _Bad(f"\0{path}: cannot be read ({type(exc).__name__})") from None
         try:
             if kind == "section":
                 if value is None:
