@@ -346,16 +346,20 @@ class _PathTarget(_FdTarget):
         return self.fd
 
     def _rotate(self) -> None:
+        # Another writer of the same path (a forked child, another process) may
+        # rotate it at the same moment: a file gone between our look and our
+        # rename was moved by that writer, never a reason to lose lines.
         self.close()
         path = self.path
         if self.backups == 0:
             path.unlink(missing_ok=True)
         else:
             for i in range(self.backups - 1, 0, -1):
-                older = path.with_name(f"{path.name}.{i}")
-                if older.exists():
-                    older.replace(path.with_name(f"{path.name}.{i + 1}"))
-            if path.exists():
+                with contextlib.suppress(FileNotFoundError):
+                    path.with_name(f"{path.name}.{i}").replace(
+                        path.with_name(f"{path.name}.{i + 1}")
+                    )
+            with contextlib.suppress(FileNotFoundError):
                 path.replace(path.with_name(f"{path.name}.1"))
 
     def close(self) -> None:

@@ -371,3 +371,27 @@ def test_an_integer_beyond_the_float_range_is_ignored_live_and_replayed(tmp_path
     assert record.completed and record.metrics.token_count == 2  # the tokens seen
     assert replayed.get_all_telemetry() == live.get_all_telemetry()
     assert live.stats()["malformed_events"] == replayed.stats()["malformed_events"]
+
+
+def test_a_file_another_writer_rotated_away_meanwhile_loses_no_line(tmp_path, monkeypatch):
+    # CI fork storm: 30 children and the parent rotate one path; a file that
+    # existed when one looked was renamed by another before its own rename,
+    # FileNotFoundError failed the write and its lines were lost. Here every
+    # rename finds its file gone, as when another writer always rotates first.
+    import pathlib
+
+    real_replace = pathlib.Path.replace
+
+    def another_writer_got_there_first(self, target):
+        self.unlink(missing_ok=True)
+        return real_replace(self, target)
+
+    monkeypatch.setattr(pathlib.Path, "replace", another_writer_got_there_first)
+    path = tmp_path / "events.jsonl"
+    rec = Monitoring.record(path, max_bytes=2000, backup_count=2)
+    for i in range(100):
+        rec(ev(T.TOKEN, i, sid=f"s{i}", token="x"))
+    rec.close(5)
+    stats = rec.stats()
+    assert stats["lost_to_errors"] == 0 and stats["written"] == 100, stats
+    assert read_lines(path)[-1]["stream_id"] == "s99"
