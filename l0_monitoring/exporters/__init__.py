@@ -48,6 +48,10 @@ from .._internal.verified import violations_ok as _violations_ok
 from ..prometheus import text as prometheus_text
 from ..prometheus.series import SeriesSet
 from ..telemetry import (
+    _ERROR_TEXTS,
+    _SECTION_NAMES,
+    _SECTIONS,
+    _TEXTS,
     SCHEMA_VERSION,
     Outcome,
     Telemetry,
@@ -1037,8 +1041,6 @@ def _record_json(telemetry: Telemetry) -> bytes:
     return _SERIALIZER.to_json(coerce(telemetry))
 
 
-_SECTION_NAMES = ("timing", "retries", "guardrails", "error", "metrics", "drift")
-_SECTIONS = itemgetter(*_SECTION_NAMES)
 _TIMING_CHECKED = itemgetter("started_at", "completed_at", "inter_token_latencies")
 _TOP_CHECKED = itemgetter(
     "stream_id",
@@ -1134,10 +1136,6 @@ def _shape_ok(t: Any) -> bool:
         return False
 
 
-_DICT_TEXT = itemgetter("stream_id", "session_id", "model")
-_DICT_ERROR_TEXT = itemgetter("message", "code", "stack")
-
-
 def _dict_ok(data: dict[str, Any]) -> bool:
     """Whether the serializer's data needs nothing of the slow path (see to_dict).
 
@@ -1154,8 +1152,8 @@ def _dict_ok(data: dict[str, Any]) -> bool:
         filter(
             None,
             (
-                *_DICT_TEXT(data),
-                *_DICT_ERROR_TEXT(data["error"]),
+                *_TEXTS(data),
+                *_ERROR_TEXTS(data["error"]),
                 data["retries"]["last_error"],
                 *data["drift"]["types"],
             ),
