@@ -397,20 +397,9 @@ def test_every_format_is_total_on_host_built_records(records, rnd):
 def test_the_slow_path_leaves_a_monitor_record_as_it_is():
     # Fast and slow paths agree: a record the Monitor built is unchanged by coerce,
     # so whichever path writes it, every format writes the same text.
-    from l0_monitoring import Monitor
-    from l0_monitoring.testing import make_stream_events
+    from .records import monitor_records
 
-    m = Monitor()
-    for i in range(6):
-        for e in make_stream_events(
-            f"s{i}",
-            network_retries=i % 2,
-            outcome=["complete", "halt", "abort"][i % 3],
-            violations=[{"rule": "pii", "message": "m", "severity": "error"}] if i == 2 else None,
-            context={"tenant": f"t{i}", "n": i, "note": "é"},
-        ):
-            m.handle_event(e)
-    for t in m.get_all_telemetry():
+    for t in monitor_records(6):
         plain = coerce(t)
         assert plain == t
         assert E.to_json(plain) == E.to_json(t)

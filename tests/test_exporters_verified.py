@@ -39,7 +39,8 @@ from l0_monitoring.events import ObservabilityEventType
 from l0_monitoring.exporters import _current, _leaves_ok, _shape_ok
 from l0_monitoring.exporters._coerce import coerce
 from l0_monitoring.telemetry import TimingInfo
-from l0_monitoring.testing import make_stream_events
+
+from .records import monitor_records
 
 E = TelemetryExporter
 _SCHEMA = json.loads(
@@ -80,17 +81,7 @@ def _marked_record() -> Telemetry:
 
 
 def _monitor_records(n: int = 4) -> list[Telemetry]:
-    m = Monitor(MonitoringConfig(metrics=MetricsConfig(inter_token_latency=True)))
-    for i in range(n):
-        for e in make_stream_events(
-            f"s{i}",
-            network_retries=i % 2,
-            outcome=["complete", "halt", "abort"][i % 3],
-            violations=[{"rule": "pii", "message": "m", "severity": "error"}] if i == 2 else None,
-            context={"tenant": f"t{i}", "n": i, "note": "é"},
-        ):
-            m.handle_event(e)
-    return m.get_all_telemetry()
+    return monitor_records(n, MonitoringConfig(metrics=MetricsConfig(inter_token_latency=True)))
 
 
 # -- marked at birth ------------------------------------------------------------
